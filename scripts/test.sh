@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian/Ubuntu machine with Rust:
+#   1. installs what is missing (redis-server) and says so;
+#   2. checks formatting and lints (cargo fmt --check, clippy -D warnings);
+#   3. runs every test of the workspace.
+# CI (.ci/run) calls exactly this. Builds go to $CARGO_TARGET_DIR, by default a cache folder
+# outside the clone so later runs on the same machine reuse them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vk-parser/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# shellcheck source=scripts/install-deps.sh
+source scripts/install-deps.sh
+ensure_redis_server
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,359 @@
+//! Decoding `ReportCreated` and `Stage2Created` from a stream entry.
+//!
+//! Fields are read one by one from the JSON object rather than through a derived `Deserialize`,
+//! so that every refusal names its field and says what was expected; serde's messages for
+//! nested enums and lists are vaguer, and the backend team reads these in the dead-letter stream.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::seed::SeedRef;
+use super::EventError;
+use crate::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
+use crate::storage::StagePrefix;
+
+/// Largest payload decoded; larger entries are refused before parsing.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// Most seeds one report may name.
+pub const MAX_SEEDS: usize = 50;
+
+/// Longest `eventId` kept.
+const MAX_EVENT_ID_LEN: usize = 128;
+
+/// A decoded input event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncomingEvent {
+    /// Run stage 1.
+    ReportCreated(ReportCreated),
+    /// Run stage 2.
+    Stage2Created(Stage2Created),
+}
+
+/// `ReportCreated`: collect a report's seeds and their audience (stage 1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportCreated {
+    /// The backend's report id.
+    pub report_id: ReportId,
+    /// The backend's job id.
+    pub job_id: JobId,
+    /// The author: whose user token is used first.
+    pub user_id: VkUserId,
+    /// What to collect.
+    pub report_type: ReportType,
+    /// 1 to [`MAX_SEEDS`] seeds, in the order given, duplicates removed.
+    pub social_network_ids: Vec<SeedRef>,
+    /// Collection switches.
+    pub options: ReportOptions,
+    /// The backend's own event id, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// When the backend created the report, if it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// `options` of a ReportCreated; every switch defaults to false.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportOptions {
+    /// Skip what only the full graph needs.
+    pub fast_graph: bool,
+    /// Also collect the main ids' subscriptions.
+    pub subs_graph: bool,
+    /// Count closed profiles the token may see as valid.
+    pub can_access_closed: bool,
+}
+
+/// `Stage2Created`: build the connections of a report whose stage 1 is done.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage2Created {
+    /// The backend's report id.
+    pub report_id: ReportId,
+    /// The backend's job id (the same as stage 1's).
+    pub job_id: JobId,
+    /// The author: whose user token is used first.
+    pub user_id: VkUserId,
+    /// What to collect.
+    pub report_type: ReportType,
+    /// Where stage 1 wrote; derived from the stage 1 manifest when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage1_prefix: Option<StagePrefix>,
+    /// The backend's own event id, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+impl IncomingEvent {
+    /// Decodes the two fields of a stream entry.
+    pub fn decode(event_type: Option<&[u8]>, payload: Option<&[u8]>) -> Result<Self, EventError> {
+        let event_type = event_type.ok_or(EventError::MissingEventType)?;
+        let event_type =
+            std::str::from_utf8(event_type).map_err(|_| EventError::NotUtf8("event_type"))?;
+        let payload = payload.ok_or(EventError::MissingPayload)?;
+        let object = parse_object(payload)?;
+        match event_type {
+            "ReportCreated" => decode_report_created(&object).map(IncomingEvent::ReportCreated),
+            "Stage2Created" => decode_stage2_created(&object).map(IncomingEvent::Stage2Created),
+            other => Err(EventError::UnknownEventType(
+                other.chars().take(64).collect(),
+            )),
+        }
+    }
+
+    /// The stream's `event_type` value for this event.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            IncomingEvent::ReportCreated(_) => "ReportCreated",
+            IncomingEvent::Stage2Created(_) => "Stage2Created",
+        }
+    }
+
+    /// The JSON payload, as the backend would publish it (used by `publish` and tests).
+    pub fn payload_json(&self) -> String {
+        let value = match self {
+            IncomingEvent::ReportCreated(e) => serde_json::to_value(e),
+            IncomingEvent::Stage2Created(e) => serde_json::to_value(e),
+        };
+        value
+            .expect("events serialize to JSON: plain strings, numbers and bools")
+            .to_string()
+    }
+
+    /// Report id of either kind.
+    pub fn report_id(&self) -> &ReportId {
+        match self {
+            IncomingEvent::ReportCreated(e) => &e.report_id,
+            IncomingEvent::Stage2Created(e) => &e.report_id,
+        }
+    }
+
+    /// Job id of either kind.
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            IncomingEvent::ReportCreated(e) => &e.job_id,
+            IncomingEvent::Stage2Created(e) => &e.job_id,
+        }
+    }
+
+    /// The stage this event starts.
+    pub fn stage(&self) -> Stage {
+        match self {
+            IncomingEvent::ReportCreated(_) => Stage::One,
+            IncomingEvent::Stage2Created(_) => Stage::Two,
+        }
+    }
+}
+
+/// Best effort for an entry that failed to decode: its report and job ids, if both are readable,
+/// so that a `FAILED`/`INVALID_EVENT` status can reach the report's owner.
+pub fn salvage_ids(payload: &[u8]) -> Option<(ReportId, JobId)> {
+    let object = parse_object(payload).ok()?;
+    let report = ReportId::parse(object.get("reportId")?.as_str()?).ok()?;
+    let job = JobId::parse(object.get("jobId")?.as_str()?).ok()?;
+    Some((report, job))
+}
+
+fn parse_object(payload: &[u8]) -> Result<Map<String, Value>, EventError> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(EventError::PayloadTooLarge {
+            size: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(payload).map_err(|_| EventError::NotUtf8("payload"))?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(EventError::NotAnObject),
+        Err(e) => Err(EventError::MalformedJson(e.to_string())),
+    }
+}
+
+fn decode_report_created(o: &Map<String, Value>) -> Result<ReportCreated, EventError> {
+    Ok(ReportCreated {
+        report_id: opaque(o, "reportId", ReportId::parse)?,
+        job_id: opaque(o, "jobId", JobId::parse)?,
+        user_id: user_id(o)?,
+        report_type: report_type(o)?,
+        social_network_ids: seeds(o)?,
+        options: options(o)?,
+        event_id: event_id(o)?,
+        created_at: created_at(o)?,
+    })
+}
+
+fn decode_stage2_created(o: &Map<String, Value>) -> Result<Stage2Created, EventError> {
+    let job_id = opaque(o, "jobId", JobId::parse)?;
+    let report_type = report_type(o)?;
+    let stage1_prefix = match present(o, "stage1Prefix") {
+        None => None,
+        Some(Value::String(raw)) => {
+            let prefix = StagePrefix::parse(raw).map_err(|e| invalid("stage1Prefix", e))?;
+            // The prefix must be this job's stage 1 of this report type: a prefix naming another
+            // job would let one event read (and later write beside) someone else's data.
+            if prefix.report_type() != report_type
+                || prefix.job_id() != &job_id
+                || prefix.stage() != Stage::One
+            {
+                return Err(invalid(
+                    "stage1Prefix",
+                    format!(
+                        "expected a stage 1 prefix of job {job_id} under {report_type}/, found {raw:?}"
+                    ),
+                ));
+            }
+            Some(prefix)
+        }
+        Some(other) => return Err(wrong_type("stage1Prefix", "a string", other)),
+    };
+    Ok(Stage2Created {
+        report_id: opaque(o, "reportId", ReportId::parse)?,
+        job_id,
+        user_id: user_id(o)?,
+        report_type,
+        stage1_prefix,
+        event_id: event_id(o)?,
+    })
+}
+
+/// A field's value, treating JSON `null` as absent.
+fn present<'a>(o: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    o.get(field).filter(|v| !v.is_null())
+}
+
+fn invalid(field: &str, reason: impl ToString) -> EventError {
+    EventError::InvalidField {
+        field: field.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+fn wrong_type(field: &str, expected: &str, found: &Value) -> EventError {
+    let found = match found {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    invalid(field, format!("expected {expected}, found {found}"))
+}
+
+fn opaque<T, E: ToString>(
+    o: &Map<String, Value>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<T, EventError> {
+    match present(o, field) {
+        None => Err(EventError::MissingField(field)),
+        Some(Value::String(s)) => parse(s).map_err(|e| invalid(field, e)),
+        Some(other) => Err(wrong_type(field, "a string", other)),
+    }
+}
+
+/// `userId` as a number or a string of digits (both are seen from the backend).
+fn user_id(o: &Map<String, Value>) -> Result<VkUserId, EventError> {
+    const FIELD: &str = "userId";
+    match present(o, FIELD) {
+        None => Err(EventError::MissingField(FIELD)),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|n| VkUserId::new(n).ok())
+            .ok_or_else(|| invalid(FIELD, "expected a positive integer VK id")),
+        Some(Value::String(s)) => s.parse::<VkUserId>().map_err(|e| invalid(FIELD, e)),
+        Some(other) => Err(wrong_type(FIELD, "a positive integer", other)),
+    }
+}
+
+fn report_type(o: &Map<String, Value>) -> Result<ReportType, EventError> {
+    opaque(o, "reportType", str::parse::<ReportType>)
+}
+
+fn seeds(o: &Map<String, Value>) -> Result<Vec<SeedRef>, EventError> {
+    const FIELD: &str = "socialNetworkIds";
+    let list = match present(o, FIELD) {
+        None => return Err(EventError::MissingField(FIELD)),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(wrong_type(FIELD, "an array", other)),
+    };
+    if list.is_empty() || list.len() > MAX_SEEDS {
+        return Err(invalid(
+            FIELD,
+            format!("expected 1 to {MAX_SEEDS} entries, found {}", list.len()),
+        ));
+    }
+    let mut seeds: Vec<SeedRef> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let field = format!("{FIELD}[{i}]");
+        let seed = match entry {
+            Value::String(s) => SeedRef::parse(s),
+            Value::Number(n) => n
+                .as_i64()
+                .map(SeedRef::from_number)
+                .unwrap_or(Err(super::SeedError::BadId)),
+            other => return Err(wrong_type(&field, "a string or a number", other)),
+        }
+        .map_err(|e| invalid(&field, e))?;
+        if !seeds.contains(&seed) {
+            seeds.push(seed);
+        }
+    }
+    Ok(seeds)
+}
+
+fn options(o: &Map<String, Value>) -> Result<ReportOptions, EventError> {
+    let map = match present(o, "options") {
+        None => return Ok(ReportOptions::default()),
+        Some(Value::Object(map)) => map,
+        Some(other) => return Err(wrong_type("options", "an object", other)),
+    };
+    let flag = |name: &str| match present(map, name) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(wrong_type(&format!("options.{name}"), "a boolean", other)),
+    };
+    Ok(ReportOptions {
+        fast_graph: flag("fastGraph")?,
+        subs_graph: flag("subsGraph")?,
+        can_access_closed: flag("canAccessClosed")?,
+    })
+}
+
+fn event_id(o: &Map<String, Value>) -> Result<Option<String>, EventError> {
+    match present(o, "eventId") {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_EVENT_ID_LEN => {
+            Ok(Some(s.clone()))
+        }
+        Some(Value::String(_)) => Err(invalid(
+            "eventId",
+            format!("expected 1 to {MAX_EVENT_ID_LEN} characters"),
+        )),
+        Some(other) => Err(wrong_type("eventId", "a string", other)),
+    }
+}
+
+/// RFC 3339, or a naive ISO timestamp (Python's `isoformat()`, taken as UTC), or unix seconds.
+fn created_at(o: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, EventError> {
+    const FIELD: &str = "createdAt";
+    match present(o, FIELD) {
+        None => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|_| {
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+            })
+            .map(Some)
+            .map_err(|_| invalid(FIELD, "expected an RFC 3339 timestamp")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .map(Some)
+            .ok_or_else(|| invalid(FIELD, "expected unix seconds in range")),
+        Some(other) => Err(wrong_type(FIELD, "a timestamp string", other)),
+    }
+}

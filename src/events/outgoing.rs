@@ -1,0 +1,268 @@
+//! `StatusUpdate` and `GraphReady`: what the service publishes.
+//!
+//! Event ids are UUIDv5 over (report, job, stage, transition), not random: when a completion is
+//! retried after a crash, the republished event carries the same id, so consumers that drop
+//! duplicates by id see each transition once.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
+
+/// Namespace of this service's event ids (a fixed random UUID; changing it changes every id).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6b0f_52d4_9a3e_4c61_8d2a_1f5e_7c90_b3a4);
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    /// Started or progressing.
+    InProgress,
+    /// Stage 1 done; the backend may publish Stage2Created.
+    Stage1Completed,
+    /// Stage 2 done; a GraphReady follows on the graph-worker stream.
+    Completed,
+    /// Given up; `failureReason` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::InProgress => "IN_PROGRESS",
+            JobStatus::Stage1Completed => "STAGE1_COMPLETED",
+            JobStatus::Completed => "COMPLETED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// Why a job failed: one value per cause the backend can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureReason {
+    /// The author's token is dead on its first request: the user must reconnect VK.
+    VkReconnectRequired,
+    /// No global token could be leased.
+    VkGlobalPoolExhausted,
+    /// VK kept refusing for rate limits.
+    VkRateLimit,
+    /// VK denied access to what the report needs.
+    VkAccessDenied,
+    /// A seed does not exist or is deleted.
+    VkUserNotFound,
+    /// VK answered an error with no better mapping.
+    VkApiError,
+    /// VK (or the token manager) could not be reached.
+    NetworkError,
+    /// Reading or writing stage files failed.
+    StorageError,
+    /// The event itself is malformed.
+    InvalidEvent,
+    /// Nothing was collected.
+    EmptyResult,
+    /// Stage 2 found no stage 1 output.
+    Stage1NotFound,
+    /// The entry was delivered too often without success.
+    MaxRetriesExceeded,
+    /// A bug: anything else.
+    InternalError,
+}
+
+/// Where a stage's files are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifacts {
+    /// The stage's storage prefix, e.g. `DEFAULT/1_2_3/job42_stage1/`.
+    pub prefix: String,
+    /// The manifest's key, written last.
+    pub manifest: String,
+}
+
+/// Published on the status stream at every transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusUpdate {
+    /// Deterministic per (report, job, stage, transition).
+    pub event_id: String,
+    /// The report.
+    pub report_id: ReportId,
+    /// The job.
+    pub job_id: JobId,
+    /// 1 or 2.
+    pub stage: Stage,
+    /// The new status.
+    pub status: JobStatus,
+    /// 0 to 100.
+    pub progress: u8,
+    /// Set exactly when `status` is FAILED.
+    pub failure_reason: Option<FailureReason>,
+    /// For people: what happened.
+    pub message: String,
+    /// Set on STAGE1_COMPLETED and COMPLETED.
+    pub artifacts: Option<Artifacts>,
+    /// RFC 3339, UTC, milliseconds.
+    pub timestamp: String,
+}
+
+impl StatusUpdate {
+    /// `IN_PROGRESS` at `progress` percent (clamped to 0..=99: 100 is reserved for completion).
+    pub fn in_progress(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        progress: u8,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let progress = progress.min(99);
+        Self::build(
+            report_id,
+            job_id,
+            stage,
+            JobStatus::InProgress,
+            progress,
+            None,
+            message.into(),
+            None,
+            at,
+        )
+    }
+
+    /// `STAGE1_COMPLETED` (stage 1) or `COMPLETED` (stage 2), with the stage's files.
+    pub fn completed(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        artifacts: Artifacts,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let status = match stage {
+            Stage::One => JobStatus::Stage1Completed,
+            Stage::Two => JobStatus::Completed,
+        };
+        Self::build(
+            report_id,
+            job_id,
+            stage,
+            status,
+            100,
+            None,
+            message.into(),
+            Some(artifacts),
+            at,
+        )
+    }
+
+    /// `FAILED` with its reason.
+    pub fn failed(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        reason: FailureReason,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self::build(
+            report_id,
+            job_id,
+            stage,
+            JobStatus::Failed,
+            100,
+            Some(reason),
+            message.into(),
+            None,
+            at,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        status: JobStatus,
+        progress: u8,
+        failure_reason: Option<FailureReason>,
+        message: String,
+        artifacts: Option<Artifacts>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        // Progress is part of the transition only while in progress: two updates at 40% are
+        // the same event, a FAILED is one event whatever its reason.
+        let transition = match status {
+            JobStatus::InProgress => format!("{}:{progress}", status.as_str()),
+            _ => status.as_str().to_owned(),
+        };
+        StatusUpdate {
+            event_id: event_id(&format!("status:{report_id}:{job_id}:{stage}:{transition}")),
+            report_id: report_id.clone(),
+            job_id: job_id.clone(),
+            stage,
+            status,
+            progress,
+            failure_reason,
+            message,
+            artifacts,
+            timestamp: rfc3339(at),
+        }
+    }
+
+    /// The stream's `event_type` value.
+    pub const EVENT_TYPE: &'static str = "StatusUpdate";
+}
+
+/// Published on the graph-worker stream once stage 2 succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphReady {
+    /// Deterministic per (report, job).
+    pub event_id: String,
+    /// The report.
+    pub report_id: ReportId,
+    /// The job.
+    pub job_id: JobId,
+    /// What was collected.
+    pub report_type: ReportType,
+    /// The resolved seeds.
+    pub main_ids: Vec<VkUserId>,
+    /// The stage 2 storage prefix.
+    pub prefix: String,
+    /// The stage 2 manifest key.
+    pub manifest: String,
+}
+
+impl GraphReady {
+    /// Builds the event for a finished stage 2.
+    pub fn new(
+        report_id: &ReportId,
+        job_id: &JobId,
+        report_type: ReportType,
+        main_ids: Vec<VkUserId>,
+        artifacts: Artifacts,
+    ) -> Self {
+        GraphReady {
+            event_id: event_id(&format!("graph-ready:{report_id}:{job_id}")),
+            report_id: report_id.clone(),
+            job_id: job_id.clone(),
+            report_type,
+            main_ids,
+            prefix: artifacts.prefix,
+            manifest: artifacts.manifest,
+        }
+    }
+
+    /// The stream's `event_type` value.
+    pub const EVENT_TYPE: &'static str = "GraphReady";
+}
+
+fn event_id(name: &str) -> String {
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

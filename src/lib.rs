@@ -1,0 +1,15 @@
+//! vk-parser: collects VK social graphs for reports.
+//!
+//! The backend publishes `ReportCreated` / `Stage2Created` on a Redis stream; this service runs
+//! the stage, writes parquet through [`storage`], and reports on the status stream. See
+//! `ARCHITECTURE.md` for the map; each module's header says what it owns.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod events;
+pub mod ids;
+pub mod secret;
+pub mod settings;
+pub mod storage;
+pub mod telemetry;

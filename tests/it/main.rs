@@ -1,0 +1,8 @@
+//! vk-parser's integration tests: one binary (each extra test binary would link polars and the
+//! AWS SDK again). Real parts only: redis-server, an S3-protocol server, the simulator over HTTP.
+
+mod app;
+mod events;
+mod settings;
+mod storage;
+mod support;

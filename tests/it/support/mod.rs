@@ -1,0 +1,14 @@
+//! Real servers for tests, each private to the test that starts it.
+
+pub mod redis_server;
+pub mod s3_server;
+
+use std::collections::HashMap;
+
+/// An environment map from pairs (settings take the environment as a map, not from the process).
+pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
