@@ -1,0 +1,301 @@
+//! Test controls under `/sim/` on the API listener (no key: the simulator is a test tool):
+//! stats, reset, the ground truth of the graph, and runtime switches (revoke/ban/expire a token,
+//! fault rates, captcha rate).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::config::FaultRates;
+use crate::state::{lock, Sim};
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn bad_request(detail: impl Into<String>) -> Response {
+    reply(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "bad_request", "detail": detail.into()}),
+    )
+}
+
+/// The whole `/sim/stats` document.
+pub(crate) fn stats_json(sim: &Sim) -> Value {
+    let mut v = serde_json::to_value(&*lock(&sim.stats)).expect("serializable");
+    v["token_manager"] = crate::manager::manager_stats(sim);
+    v
+}
+
+/// `GET /sim/stats`.
+pub(crate) async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(stats_json(&sim))
+}
+
+/// `POST /sim/reset`: counters, rate windows, flood penalties, quotas, wall posts.
+pub(crate) async fn reset(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.reset();
+    Json(json!({"reset": true}))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct IdsQuery {
+    ids: Option<String>,
+}
+
+fn truth(sim: &Sim, ids: Vec<u32>) -> Response {
+    let g = &*sim.graph;
+    if let Some(bad) = ids.iter().find(|&&id| g.user(id).is_none()) {
+        return bad_request(format!("unknown user id {bad}"));
+    }
+    let set: HashSet<u32> = ids.iter().copied().collect();
+    let mut users = Map::new();
+    let mut edges = Vec::new();
+    let mut follow_edges = Vec::new();
+    for &id in &ids {
+        let u = g.user(id).expect("checked");
+        let friends = g.friends.of(id);
+        users.insert(
+            id.to_string(),
+            json!({
+                "friends": friends,
+                "followers": g.followers.of(id),
+                "subscriptions": {"users": g.following.of(id), "groups": g.subscriptions.of(id)},
+                "is_closed": u.is_closed,
+                "deactivated": u.deactivated.map(|d| d.as_str()),
+                "screen_name": u.screen_name,
+            }),
+        );
+        for &f in friends {
+            if f > id && set.contains(&f) {
+                edges.push([id, f]);
+            }
+        }
+        for &f in g.followers.of(id) {
+            if set.contains(&f) {
+                follow_edges.push([f, id]);
+            }
+        }
+    }
+    edges.sort_unstable();
+    follow_edges.sort_unstable();
+    reply(
+        StatusCode::OK,
+        json!({"users": users, "edges": edges, "follow_edges": follow_edges}),
+    )
+}
+
+fn parse_id_list(s: &str) -> Result<Vec<u32>, Box<Response>> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            x.trim()
+                .parse::<u32>()
+                .map_err(|_| Box::new(bad_request(format!("{x:?} is not a user id"))))
+        })
+        .collect()
+}
+
+/// `GET /sim/truth?ids=1,2,3`: friend lists, followers, subscriptions of the users, and the
+/// friendship (`edges`, smaller id first) and follower (`follow_edges`, [follower, followed])
+/// edges among them.
+pub(crate) async fn truth_get(State(sim): State<Arc<Sim>>, Query(q): Query<IdsQuery>) -> Response {
+    match parse_id_list(q.ids.as_deref().unwrap_or("")) {
+        Ok(ids) => truth(&sim, ids),
+        Err(r) => *r,
+    }
+}
+
+/// `POST /sim/truth` `{"ids": [1, 2, 3]}`: the same for long id lists.
+pub(crate) async fn truth_post(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        ids: Vec<u32>,
+    }
+    match serde_json::from_slice::<Body>(&body) {
+        Ok(b) => truth(&sim, b.ids),
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+/// `GET /sim/truth/named`: the fixed users and the size of the graph.
+pub(crate) async fn named(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let g = &*sim.graph;
+    Json(json!({
+        "named": g.named,
+        "users": g.n_users(),
+        "groups": g.groups.len(),
+        "friendship_edges": g.friends.total() / 2,
+        "follow_edges": g.followers.total(),
+        "hub_friends": g.friends.of(g.named.hub).len(),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct PathQuery {
+    from: u32,
+    to: u32,
+}
+
+/// `GET /sim/truth/path?from=A&to=B`: a shortest friendship chain (BFS), or `null`.
+pub(crate) async fn path(State(sim): State<Arc<Sim>>, Query(q): Query<PathQuery>) -> Response {
+    let g = &*sim.graph;
+    if g.user(q.from).is_none() || g.user(q.to).is_none() {
+        return bad_request("unknown user id");
+    }
+    let n = g.n_users() as usize;
+    let mut prev = vec![0u32; n + 1];
+    let mut seen = vec![false; n + 1];
+    let mut queue = VecDeque::from([q.from]);
+    seen[q.from as usize] = true;
+    while let Some(u) = queue.pop_front() {
+        if u == q.to {
+            break;
+        }
+        for &f in g.friends.of(u) {
+            if !seen[f as usize] {
+                seen[f as usize] = true;
+                prev[f as usize] = u;
+                queue.push_back(f);
+            }
+        }
+    }
+    if !seen[q.to as usize] {
+        return reply(StatusCode::OK, json!({"distance": null, "path": null}));
+    }
+    let mut chain = vec![q.to];
+    while *chain.last().expect("non-empty") != q.from {
+        chain.push(prev[*chain.last().expect("non-empty") as usize]);
+    }
+    chain.reverse();
+    reply(
+        StatusCode::OK,
+        json!({"distance": chain.len() - 1, "path": chain}),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenBody {
+    token: String,
+}
+
+fn change_token(
+    sim: &Sim,
+    body: &Bytes,
+    f: impl FnOnce(&mut crate::tokens::TokenRecord),
+) -> Response {
+    let Ok(b) = serde_json::from_slice::<TokenBody>(body) else {
+        return bad_request("expected {\"token\": \"...\"}");
+    };
+    let mut tokens = lock(&sim.tokens);
+    match tokens.by_token.get_mut(&b.token) {
+        Some(r) => {
+            f(r);
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        None => reply(StatusCode::NOT_FOUND, json!({"error": "unknown_token"})),
+    }
+}
+
+/// `POST /sim/tokens/revoke` `{"token"}`: VK answers 5 (invalid access_token) from now on.
+pub(crate) async fn revoke(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    change_token(&sim, &body, |r| r.revoked = true)
+}
+
+/// `POST /sim/tokens/ban` `{"token"}`: VK answers 5 (user is blocked) from now on.
+pub(crate) async fn ban(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    change_token(&sim, &body, |r| r.banned = true)
+}
+
+/// `POST /sim/tokens/expire` `{"token"}`: the token is expired from now on (refresh it).
+pub(crate) async fn expire(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    change_token(&sim, &body, |r| {
+        r.expires_at = Some(crate::tokens::unix_now() - 1.0)
+    })
+}
+
+/// `GET /sim/faults`: the fault rates in force.
+pub(crate) async fn faults_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let rt = sim.runtime.read().unwrap_or_else(|e| e.into_inner());
+    Json(json!({
+        "faults": rt.faults,
+        "captcha_rate": rt.captcha_rate,
+        "captcha_by_token": rt.captcha_by_token,
+    }))
+}
+
+/// `POST /sim/faults` `{"global": {"error10": 0.1}, "methods": {"friends.get": {"drop": 0.5}}}`:
+/// replaces the fault rates.
+pub(crate) async fn faults_set(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<FaultRates>(&body) {
+        Ok(f) => {
+            if let Some(bad) = f
+                .global
+                .values()
+                .chain(f.methods.values().flat_map(|m| m.values()))
+                .find(|r| !(0.0..=1.0).contains(*r))
+            {
+                return bad_request(format!("rate {bad} is outside 0..=1"));
+            }
+            sim.runtime
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .faults = f;
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+/// `POST /sim/captcha` `{"rate": 0.05}`: changes the captcha rate of every token, or, with
+/// `"token": "..."`, of that token only.
+pub(crate) async fn captcha_set(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        rate: f64,
+        token: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(&body) {
+        Ok(b) if (0.0..=1.0).contains(&b.rate) => {
+            let mut rt = sim.runtime.write().unwrap_or_else(|e| e.into_inner());
+            match b.token {
+                Some(token) => {
+                    rt.captcha_by_token.insert(token, b.rate);
+                }
+                None => rt.captcha_rate = b.rate,
+            }
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        Ok(b) => bad_request(format!("rate {} is outside 0..=1", b.rate)),
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+/// `GET /sim/tokens`: every token with its owner, kind and state.
+pub(crate) async fn tokens(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let tokens = lock(&sim.tokens);
+    let mut list: Vec<Value> = tokens
+        .by_token
+        .iter()
+        .map(|(t, r)| {
+            json!({
+                "token": t,
+                "owner": r.owner,
+                "kind": r.kind,
+                "bound_ip": r.bound_ip.map(|ip| ip.to_string()),
+                "revoked": r.revoked,
+                "banned": r.banned,
+                "expires_at": r.expires_at.map(|x| x as u64),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| a["token"].as_str().cmp(&b["token"].as_str()));
+    Json(json!({ "tokens": list }))
+}

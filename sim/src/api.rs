@@ -1,0 +1,217 @@
+//! `/method/{name}`: the request pipeline VK applies, in VK's order: fault injection (the
+//! infrastructure in front of VK), version, token checks (missing, invalid, revoked, banned,
+//! expired, IP-bound), the per-token rate limit (6, then 9), captcha (14), then the method
+//! itself with its daily quota (29). Errors are HTTP 200 bodies built by `error`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::Value;
+
+use crate::config::FaultKind;
+use crate::error::VkError;
+use crate::methods::{self, Caller, Params};
+use crate::server::{ClientIp, DropConnection};
+use crate::state::{lock, Sim};
+use crate::tokens::unix_now;
+
+/// Axum handler of `GET|POST /method/{name}`.
+pub(crate) async fn method_handler(
+    State(sim): State<Arc<Sim>>,
+    Path(name): Path<String>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut params: Vec<(String, String)> = Vec::new();
+    let query = query.unwrap_or_default();
+    params.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+    params.extend(form_urlencoded::parse(&body).into_owned());
+    let bytes_in = (query.len() + body.len()) as u64;
+    handle(sim, name, ip, Params(params), bytes_in).await
+}
+
+fn count_fault(sim: &Sim, kind: FaultKind) {
+    *lock(&sim.stats)
+        .faults
+        .entry(kind.name().to_string())
+        .or_default() += 1;
+}
+
+async fn handle(
+    sim: Arc<Sim>,
+    method: String,
+    ip: IpAddr,
+    params: Params,
+    bytes_in: u64,
+) -> Response {
+    {
+        let mut st = lock(&sim.stats);
+        st.requests += 1;
+        st.bytes_in += bytes_in;
+        *st.by_method.entry(method.clone()).or_default() += 1;
+    }
+    let fault = sim.draw_fault(&method);
+    if let Some(kind) = fault {
+        tracing::debug!(method = %method, fault = kind.name(), "injecting a fault");
+        count_fault(&sim, kind);
+        match kind {
+            FaultKind::Drop => {
+                let mut r = Response::new(Body::empty());
+                r.extensions_mut().insert(DropConnection);
+                return r;
+            }
+            FaultKind::Http500 | FaultKind::Http502 | FaultKind::Http503 => {
+                let status = match kind {
+                    FaultKind::Http500 => StatusCode::INTERNAL_SERVER_ERROR,
+                    FaultKind::Http502 => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                let html = format!(
+                    "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"
+                );
+                return (status, [(header::CONTENT_TYPE, "text/html")], html).into_response();
+            }
+            FaultKind::Slow => {
+                tokio::time::sleep(Duration::from_millis(sim.settings.cfg.slow_delay_ms)).await;
+            }
+            _ => {}
+        }
+    }
+    let body = if fault == Some(FaultKind::Error10) {
+        error_body(&sim, None, &method, &params, &VkError::internal())
+    } else {
+        process(&sim, &method, ip, &params).await
+    };
+    let mut bytes = serde_json::to_vec(&body).expect("serializable");
+    match fault {
+        Some(FaultKind::Truncated) => bytes.truncate(bytes.len() / 2),
+        Some(FaultKind::InvalidJson) => {
+            bytes = b"<html><body>upstream sent an invalid response</body></html>".to_vec()
+        }
+        _ => {}
+    }
+    lock(&sim.stats).bytes_out += bytes.len() as u64;
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Builds an error body and counts it.
+fn error_body(sim: &Sim, token: Option<&str>, method: &str, params: &Params, e: &VkError) -> Value {
+    let mut st = lock(&sim.stats);
+    *st.errors_by_code.entry(e.code).or_default() += 1;
+    match e.code {
+        6 => st.rate_limit_violations += 1,
+        9 => st.flood_errors += 1,
+        _ => {}
+    }
+    if let Some(t) = token {
+        let ts = st.token(t);
+        *ts.errors_by_code.entry(e.code).or_default() += 1;
+        if e.code == 6 {
+            ts.rate_limit_violations += 1;
+        }
+    }
+    e.body(method, &params.0)
+}
+
+/// Checks a token the way VK does; returns its owner.
+fn authenticate(sim: &Sim, token: &str, ip: IpAddr, v_minor: u32) -> Result<u32, VkError> {
+    let tokens = lock(&sim.tokens);
+    let rec = tokens
+        .by_token
+        .get(token)
+        .ok_or_else(VkError::invalid_token)?;
+    if rec.revoked {
+        return Err(VkError::invalid_token());
+    }
+    let owner = sim.graph.user(rec.owner);
+    if rec.banned || owner.is_some_and(|u| u.deactivated.is_some()) {
+        return Err(VkError::user_blocked());
+    }
+    if rec.expires_at.is_some_and(|t| t <= unix_now()) {
+        return Err(VkError::expired(v_minor));
+    }
+    if rec.bound_ip.is_some_and(|b| b != ip) {
+        return Err(VkError::ip_mismatch());
+    }
+    Ok(rec.owner)
+}
+
+/// Parses `v`: `5.131` gives 131.
+fn version(params: &Params) -> Result<u32, VkError> {
+    let v = params.get("v").ok_or_else(VkError::no_version)?;
+    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+    match (major.parse::<u32>(), minor.parse::<u32>()) {
+        (Ok(5), Ok(minor)) => Ok(minor),
+        _ => Err(VkError::bad_version()),
+    }
+}
+
+async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> Value {
+    let is_execute = method == "execute";
+    if !is_execute && !methods::METHODS.contains(&method) {
+        return error_body(sim, None, method, params, &VkError::unknown_method());
+    }
+    let v_minor = match version(params) {
+        Ok(v) => v,
+        Err(e) => return error_body(sim, None, method, params, &e),
+    };
+    let Some(token) = params.get("access_token").map(str::to_string) else {
+        return error_body(sim, None, method, params, &VkError::no_token());
+    };
+    {
+        let mut st = lock(&sim.stats);
+        let ts = st.token(&token);
+        ts.requests += 1;
+        *ts.by_method.entry(method.to_string()).or_default() += 1;
+    }
+    let owner = match authenticate(sim, &token, ip, v_minor) {
+        Ok(o) => o,
+        Err(e) => return error_body(sim, Some(&token), method, params, &e),
+    };
+    if let Err(e) = sim.check_rate(&token) {
+        return error_body(sim, Some(&token), method, params, &e);
+    }
+    if let Some(e) = sim.draw_captcha(&token) {
+        return error_body(sim, Some(&token), method, params, &e);
+    }
+    let caller = Caller {
+        token: token.clone(),
+        owner,
+        v_minor,
+    };
+    if is_execute {
+        {
+            let mut st = lock(&sim.stats);
+            st.execute_calls += 1;
+            st.token(&token).execute_calls += 1;
+        }
+        let sim2 = Arc::clone(sim);
+        let params2 = params.clone();
+        let result =
+            tokio::task::spawn_blocking(move || crate::execute::execute(&sim2, &caller, &params2))
+                .await
+                .unwrap_or_else(|_| Err(VkError::internal()));
+        return match result {
+            Ok(v) => v,
+            Err(e) => error_body(sim, Some(&token), method, params, &e),
+        };
+    }
+    let result = sim
+        .charge_quota(&token, method)
+        .and_then(|()| methods::call(sim, &caller, method, params));
+    match result {
+        Ok(v) => serde_json::json!({ "response": v }),
+        Err(e) => error_body(sim, Some(&token), method, params, &e),
+    }
+}

@@ -1,0 +1,428 @@
+//! Every setting of the simulator, in one typed struct that is both the command line of the
+//! `vk-sim` binary (clap) and the library's configuration (`SimConfig::default()` is exactly what
+//! the binary does with no arguments). Parsing of the compact string forms (`--quota`,
+//! `--fault`) happens once, in [`SimConfig::validate`], into domain types the rest of the crate uses.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Settings of one simulator instance. Durations given in seconds are *simulated* seconds:
+/// they are divided by `time_scale` (see `--time-scale`).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "vk-sim",
+    version,
+    about = "A deterministic VK API simulator with token-manager and proxy emulation",
+    long_about = "A deterministic VK API simulator with token-manager and proxy emulation.\n\n\
+        Serves VK methods at /method/{name}, the token manager at /tokens/..., test controls at \
+        /sim/... on the API listener, and a forwarding proxy on the proxy listener. Prints where it \
+        listens and which tokens it issued, then serves until Ctrl-C. See sim/README.md."
+)]
+pub struct SimConfig {
+    /// Address of the API listener (VK methods, token manager, /sim controls); port 0 = a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub api_addr: SocketAddr,
+
+    /// Address of the proxy listener; port 0 = a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub proxy_addr: SocketAddr,
+
+    /// Seed of everything random: the graph, token strings, captcha and fault draws
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Number of users (ids 1..=N); ids 1..=6 are the fixed named users (see /sim/truth/named)
+    #[arg(long, default_value_t = 100_000)]
+    pub users: u32,
+
+    /// Number of communities (ids 1..=N): groups, pages and events
+    #[arg(long, default_value_t = 10_000)]
+    pub groups: u32,
+
+    /// Share of active users with a closed profile
+    #[arg(long, default_value_t = 0.10)]
+    pub closed_share: f64,
+
+    /// Share of users deactivated as "deleted"
+    #[arg(long, default_value_t = 0.02)]
+    pub deleted_share: f64,
+
+    /// Share of users deactivated as "banned"
+    #[arg(long, default_value_t = 0.01)]
+    pub banned_share: f64,
+
+    /// Share of users with a custom screen name (the others are reachable as id{N})
+    #[arg(long, default_value_t = 0.30)]
+    pub screen_name_share: f64,
+
+    /// Number of tokens in the global pool the token manager leases out
+    #[arg(long, default_value_t = 4)]
+    pub global_pool: u32,
+
+    /// Requests per (simulated) second one token may make (VK: 3 for user tokens)
+    #[arg(long, default_value_t = 3)]
+    pub rate_per_second: u32,
+
+    /// Time scale: every simulated duration is divided by it (rate windows, flood control, the
+    /// quota day, token lifetimes). 100 means 300 requests/s per token at the default rate
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+
+    /// Rate-limit violations (requests answered 6) within --flood-window-secs after which a
+    /// token gets error 9 (flood control) for --flood-penalty-secs
+    #[arg(long, default_value_t = 20)]
+    pub flood_threshold: u32,
+
+    /// Window (simulated seconds) in which rate-limit violations are counted for flood control
+    #[arg(long, default_value_t = 10.0)]
+    pub flood_window_secs: f64,
+
+    /// How long (simulated seconds) a token that kept breaking the rate limit gets error 9
+    #[arg(long, default_value_t = 60.0)]
+    pub flood_penalty_secs: f64,
+
+    /// Per-token daily quota of a method, METHOD=N (repeatable; inner execute calls count too).
+    /// A day is 86400 simulated seconds. Replaces the defaults when given
+    #[arg(long = "quota", value_name = "METHOD=N", default_values_t = [
+        "wall.post=50".to_string(), "wall.get=5000".to_string(), "wall.search=1000".to_string()
+    ])]
+    pub quotas: Vec<String>,
+
+    /// Probability that a request (after auth and rate limit) is answered with captcha error 14
+    #[arg(long, default_value_t = 0.0)]
+    pub captcha_rate: f64,
+
+    /// Global fault injection, KIND=RATE (repeatable). Kinds: error10, http500, http502, http503,
+    /// slow, truncated, invalid_json, drop
+    #[arg(long = "fault", value_name = "KIND=RATE")]
+    pub faults: Vec<String>,
+
+    /// Per-method fault injection, METHOD:KIND=RATE (repeatable); overrides the global rate of
+    /// that kind for that method
+    #[arg(long = "method-fault", value_name = "METHOD:KIND=RATE")]
+    pub method_faults: Vec<String>,
+
+    /// Delay of a "slow" fault in real milliseconds (not scaled), meant to exceed client timeouts
+    #[arg(long, default_value_t = 30_000)]
+    pub slow_delay_ms: u64,
+
+    /// Maximum API calls inside one execute
+    #[arg(long, default_value_t = 25)]
+    pub execute_max_calls: usize,
+
+    /// Operations budget of one execute (unpublished by VK; about 10,000)
+    #[arg(long, default_value_t = 10_000)]
+    pub execute_max_operations: u64,
+
+    /// Largest execute response in bytes; above it the answer is error 13
+    #[arg(long, default_value_t = 5 * 1024 * 1024)]
+    pub execute_max_response_bytes: usize,
+
+    /// Lifetime of a user token issued by the token manager (simulated seconds)
+    #[arg(long, default_value_t = 86_400)]
+    pub user_token_ttl_secs: u64,
+
+    /// Whether user tokens issued by the token manager are bound to the proxy's address (then
+    /// they work only through the proxy, as real user tokens bound to the user's IP do)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub user_tokens_ip_bound: bool,
+
+    /// The address the proxy forwards requests as (IP-bound tokens are bound to it)
+    #[arg(long, default_value = "10.13.37.1")]
+    pub proxy_ip: IpAddr,
+
+    /// API key the token manager requires in the X-Api-Key header (or Authorization: Bearer)
+    #[arg(long, default_value = "sim-manager-key")]
+    pub manager_api_key: String,
+
+    /// Key the proxy requires in the X-Proxy-Key header
+    #[arg(long, default_value = "sim-proxy-key")]
+    pub proxy_key: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::parse_from(["vk-sim"])
+    }
+}
+
+impl SimConfig {
+    /// The defaults with a graph small enough for tests (12,000 users, 400 communities; about a
+    /// second to generate in a debug build) that still has the > 5,000-friend hub.
+    pub fn small() -> SimConfig {
+        SimConfig {
+            users: 12_000,
+            groups: 400,
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// Fault kinds the simulator can inject.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// VK error 10 "Internal server error" (HTTP 200 with an error body).
+    Error10,
+    /// HTTP 500 with an HTML body.
+    Http500,
+    /// HTTP 502 with an HTML body.
+    Http502,
+    /// HTTP 503 with an HTML body.
+    Http503,
+    /// The answer comes after `slow_delay_ms`.
+    Slow,
+    /// A correct answer cut in half (valid HTTP, invalid JSON).
+    Truncated,
+    /// HTTP 200 with a body that is not JSON.
+    InvalidJson,
+    /// The connection is closed without an answer.
+    Drop,
+}
+
+impl FaultKind {
+    /// All kinds, in the order draws are made.
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::Drop,
+        FaultKind::Http500,
+        FaultKind::Http502,
+        FaultKind::Http503,
+        FaultKind::Slow,
+        FaultKind::Truncated,
+        FaultKind::InvalidJson,
+        FaultKind::Error10,
+    ];
+
+    /// Parses the command-line spelling (`error10`, `http500`, ...).
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        Some(match s {
+            "error10" => FaultKind::Error10,
+            "http500" => FaultKind::Http500,
+            "http502" => FaultKind::Http502,
+            "http503" => FaultKind::Http503,
+            "slow" => FaultKind::Slow,
+            "truncated" => FaultKind::Truncated,
+            "invalid_json" => FaultKind::InvalidJson,
+            "drop" => FaultKind::Drop,
+            _ => return None,
+        })
+    }
+
+    /// The spelling used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Error10 => "error10",
+            FaultKind::Http500 => "http500",
+            FaultKind::Http502 => "http502",
+            FaultKind::Http503 => "http503",
+            FaultKind::Slow => "slow",
+            FaultKind::Truncated => "truncated",
+            FaultKind::InvalidJson => "invalid_json",
+            FaultKind::Drop => "drop",
+        }
+    }
+}
+
+/// Fault rates: a global rate per kind plus per-method overrides. Also the JSON body of
+/// `POST /sim/faults`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRates {
+    /// Rate per kind for every method.
+    #[serde(default)]
+    pub global: HashMap<FaultKind, f64>,
+    /// Rate per kind for one method (overrides the global rate of that kind).
+    #[serde(default)]
+    pub methods: HashMap<String, HashMap<FaultKind, f64>>,
+}
+
+impl FaultRates {
+    /// The rate of `kind` for `method`.
+    pub fn rate(&self, method: &str, kind: FaultKind) -> f64 {
+        self.methods
+            .get(method)
+            .and_then(|m| m.get(&kind))
+            .or_else(|| self.global.get(&kind))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Whether any fault can fire at all (lets the hot path skip the random draws).
+    pub fn any(&self) -> bool {
+        self.global.values().any(|r| *r > 0.0)
+            || self
+                .methods
+                .values()
+                .flat_map(|m| m.values())
+                .any(|r| *r > 0.0)
+    }
+}
+
+/// A setting that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The setting's name.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn config_err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// The settings converted to the types the simulator works with.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub cfg: SimConfig,
+    pub quotas: HashMap<String, u64>,
+    pub faults: FaultRates,
+    /// Length of the rate-limit window (one simulated second).
+    pub rate_window: Duration,
+    pub flood_window: Duration,
+    pub flood_penalty: Duration,
+    /// Length of a quota day.
+    pub day: Duration,
+    pub user_token_ttl: Duration,
+}
+
+fn parse_rate(setting: &'static str, s: &str) -> Result<f64, ConfigError> {
+    let r: f64 = s
+        .parse()
+        .map_err(|_| config_err(setting, format!("{s:?} is not a number")))?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err(config_err(setting, format!("rate {r} is outside 0..=1")));
+    }
+    Ok(r)
+}
+
+impl SimConfig {
+    /// Checks every setting and converts it to domain types.
+    pub(crate) fn validate(&self) -> Result<Settings, ConfigError> {
+        if self.users < 10 {
+            return Err(config_err("users", "at least 10 users are needed"));
+        }
+        if self.groups < 1 {
+            return Err(config_err("groups", "at least 1 community is needed"));
+        }
+        if !(self.time_scale > 0.0 && self.time_scale.is_finite()) {
+            return Err(config_err("time_scale", "must be a positive number"));
+        }
+        if self.rate_per_second == 0 {
+            return Err(config_err("rate_per_second", "must be at least 1"));
+        }
+        for (name, v) in [
+            ("closed_share", self.closed_share),
+            ("deleted_share", self.deleted_share),
+            ("banned_share", self.banned_share),
+            ("screen_name_share", self.screen_name_share),
+            ("captcha_rate", self.captcha_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(config_err(name, format!("{v} is outside 0..=1")));
+            }
+        }
+        let mut quotas = HashMap::new();
+        for q in &self.quotas {
+            let (m, n) = q
+                .split_once('=')
+                .ok_or_else(|| config_err("quota", format!("{q:?} is not METHOD=N")))?;
+            let n: u64 = n
+                .parse()
+                .map_err(|_| config_err("quota", format!("{q:?}: N is not a number")))?;
+            quotas.insert(m.to_string(), n);
+        }
+        let mut faults = FaultRates::default();
+        for f in &self.faults {
+            let (k, r) = f
+                .split_once('=')
+                .ok_or_else(|| config_err("fault", format!("{f:?} is not KIND=RATE")))?;
+            let kind = FaultKind::parse(k)
+                .ok_or_else(|| config_err("fault", format!("unknown fault kind {k:?}")))?;
+            faults.global.insert(kind, parse_rate("fault", r)?);
+        }
+        for f in &self.method_faults {
+            let (m, rest) = f.split_once(':').ok_or_else(|| {
+                config_err("method_fault", format!("{f:?} is not METHOD:KIND=RATE"))
+            })?;
+            let (k, r) = rest.split_once('=').ok_or_else(|| {
+                config_err("method_fault", format!("{f:?} is not METHOD:KIND=RATE"))
+            })?;
+            let kind = FaultKind::parse(k)
+                .ok_or_else(|| config_err("method_fault", format!("unknown fault kind {k:?}")))?;
+            faults
+                .methods
+                .entry(m.to_string())
+                .or_default()
+                .insert(kind, parse_rate("method_fault", r)?);
+        }
+        let scaled = |secs: f64| Duration::from_secs_f64(secs / self.time_scale);
+        Ok(Settings {
+            cfg: self.clone(),
+            quotas,
+            faults,
+            rate_window: scaled(1.0),
+            flood_window: scaled(self.flood_window_secs),
+            flood_penalty: scaled(self.flood_penalty_secs),
+            day: scaled(86_400.0),
+            user_token_ttl: scaled(self.user_token_ttl_secs as f64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_scale() {
+        let s = SimConfig::default().validate().unwrap();
+        assert_eq!(s.quotas.get("wall.post"), Some(&50));
+        assert_eq!(s.rate_window, Duration::from_secs(1));
+        let fast = SimConfig {
+            time_scale: 100.0,
+            ..SimConfig::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(fast.rate_window, Duration::from_millis(10));
+        assert_eq!(fast.day, Duration::from_secs(864));
+    }
+
+    #[test]
+    fn compact_forms_parse_and_bad_ones_are_named() {
+        let cfg = SimConfig::parse_from([
+            "vk-sim",
+            "--quota",
+            "friends.get=3000",
+            "--fault",
+            "error10=0.25",
+            "--method-fault",
+            "users.get:drop=1",
+        ]);
+        let s = cfg.validate().unwrap();
+        assert_eq!(s.quotas.len(), 1, "given quotas replace the defaults");
+        assert_eq!(s.faults.rate("friends.get", FaultKind::Error10), 0.25);
+        assert_eq!(s.faults.rate("users.get", FaultKind::Drop), 1.0);
+        assert_eq!(s.faults.rate("friends.get", FaultKind::Drop), 0.0);
+        for (args, setting) in [
+            (vec!["--quota", "friends.get"], "quota"),
+            (vec!["--fault", "meteor=0.1"], "fault"),
+            (vec!["--fault", "drop=2"], "fault"),
+            (vec!["--method-fault", "users.get=0.1"], "method_fault"),
+            (vec!["--time-scale", "0"], "time_scale"),
+        ] {
+            let cfg = SimConfig::parse_from(std::iter::once("vk-sim").chain(args));
+            assert_eq!(cfg.validate().unwrap_err().setting, setting);
+        }
+    }
+}

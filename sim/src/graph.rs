@@ -1,0 +1,757 @@
+//! The synthetic VK: users, friendships, followers, communities and subscriptions, generated
+//! deterministically from a seed. Immutable once built; every method reads it without locks.
+//!
+//! Shape of the generated graph:
+//! - friend degrees are heavy-tailed (a truncated Pareto weight per user), most under 500, a
+//!   few above 5,000, none above [`MAX_FRIENDS`];
+//! - about half of a user's own edges go to users with nearby ids (a ring neighbourhood whose
+//!   width grows with the user's degree), which gives clustering: mutual friends and 2–3 hop
+//!   chains; the rest go to users picked in proportion to their weight (hubs attract);
+//! - followers are one-way edges to users picked by weight, never between friends;
+//! - the fixed named users (ids 1..=6) exist in every graph so tests can rely on them.
+//!
+//! Adjacency is stored as CSR (offsets + one flat `Vec<u32>` of ids), every list sorted ascending.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::SimConfig;
+
+/// No user has more friends than VK allows (10,000).
+pub const MAX_FRIENDS: usize = 10_000;
+
+/// The fixed users every graph contains.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct NamedUsers {
+    /// An open profile with more than 5,000 friends (paging matters).
+    pub hub: u32,
+    /// A closed profile (friends.get answers 30 to strangers).
+    pub closed: u32,
+    /// A friend of `closed` (its token may read `closed`'s friends).
+    pub closed_friend: u32,
+    /// A deleted profile (error 18).
+    pub deleted: u32,
+    /// A banned profile (error 18).
+    pub banned: u32,
+    /// An ordinary open profile with a few hundred friends.
+    pub open: u32,
+}
+
+/// Deactivation state of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deactivated {
+    /// Profile deleted by its owner.
+    Deleted,
+    /// Profile banned by VK.
+    Banned,
+}
+
+impl Deactivated {
+    /// VK's spelling of the `deactivated` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deactivated::Deleted => "deleted",
+            Deactivated::Banned => "banned",
+        }
+    }
+}
+
+/// One user's profile data (adjacency lives in [`Graph`]).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    /// 1 female, 2 male.
+    pub sex: u8,
+    pub is_closed: bool,
+    pub deactivated: Option<Deactivated>,
+    /// Custom screen name, if any (otherwise `id{N}`).
+    pub screen_name: Option<String>,
+    pub verified: bool,
+    pub birth_year: u16,
+}
+
+/// Community type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    Group,
+    Page,
+    Event,
+}
+
+impl GroupKind {
+    /// VK's spelling of the `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Group => "group",
+            GroupKind::Page => "page",
+            GroupKind::Event => "event",
+        }
+    }
+
+    fn default_prefix(self) -> &'static str {
+        match self {
+            GroupKind::Group => "club",
+            GroupKind::Page => "public",
+            GroupKind::Event => "event",
+        }
+    }
+}
+
+/// One community.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub kind: GroupKind,
+    /// 0 open, 1 closed, 2 private.
+    pub is_closed: u8,
+    pub screen_name: String,
+    /// Whether members may post on the wall (otherwise wall.post answers 214).
+    pub wall_open: bool,
+    pub members_count: u32,
+}
+
+/// What a screen name resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    User(u32),
+    Group(u32),
+}
+
+/// A CSR adjacency: the list of node `i` (index = id - 1) is `ids[off[i]..off[i + 1]]`.
+#[derive(Debug, Default, Clone)]
+pub struct Csr {
+    off: Vec<usize>,
+    ids: Vec<u32>,
+}
+
+impl Csr {
+    /// Builds the adjacency of `n` nodes from `(from_index, to_id)` pairs sorted by `from` then `to`.
+    fn from_sorted_pairs(n: usize, pairs: impl Iterator<Item = (usize, u32)> + Clone) -> Csr {
+        let mut off = vec![0usize; n + 1];
+        for (from, _) in pairs.clone() {
+            off[from + 1] += 1;
+        }
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let ids = pairs.map(|(_, to)| to).collect();
+        Csr { off, ids }
+    }
+
+    /// The sorted list of node `id` (1-based).
+    pub fn of(&self, id: u32) -> &[u32] {
+        let i = id as usize - 1;
+        &self.ids[self.off[i]..self.off[i + 1]]
+    }
+
+    /// Number of entries in all lists.
+    pub fn total(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// The whole synthetic VK.
+#[derive(Debug)]
+pub struct Graph {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    /// Symmetric friendships.
+    pub friends: Csr,
+    /// Users following a user (one-way; never friends of that user).
+    pub followers: Csr,
+    /// Users a user follows (the reverse of `followers`).
+    pub following: Csr,
+    /// Communities a user is subscribed to.
+    pub subscriptions: Csr,
+    /// Members (subscribers) of a community, indexed by community id.
+    pub members: Csr,
+    pub named: NamedUsers,
+    screen_names: HashMap<String, Resolved>,
+}
+
+const FIRST_M: &[&str] = &[
+    "Alexander",
+    "Dmitry",
+    "Maxim",
+    "Sergey",
+    "Andrey",
+    "Alexey",
+    "Artem",
+    "Ilya",
+    "Kirill",
+    "Mikhail",
+    "Nikita",
+    "Matvey",
+    "Roman",
+    "Egor",
+    "Arseny",
+    "Ivan",
+    "Denis",
+    "Evgeny",
+    "Timofey",
+    "Vladislav",
+    "Igor",
+    "Vladimir",
+    "Pavel",
+    "Ruslan",
+    "Mark",
+    "Konstantin",
+    "Oleg",
+    "Stepan",
+];
+const FIRST_F: &[&str] = &[
+    "Anastasia",
+    "Maria",
+    "Anna",
+    "Victoria",
+    "Ekaterina",
+    "Natalia",
+    "Marina",
+    "Polina",
+    "Sofia",
+    "Daria",
+    "Alisa",
+    "Ksenia",
+    "Alexandra",
+    "Elena",
+    "Olga",
+    "Tatiana",
+    "Irina",
+    "Yulia",
+    "Vera",
+    "Svetlana",
+    "Kristina",
+    "Valeria",
+    "Arina",
+    "Milana",
+    "Eva",
+    "Varvara",
+    "Lyudmila",
+    "Nadezhda",
+];
+const LAST: &[&str] = &[
+    "Ivanov",
+    "Smirnov",
+    "Kuznetsov",
+    "Popov",
+    "Vasiliev",
+    "Petrov",
+    "Sokolov",
+    "Mikhailov",
+    "Novikov",
+    "Fedorov",
+    "Morozov",
+    "Volkov",
+    "Alekseev",
+    "Lebedev",
+    "Semenov",
+    "Egorov",
+    "Pavlov",
+    "Kozlov",
+    "Stepanov",
+    "Nikolaev",
+    "Orlov",
+    "Andreev",
+    "Makarov",
+    "Nikitin",
+    "Zakharov",
+    "Zaitsev",
+    "Soloviev",
+    "Borisov",
+    "Yakovlev",
+    "Grigoriev",
+    "Romanov",
+    "Vorobiev",
+];
+const GROUP_WORDS: &[&str] = &[
+    "music",
+    "news",
+    "memes",
+    "football",
+    "travel",
+    "cooking",
+    "science",
+    "books",
+    "cinema",
+    "games",
+    "fitness",
+    "art",
+    "history",
+    "coding",
+    "photo",
+    "cars",
+    "fashion",
+    "humor",
+    "nature",
+    "space",
+    "chess",
+    "anime",
+    "design",
+    "business",
+    "startups",
+    "math",
+    "languages",
+    "pets",
+];
+
+/// A truncated Pareto draw: `xm * u^(-1/alpha)`, capped.
+fn pareto(rng: &mut ChaCha8Rng, xm: f64, alpha: f64, cap: f64) -> f64 {
+    let u: f64 = rng.random::<f64>().max(1e-12);
+    (xm * u.powf(-1.0 / alpha)).min(cap)
+}
+
+/// Picks an index with probability proportional to its weight (`cum` is the running sum).
+fn pick_weighted(rng: &mut ChaCha8Rng, cum: &[u64]) -> usize {
+    let total = *cum.last().expect("non-empty weights");
+    let x = rng.random_range(0..total);
+    cum.partition_point(|&c| c <= x)
+}
+
+fn cumulative(weights: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut acc = 0u64;
+    weights
+        .map(|w| {
+            acc += w.max(1);
+            acc
+        })
+        .collect()
+}
+
+/// Packs an undirected edge (smaller id first).
+fn edge(a: u32, b: u32) -> u64 {
+    let (x, y) = if a < b { (a, b) } else { (b, a) };
+    ((x as u64) << 32) | y as u64
+}
+
+impl Graph {
+    /// Generates the graph the configuration describes. Deterministic: the same settings give
+    /// the same graph.
+    pub fn generate(cfg: &SimConfig) -> Graph {
+        let n = cfg.users as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x005e_ed0f_67a9);
+        let named = NamedUsers {
+            hub: 1,
+            closed: 2,
+            closed_friend: 3,
+            deleted: 4,
+            banned: 5,
+            open: 6,
+        };
+
+        // Profiles.
+        let mut users = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = i as u32 + 1;
+            let sex = if rng.random_bool(0.5) { 1 } else { 2 };
+            let first = if sex == 1 {
+                FIRST_F[rng.random_range(0..FIRST_F.len())]
+            } else {
+                FIRST_M[rng.random_range(0..FIRST_M.len())]
+            };
+            let last = LAST[rng.random_range(0..LAST.len())];
+            let roll: f64 = rng.random();
+            let mut deactivated = if roll < cfg.deleted_share {
+                Some(Deactivated::Deleted)
+            } else if roll < cfg.deleted_share + cfg.banned_share {
+                Some(Deactivated::Banned)
+            } else {
+                None
+            };
+            let mut is_closed = deactivated.is_none() && rng.random_bool(cfg.closed_share);
+            if id <= 6 {
+                deactivated = None;
+                is_closed = false;
+            }
+            if id == named.closed {
+                is_closed = true;
+            } else if id == named.deleted {
+                deactivated = Some(Deactivated::Deleted);
+            } else if id == named.banned {
+                deactivated = Some(Deactivated::Banned);
+            }
+            let screen_name = if id == named.hub {
+                Some("sim_hub".to_string())
+            } else if rng.random_bool(cfg.screen_name_share) {
+                Some(format!(
+                    "{}.{}{}",
+                    first.to_lowercase(),
+                    last.to_lowercase(),
+                    id
+                ))
+            } else {
+                None
+            };
+            users.push(User {
+                first_name: if deactivated == Some(Deactivated::Deleted) {
+                    "DELETED"
+                } else {
+                    first
+                },
+                last_name: if deactivated == Some(Deactivated::Deleted) {
+                    ""
+                } else {
+                    last
+                },
+                sex,
+                is_closed,
+                deactivated,
+                screen_name,
+                verified: rng.random_bool(0.002),
+                birth_year: rng.random_range(1960..2010),
+            });
+        }
+
+        // Friend weights: heavy-tailed, most under 500.
+        let mut weights: Vec<u32> = (0..n)
+            .map(|_| pareto(&mut rng, 12.0, 1.1, 9_000.0) as u32)
+            .collect();
+        weights[named.closed as usize - 1] = 300;
+        weights[named.open as usize - 1] = 250;
+        weights[named.closed_friend as usize - 1] = 150;
+        let cum = cumulative(weights.iter().map(|&w| w as u64));
+
+        let mut edges: Vec<u64> =
+            Vec::with_capacity(weights.iter().map(|&w| w as usize).sum::<usize>() / 2 + 8_000);
+        for (i, &w) in weights.iter().enumerate() {
+            let id = i as u32 + 1;
+            if id == named.hub {
+                continue;
+            }
+            let own = (w as f64 * 0.5).round() as u32;
+            let window = (w as usize * 2).clamp(50, 2_000).min(n / 2).max(1);
+            for _ in 0..own {
+                let j = if rng.random_bool(0.5) {
+                    let d = rng.random_range(1..=window);
+                    if rng.random_bool(0.5) {
+                        (i + d) % n
+                    } else {
+                        (i + n - d) % n
+                    }
+                } else {
+                    pick_weighted(&mut rng, &cum)
+                };
+                if j != i {
+                    edges.push(edge(id, j as u32 + 1));
+                }
+            }
+        }
+        // The hub: a fixed share of everyone, so paging past 5,000 always matters.
+        let hub_target = (n * 2 / 3).min(9_000);
+        for _ in 0..hub_target + hub_target / 8 {
+            let j = rng.random_range(1..n);
+            edges.push(edge(named.hub, j as u32 + 1));
+        }
+        edges.push(edge(named.closed, named.closed_friend));
+        edges.push(edge(named.open, named.closed_friend));
+        edges.sort_unstable();
+        edges.dedup();
+
+        // Enforce VK's cap: drop edges that would push an endpoint past it (deterministic order).
+        let mut degree = vec![0u32; n];
+        for &e in &edges {
+            degree[(e >> 32) as usize - 1] += 1;
+            degree[(e & 0xffff_ffff) as usize - 1] += 1;
+        }
+        if degree.iter().any(|&d| d as usize > MAX_FRIENDS) {
+            let mut kept = vec![0u32; n];
+            edges.retain(|&e| {
+                let a = (e >> 32) as usize - 1;
+                let b = (e & 0xffff_ffff) as usize - 1;
+                if kept[a] as usize >= MAX_FRIENDS || kept[b] as usize >= MAX_FRIENDS {
+                    return false;
+                }
+                kept[a] += 1;
+                kept[b] += 1;
+                true
+            });
+        }
+        let friends = symmetric_csr(n, &edges);
+        drop(edges);
+
+        // Followers: one-way, towards popular users (many friends, many followers), never
+        // between friends.
+        let popular = cumulative((1..=n as u32).map(|id| friends.of(id).len() as u64 + 1));
+        let mut follows: Vec<u64> = Vec::new();
+        for i in 0..n {
+            let id = i as u32 + 1;
+            let k = pareto(&mut rng, 2.0, 1.3, 300.0) as u32;
+            let own_friends = friends.of(id);
+            for _ in 0..k {
+                let j = pick_weighted(&mut rng, &popular) as u32 + 1;
+                if j != id && own_friends.binary_search(&j).is_err() {
+                    follows.push(((id as u64) << 32) | j as u64);
+                }
+            }
+        }
+        follows.sort_unstable();
+        follows.dedup();
+        let following = Csr::from_sorted_pairs(
+            n,
+            follows
+                .iter()
+                .map(|&e| ((e >> 32) as usize - 1, (e & 0xffff_ffff) as u32)),
+        );
+        let mut reversed: Vec<u64> = follows.iter().map(|&e| e.rotate_left(32)).collect();
+        drop(follows);
+        reversed.sort_unstable();
+        let followers = Csr::from_sorted_pairs(
+            n,
+            reversed
+                .iter()
+                .map(|&e| ((e >> 32) as usize - 1, (e & 0xffff_ffff) as u32)),
+        );
+        drop(reversed);
+
+        // Communities and subscriptions.
+        let m = cfg.groups as usize;
+        let popularity = cumulative((0..m).map(|_| pareto(&mut rng, 1.0, 0.9, 100_000.0) as u64));
+        let mut subs: Vec<u64> = Vec::new();
+        for i in 0..n {
+            let k = pareto(&mut rng, 2.0, 1.2, 1_000.0) as u32;
+            for _ in 0..k {
+                let g = pick_weighted(&mut rng, &popularity) as u64 + 1;
+                subs.push(((i as u64) << 32) | g);
+            }
+        }
+        subs.sort_unstable();
+        subs.dedup();
+        let mut members = vec![0u32; m];
+        for &s in &subs {
+            members[(s & 0xffff_ffff) as usize - 1] += 1;
+        }
+        let subscriptions = Csr::from_sorted_pairs(
+            n,
+            subs.iter()
+                .map(|&e| ((e >> 32) as usize, (e & 0xffff_ffff) as u32)),
+        );
+        let mut by_group: Vec<u64> = subs
+            .iter()
+            .map(|&e| ((e & 0xffff_ffff) - 1) << 32 | ((e >> 32) + 1))
+            .collect();
+        drop(subs);
+        by_group.sort_unstable();
+        let group_members = Csr::from_sorted_pairs(
+            m,
+            by_group
+                .iter()
+                .map(|&e| ((e >> 32) as usize, (e & 0xffff_ffff) as u32)),
+        );
+        drop(by_group);
+        let mut groups = Vec::with_capacity(m);
+        for (g, &members_count) in members.iter().enumerate() {
+            let id = g as u32 + 1;
+            let roll: f64 = rng.random();
+            let kind = if roll < 0.6 {
+                GroupKind::Page
+            } else if roll < 0.9 {
+                GroupKind::Group
+            } else {
+                GroupKind::Event
+            };
+            let is_closed = if kind == GroupKind::Page {
+                0
+            } else {
+                let r: f64 = rng.random();
+                if r < 0.8 {
+                    0
+                } else if r < 0.95 {
+                    1
+                } else {
+                    2
+                }
+            };
+            let word = GROUP_WORDS[rng.random_range(0..GROUP_WORDS.len())];
+            let screen_name = if rng.random_bool(0.5) {
+                format!("{word}_{id}")
+            } else {
+                format!("{}{id}", kind.default_prefix())
+            };
+            groups.push(Group {
+                name: format!("{} {}", capitalize(word), id),
+                kind,
+                is_closed,
+                screen_name,
+                wall_open: rng.random_bool(0.6),
+                members_count,
+            });
+        }
+
+        let mut screen_names = HashMap::new();
+        for (i, u) in users.iter().enumerate() {
+            if let Some(s) = &u.screen_name {
+                screen_names.insert(s.clone(), Resolved::User(i as u32 + 1));
+            }
+        }
+        for (g, grp) in groups.iter().enumerate() {
+            screen_names.insert(grp.screen_name.clone(), Resolved::Group(g as u32 + 1));
+        }
+
+        Graph {
+            users,
+            groups,
+            friends,
+            followers,
+            following,
+            subscriptions,
+            members: group_members,
+            named,
+            screen_names,
+        }
+    }
+
+    /// Number of users.
+    pub fn n_users(&self) -> u32 {
+        self.users.len() as u32
+    }
+
+    /// The user with this id, if it exists.
+    pub fn user(&self, id: u32) -> Option<&User> {
+        if id == 0 {
+            return None;
+        }
+        self.users.get(id as usize - 1)
+    }
+
+    /// The community with this id, if it exists.
+    pub fn group(&self, id: u32) -> Option<&Group> {
+        if id == 0 {
+            return None;
+        }
+        self.groups.get(id as usize - 1)
+    }
+
+    /// Whether `a` and `b` are friends.
+    pub fn are_friends(&self, a: u32, b: u32) -> bool {
+        self.user(a).is_some() && self.friends.of(a).binary_search(&b).is_ok()
+    }
+
+    /// Resolves a screen name: custom names, `id{N}`, `club{N}`, `public{N}`, `event{N}`.
+    pub fn resolve(&self, name: &str) -> Option<Resolved> {
+        let name = name.trim().trim_start_matches('@').to_lowercase();
+        if let Some(r) = self.screen_names.get(&name) {
+            return Some(*r);
+        }
+        let numeric = |prefix: &str| -> Option<u32> {
+            let rest = name.strip_prefix(prefix)?;
+            if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            rest.parse().ok()
+        };
+        if let Some(id) = numeric("id") {
+            return self.user(id).map(|_| Resolved::User(id));
+        }
+        for prefix in ["club", "public", "event"] {
+            if let Some(id) = numeric(prefix) {
+                return self.group(id).map(|_| Resolved::Group(id));
+            }
+        }
+        None
+    }
+
+    /// The screen name VK shows for a user (`id{N}` when there is no custom one).
+    pub fn user_screen_name(&self, id: u32) -> String {
+        match self.user(id).and_then(|u| u.screen_name.clone()) {
+            Some(s) => s,
+            None => format!("id{id}"),
+        }
+    }
+}
+
+fn capitalize(w: &str) -> String {
+    let mut c = w.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Builds a symmetric adjacency from sorted, deduplicated packed edges. Each list comes out
+/// sorted: a node's smaller neighbours are pushed (in order) before its larger ones.
+fn symmetric_csr(n: usize, edges: &[u64]) -> Csr {
+    let mut off = vec![0usize; n + 1];
+    for &e in edges {
+        off[(e >> 32) as usize] += 1;
+        off[(e & 0xffff_ffff) as usize] += 1;
+    }
+    for i in 0..n {
+        off[i + 1] += off[i];
+    }
+    let mut fill = off.clone();
+    let mut ids = vec![0u32; edges.len() * 2];
+    for &e in edges {
+        let a = (e >> 32) as u32;
+        let b = (e & 0xffff_ffff) as u32;
+        ids[fill[a as usize - 1]] = b;
+        fill[a as usize - 1] += 1;
+        ids[fill[b as usize - 1]] = a;
+        fill[b as usize - 1] += 1;
+    }
+    Csr { off, ids }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> SimConfig {
+        SimConfig {
+            users: 20_000,
+            groups: 500,
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_symmetric() {
+        let g1 = Graph::generate(&small());
+        let g2 = Graph::generate(&small());
+        assert_eq!(g1.friends.ids, g2.friends.ids);
+        assert_eq!(g1.followers.ids, g2.followers.ids);
+        for id in 1..=g1.n_users() {
+            let list = g1.friends.of(id);
+            assert!(
+                list.windows(2).all(|w| w[0] < w[1]),
+                "sorted, no duplicates"
+            );
+            assert!(list.len() <= MAX_FRIENDS);
+            for &f in list {
+                assert!(g1.are_friends(f, id), "{id} -> {f} is symmetric");
+            }
+        }
+    }
+
+    #[test]
+    fn degrees_are_heavy_tailed_and_named_users_hold() {
+        let g = Graph::generate(&small());
+        let n = g.n_users() as usize;
+        let under_500 = (1..=g.n_users())
+            .filter(|&id| g.friends.of(id).len() < 500)
+            .count();
+        assert!(under_500 * 100 / n >= 95, "most users under 500 friends");
+        assert!(g.friends.of(g.named.hub).len() > 5_000);
+        assert!(g.users[g.named.closed as usize - 1].is_closed);
+        assert!(g.are_friends(g.named.closed, g.named.closed_friend));
+        assert_eq!(g.resolve("sim_hub"), Some(Resolved::User(1)));
+        assert_eq!(g.resolve("id7"), Some(Resolved::User(7)));
+        // Clustering: the open user has friends with mutual friends.
+        let open = g.friends.of(g.named.open);
+        let with_mutual = open
+            .iter()
+            .filter(|&&f| {
+                g.friends
+                    .of(f)
+                    .iter()
+                    .any(|x| open.binary_search(x).is_ok())
+            })
+            .count();
+        assert!(
+            with_mutual * 2 > open.len(),
+            "clustering: {with_mutual}/{}",
+            open.len()
+        );
+    }
+}
