@@ -13,3 +13,4 @@ pub mod secret;
 pub mod settings;
 pub mod storage;
 pub mod telemetry;
+pub mod vk;

@@ -185,6 +185,26 @@ pub struct VkSettings {
     /// Timeout of one HTTP request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Random extra spacing, 0 to this.
+    #[serde(with = "humantime_serde")]
+    pub request_jitter: Duration,
+    /// Requests of a token paced more gently at first.
+    pub warmup_requests: u32,
+    /// The warm-up spacing factor (>= 1).
+    pub warmup_factor: f64,
+    /// Requests in flight at once across all tokens.
+    pub max_in_flight: NonZeroU32,
+    /// Moves to a global token one job may make.
+    pub max_global_switches: u32,
+    /// Pause before the first move; doubled for each further one.
+    #[serde(with = "humantime_serde")]
+    pub switch_backoff: Duration,
+    /// Rotate a leased token after at least this many requests...
+    pub rotate_every_min: NonZeroU32,
+    /// ...and at most this many.
+    pub rotate_every_max: NonZeroU32,
+    /// Every Nth execute carries a decoy call; 0 = off.
+    pub decoy_every: u32,
 }
 
 /// `[storage]`.
@@ -430,6 +450,16 @@ impl Layered {
             "vk.request_interval",
             !settings.vk.request_interval.is_zero(),
             "expected a positive duration such as \"420ms\"",
+        )?;
+        check(
+            "vk.warmup_factor",
+            settings.vk.warmup_factor >= 1.0 && settings.vk.warmup_factor <= 10.0,
+            "expected a factor from 1 to 10",
+        )?;
+        check(
+            "vk.rotate_every_max",
+            settings.vk.rotate_every_max >= settings.vk.rotate_every_min,
+            "expected at least vk.rotate_every_min",
         )?;
         check(
             "vk.request_timeout",

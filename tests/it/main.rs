@@ -6,3 +6,5 @@ mod events;
 mod settings;
 mod storage;
 mod support;
+mod vk;
+mod vk_methods;

@@ -2,6 +2,7 @@
 
 pub mod redis_server;
 pub mod s3_server;
+pub mod sim;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,150 @@
+//! A paced, retrying VK call on one token.
+//!
+//! Every request, first attempt or retry, first waits for the token's slot in the
+//! [`RpsGuard`], so no retry can break the rate limit. Failures that the same token can get past
+//! are retried here with exponential backoff: transport errors, 5xx, unreadable answers, error
+//! 10, and error 6 (after telling the guard to slow the token down). Everything else goes back
+//! to the caller with its [`Action`] for the orchestrator to act on. Each request is logged at
+//! debug level with the method, the token's last 4 characters, the outcome and the latency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::{Action, VkError};
+use super::http::{Answer, Params, VkHttp};
+use super::rate::{PaceOutcome, RpsGuard};
+use super::tokens::Token;
+
+/// Retries of one call on one token before its error is handed up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (first one included).
+    pub attempts: u32,
+    /// The pause before the second attempt; doubled each time, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    /// Longest pause.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Counters of what the client sent and got, for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// HTTP requests sent (each attempt counts).
+    pub requests: AtomicU64,
+    /// Of which `execute`.
+    pub executes: AtomicU64,
+    /// Answers with error 6.
+    pub rate_limited: AtomicU64,
+    /// Attempts repeated after a retryable failure.
+    pub retries: AtomicU64,
+    /// Bytes received.
+    pub bytes: AtomicU64,
+}
+
+/// Sends calls on a given token, paced and retried.
+#[derive(Debug, Clone)]
+pub struct VkClient {
+    http: Arc<VkHttp>,
+    guard: RpsGuard,
+    retry: RetryPolicy,
+    stats: Arc<ClientStats>,
+}
+
+impl VkClient {
+    /// A client over `http`, pacing through `guard`.
+    pub fn new(http: VkHttp, guard: RpsGuard, retry: RetryPolicy) -> VkClient {
+        VkClient {
+            http: Arc::new(http),
+            guard,
+            retry,
+            stats: Arc::new(ClientStats::default()),
+        }
+    }
+
+    /// The pacing guard (shared with the orchestrator for its decisions).
+    pub fn guard(&self) -> &RpsGuard {
+        &self.guard
+    }
+
+    /// What the client has sent so far.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// Calls `method` on `token`, retrying what the same token can get past.
+    pub async fn call(
+        &self,
+        token: &Token,
+        method: &str,
+        params: &Params,
+    ) -> Result<Answer, VkError> {
+        let mut attempt = 1;
+        loop {
+            let permit = self.guard.acquire(token.key).await;
+            let started = Instant::now();
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if method == "execute" {
+                self.stats.executes.fetch_add(1, Ordering::Relaxed);
+            }
+            let result = self.http.send(token, method, params).await;
+            drop(permit);
+            let latency_ms = started.elapsed().as_millis() as u64;
+            let error = match result {
+                Ok(answer) => {
+                    self.guard.report(token.key, PaceOutcome::Success);
+                    self.stats
+                        .bytes
+                        .fetch_add(answer.bytes as u64, Ordering::Relaxed);
+                    tracing::debug!(method, token = %token.suffix(), latency_ms, outcome = "ok", "vk request");
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            let action = error.action();
+            tracing::debug!(method, token = %token.suffix(), latency_ms, outcome = %error, "vk request");
+            let pause = match action {
+                Action::SlowDown => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.guard.report(token.key, PaceOutcome::RateLimited);
+                    // The guard already pushed this token's next slot back.
+                    Duration::ZERO
+                }
+                Action::Retry(pause) => pause.max(self.backoff(attempt)),
+                _ => {
+                    if let Action::Rotate = action {
+                        self.guard.report(token.key, PaceOutcome::Flood);
+                    }
+                    tracing::warn!(method, token = %token.suffix(), code = ?error.code(), error = %error, "vk error");
+                    return Err(error);
+                }
+            };
+            if attempt >= self.retry.attempts {
+                tracing::warn!(method, token = %token.suffix(), attempts = attempt, error = %error, "vk call gave up");
+                return Err(error);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            attempt += 1;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        (self.retry.base_backoff * factor).min(self.retry.max_backoff)
+    }
+}

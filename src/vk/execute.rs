@@ -1,0 +1,352 @@
+//! Packing API calls into `execute` requests: up to 25 calls for the price of one request.
+//!
+//! [`script`] writes the VKScript: every call's result stored under its own key of one object
+//! (`r.c0 = API.friends.get({...});`), so a `false` slot is attributed to the right call by
+//! key, not by position. VK's `execute_errors` may hold extra entries and need not line up with
+//! the `false` slots, so [`attribute`] only trusts them when they do line up (or agree on one
+//! code); a slot it cannot attribute is re-asked on its own, which costs one request and is
+//! always right.
+//!
+//! [`run_calls`] cuts any number of calls into executes of `calls_per_execute`, splits a batch in
+//! half on error 13 (response too big) until it fits, and falls back to direct calls for a
+//! batch that execute cannot run at all.
+
+use serde_json::{Map, Value};
+
+use super::error::{Action, ApiError, VkError};
+use super::http::{Answer, ExecuteErrorEntry, Params};
+use super::orchestrator::Session;
+
+/// One API call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `section.method`.
+    pub method: &'static str,
+    /// Its parameters, as JSON values (numbers stay numbers in the script).
+    pub params: Map<String, Value>,
+}
+
+impl Call {
+    /// A call of `method` with `params` given as a JSON object.
+    pub fn new(method: &'static str, params: Value) -> Call {
+        let params = match params {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Call { method, params }
+    }
+
+    /// The call as form parameters of a direct request.
+    pub fn form(&self) -> Params {
+        self.params
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| match i {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+}
+
+/// The outcome of one call of a batch.
+pub type CallResult = Result<Value, ApiError>;
+
+/// The VKScript that runs `calls` and returns `{"c0": …, "c1": …}`.
+pub fn script(calls: &[Call]) -> String {
+    let mut code = String::from("var r = {};\n");
+    for (i, call) in calls.iter().enumerate() {
+        // JSON is valid VKScript for literals; parameters are ids, numbers and short strings.
+        let params = Value::Object(call.params.clone()).to_string();
+        code.push_str(&format!("r.c{i} = API.{}({params});\n", call.method));
+    }
+    code.push_str("return r;");
+    code
+}
+
+/// Splits an execute answer into one result per call. `None` marks a `false` slot whose error
+/// could not be attributed with certainty.
+pub fn attribute(calls: &[Call], answer: &Answer) -> Vec<Option<CallResult>> {
+    let object = answer.response.as_object();
+    let slots: Vec<Option<&Value>> = (0..calls.len())
+        .map(|i| object.and_then(|o| o.get(&format!("c{i}"))))
+        .collect();
+    let failed: Vec<usize> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| matches!(v, None | Some(Value::Bool(false))))
+        .map(|(i, _)| i)
+        .collect();
+    let errors = &answer.execute_errors;
+    let lined_up = errors.len() == failed.len()
+        && failed
+            .iter()
+            .zip(errors)
+            .all(|(&i, e)| e.method.is_empty() || e.method == calls[i].method);
+    let mut results: Vec<Option<CallResult>> = slots
+        .iter()
+        .map(|v| match v {
+            Some(Value::Bool(false)) | None => None,
+            Some(value) => Some(Ok((*value).clone())),
+        })
+        .collect();
+    for (n, &i) in failed.iter().enumerate() {
+        let error = if lined_up {
+            Some(&errors[n])
+        } else {
+            single_code(calls[i].method, errors)
+        };
+        // A missing slot (not even `false`) is never guessed at.
+        if slots[i].is_some() {
+            results[i] = error.map(|e| Err(api_error(e)));
+        }
+    }
+    results
+}
+
+/// The error of a method when every entry for that method carries the same code.
+fn single_code<'a>(method: &str, errors: &'a [ExecuteErrorEntry]) -> Option<&'a ExecuteErrorEntry> {
+    let mut of_method = errors.iter().filter(|e| e.method == method);
+    let first = of_method.next()?;
+    of_method
+        .all(|e| e.error_code == first.error_code)
+        .then_some(first)
+}
+
+fn api_error(e: &ExecuteErrorEntry) -> ApiError {
+    ApiError {
+        error_code: e.error_code,
+        error_msg: e.error_msg.clone(),
+        error_subcode: None,
+    }
+}
+
+/// Counters of what [`run_calls`] did, for benchmarks and the no-wasted-slot promise.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Execute requests answered.
+    pub executes: u64,
+    /// Real calls carried by them.
+    pub packed_calls: u64,
+    /// Decoy calls carried by them.
+    pub decoy_calls: u64,
+    /// Direct requests (fallbacks and re-asked slots).
+    pub direct_calls: u64,
+    /// Batches split after error 13.
+    pub splits: u64,
+}
+
+/// The decoy call: cheap, harmless, answered by every token.
+fn decoy() -> Call {
+    Call::new("utils.getServerTime", Value::Object(Map::new()))
+}
+
+/// Runs `calls` through execute, `calls_per_execute` of the session at a time; one result per
+/// call, in order. Errors that end the job (no token, persistent failures) are returned as `Err`.
+pub async fn run_calls(session: &mut Session, calls: &[Call]) -> Result<Vec<CallResult>, VkError> {
+    let settings = session.settings();
+    let per_execute = settings.calls_per_execute.clamp(1, 25);
+    let decoy_every = u64::from(settings.decoy_every);
+    let mut results = Vec::with_capacity(calls.len());
+    let mut rest = calls;
+    while !rest.is_empty() {
+        // A decoy takes one slot of every Nth execute (never of a single call, which goes direct).
+        let with_decoy =
+            decoy_every > 0 && (session.batch.executes + 1).is_multiple_of(decoy_every);
+        let room = if with_decoy && per_execute > 1 {
+            per_execute - 1
+        } else {
+            per_execute
+        };
+        let (chunk, tail) = rest.split_at(room.min(rest.len()));
+        results.extend(run_batch(session, chunk, with_decoy && chunk.len() > 1).await?);
+        rest = tail;
+    }
+    Ok(results)
+}
+
+/// One batch: execute, split on 13, re-ask unattributed slots, fall back to direct calls.
+async fn run_batch(
+    session: &mut Session,
+    calls: &[Call],
+    with_decoy: bool,
+) -> Result<Vec<CallResult>, VkError> {
+    // Work list of sub-batches, so splitting needs no recursion in an async fn.
+    let mut pending: Vec<(usize, usize)> = vec![(0, calls.len())];
+    let mut results: Vec<Option<CallResult>> = vec![None; calls.len()];
+    let mut decoy_pending = with_decoy;
+    while let Some((start, end)) = pending.pop() {
+        let batch = &calls[start..end];
+        if batch.len() == 1 {
+            results[start] = Some(direct(session, &batch[0]).await?);
+            continue;
+        }
+        let mut packed = batch.to_vec();
+        if decoy_pending {
+            packed.push(decoy());
+        }
+        let params: Params = vec![("code".to_owned(), script(&packed))];
+        match session.call("execute", &params).await {
+            Ok(answer) => {
+                session.batch.executes += 1;
+                session.batch.packed_calls += batch.len() as u64;
+                if decoy_pending {
+                    session.batch.decoy_calls += 1;
+                    decoy_pending = false;
+                }
+                let slots = attribute(&packed, &answer);
+                for (offset, slot) in slots.into_iter().take(batch.len()).enumerate() {
+                    results[start + offset] = match slot {
+                        Some(result) => Some(result),
+                        None => Some(direct(session, &batch[offset]).await?),
+                    };
+                }
+            }
+            Err(error) => match error.action() {
+                // Too big (or a run-time failure): halve until it fits; single calls go direct.
+                Action::SplitBatch => {
+                    session.batch.splits += 1;
+                    let mid = start + batch.len() / 2;
+                    pending.push((mid, end));
+                    pending.push((start, mid));
+                }
+                // Execute itself is refused (a compile error, a method execute will not run):
+                // the calls still deserve an answer, one by one.
+                Action::Fail(_) => {
+                    tracing::warn!(error = %error, calls = batch.len(), "execute refused: falling back to direct calls");
+                    for (offset, call) in batch.iter().enumerate() {
+                        results[start + offset] = Some(direct(session, call).await?);
+                    }
+                }
+                _ => return Err(error),
+            },
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every slot of a batch is filled before it returns"))
+        .collect())
+}
+
+/// One call as its own request; target-level errors become the call's result.
+async fn direct(session: &mut Session, call: &Call) -> Result<CallResult, VkError> {
+    session.batch.direct_calls += 1;
+    match session.call(call.method, &call.form()).await {
+        Ok(answer) => Ok(Ok(answer.response)),
+        Err(VkError::Api { error, .. }) if error_is_per_call(&error) => Ok(Err(error)),
+        Err(error) => Err(error),
+    }
+}
+
+/// Errors that belong to one call (its target or its parameters), not to the token or the job.
+fn error_is_per_call(error: &ApiError) -> bool {
+    matches!(
+        error.action(),
+        Action::SkipTarget | Action::Fail(_) | Action::SplitBatch
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn friends(id: i64) -> Call {
+        Call::new("friends.get", json!({"user_id": id, "count": 5000}))
+    }
+
+    fn answer(response: Value, errors: &[(&str, i64)]) -> Answer {
+        Answer {
+            response,
+            execute_errors: errors
+                .iter()
+                .map(|(m, c)| ExecuteErrorEntry {
+                    method: (*m).to_owned(),
+                    error_code: *c,
+                    error_msg: format!("error {c}"),
+                })
+                .collect(),
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn script_keys_every_call() {
+        let code = script(&[
+            friends(1),
+            Call::new(
+                "friends.getMutual",
+                json!({"source_uid": 1, "target_uids": [2, 3]}),
+            ),
+        ]);
+        assert_eq!(
+            code,
+            "var r = {};\nr.c0 = API.friends.get({\"count\":5000,\"user_id\":1});\nr.c1 = API.friends.getMutual({\"source_uid\":1,\"target_uids\":[2,3]});\nreturn r;"
+        );
+    }
+
+    #[test]
+    fn lined_up_errors_are_attributed_by_order() {
+        let calls = [friends(1), friends(2), friends(3)];
+        let a = answer(
+            json!({"c0": false, "c1": {"count": 1, "items": [7]}, "c2": false}),
+            &[("friends.get", 30), ("friends.get", 18)],
+        );
+        let r = attribute(&calls, &a);
+        assert_eq!(r[0].as_ref().unwrap().as_ref().unwrap_err().error_code, 30);
+        assert_eq!(r[1].as_ref().unwrap().as_ref().unwrap()["items"][0], 7);
+        assert_eq!(r[2].as_ref().unwrap().as_ref().unwrap_err().error_code, 18);
+    }
+
+    #[test]
+    fn misaligned_errors_are_not_guessed() {
+        let calls = [friends(1), friends(2), friends(3)];
+        // Three errors for two false slots, with different codes: no certainty.
+        let a = answer(
+            json!({"c0": false, "c1": {"count": 0, "items": []}, "c2": false}),
+            &[
+                ("friends.get", 30),
+                ("friends.get", 18),
+                ("friends.get", 30),
+            ],
+        );
+        let r = attribute(&calls, &a);
+        assert!(r[0].is_none() && r[2].is_none());
+        assert!(r[1].as_ref().unwrap().is_ok());
+        // Extra entries that agree on one code are safe to use.
+        let a = answer(
+            json!({"c0": false, "c1": false, "c2": false}),
+            &[("friends.get", 18); 4],
+        );
+        assert!(attribute(&calls, &a).iter().all(|r| r
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap_err()
+            .error_code
+            == 18));
+    }
+
+    #[test]
+    fn direct_form_joins_lists() {
+        let call = Call::new(
+            "friends.getMutual",
+            json!({"source_uid": 1, "target_uids": [2, 3], "name": "x"}),
+        );
+        let form = call.form();
+        assert!(form.contains(&("target_uids".into(), "2,3".into())));
+        assert!(form.contains(&("source_uid".into(), "1".into())));
+        assert!(form.contains(&("name".into(), "x".into())));
+    }
+}

@@ -1,0 +1,392 @@
+//! The VK methods the stages use, typed: call builders, response decoders, and the batched
+//! operations on a [`Session`] that page and pack them.
+//!
+//! Limits are VK's (see shared/vk-api.md): friends.get pages by 5,000, users.getFollowers by
+//! 1,000, users.get takes 1,000 ids, friends.getMutual 100 targets, users.getSubscriptions 200,
+//! groups.getById 500. Every operation asks for the first page of everything first, then packs
+//! the remaining pages of the few long lists together, so paging never costs a request per
+//! user.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, VkError};
+use super::execute::{run_calls, Call};
+use super::orchestrator::Session;
+use crate::ids::VkUserId;
+
+/// friends.get page size (VK's maximum).
+pub const FRIENDS_PAGE: u32 = 5000;
+/// users.getFollowers page size.
+pub const FOLLOWERS_PAGE: u32 = 1000;
+/// users.get ids per call.
+pub const USERS_PER_CALL: usize = 1000;
+/// friends.getMutual targets per call.
+pub const MUTUAL_TARGETS: usize = 100;
+/// users.getSubscriptions page size.
+pub const SUBSCRIPTIONS_PAGE: u32 = 200;
+/// groups.getById ids per call.
+pub const GROUPS_PER_CALL: usize = 500;
+
+/// Profile fields the stages need.
+pub const PROFILE_FIELDS: &str = "is_closed,can_access_closed,counters,screen_name";
+
+/// A page of ids with the list's total.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdPage {
+    /// Total length of the list.
+    pub count: u64,
+    /// This page.
+    pub items: Vec<i64>,
+}
+
+/// The counters of a profile that matter to us.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Counters {
+    /// Friends.
+    #[serde(default)]
+    pub friends: Option<u64>,
+    /// Followers.
+    #[serde(default)]
+    pub followers: Option<u64>,
+    /// Subscriptions (users and communities).
+    #[serde(default)]
+    pub subscriptions: Option<u64>,
+}
+
+/// A users.get entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Profile {
+    /// The id.
+    pub id: i64,
+    /// First name.
+    #[serde(default)]
+    pub first_name: String,
+    /// Last name.
+    #[serde(default)]
+    pub last_name: String,
+    /// `deleted` or `banned` when deactivated.
+    #[serde(default)]
+    pub deactivated: Option<String>,
+    /// A closed profile.
+    #[serde(default)]
+    pub is_closed: bool,
+    /// Whether this token may see it anyway.
+    #[serde(default)]
+    pub can_access_closed: bool,
+    /// The screen name, if set.
+    #[serde(default)]
+    pub screen_name: Option<String>,
+    /// Counters (absent for deactivated users).
+    #[serde(default)]
+    pub counters: Option<Counters>,
+}
+
+/// A friends.getMutual entry: the target and its friends inside the source's friend list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Mutual {
+    /// The target.
+    pub id: i64,
+    /// Friends the target shares with the source.
+    #[serde(default)]
+    pub common_friends: Vec<i64>,
+    /// Their number.
+    #[serde(default)]
+    pub common_count: u64,
+}
+
+/// A groups.getById entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Group {
+    /// The community id (positive).
+    pub id: i64,
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Its screen name.
+    #[serde(default)]
+    pub screen_name: String,
+    /// Members, when asked for.
+    #[serde(default)]
+    pub members_count: Option<u64>,
+    /// The 100px photo.
+    #[serde(default)]
+    pub photo_100: Option<String>,
+}
+
+/// A list per user: the ids, or the error that kept us from reading them.
+pub type Lists = HashMap<VkUserId, Result<Vec<i64>, ApiError>>;
+
+fn decode<T: for<'de> Deserialize<'de>>(method: &str, value: Value) -> Result<T, VkError> {
+    serde_json::from_value(value).map_err(|e| VkError::Decode {
+        method: method.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn joined(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// friends.get of one page.
+pub fn friends_get(user: VkUserId, offset: u64) -> Call {
+    Call::new(
+        "friends.get",
+        json!({"user_id": user.get(), "count": FRIENDS_PAGE, "offset": offset}),
+    )
+}
+
+/// users.getFollowers of one page.
+pub fn followers_get(user: VkUserId, offset: u64) -> Call {
+    Call::new(
+        "users.getFollowers",
+        json!({"user_id": user.get(), "count": FOLLOWERS_PAGE, "offset": offset}),
+    )
+}
+
+/// users.get for up to 1,000 ids or screen names.
+pub fn users_get(ids: &[String], fields: &str) -> Call {
+    Call::new(
+        "users.get",
+        json!({"user_ids": ids.join(","), "fields": fields}),
+    )
+}
+
+/// friends.getMutual of `source` with up to 100 targets.
+pub fn get_mutual(source: VkUserId, targets: &[i64]) -> Call {
+    Call::new(
+        "friends.getMutual",
+        json!({"source_uid": source.get(), "target_uids": joined(targets.iter().copied())}),
+    )
+}
+
+/// Pages through one kind of id list for many users: first pages of all, then the rest.
+async fn paged_lists(
+    session: &mut Session,
+    users: &[VkUserId],
+    page: u32,
+    build: fn(VkUserId, u64) -> Call,
+) -> Result<Lists, VkError> {
+    let calls: Vec<Call> = users.iter().map(|&u| build(u, 0)).collect();
+    let Some(method) = calls.first().map(|c| c.method) else {
+        return Ok(HashMap::new());
+    };
+    let first = run_calls(session, &calls).await?;
+    let mut lists: Lists = HashMap::with_capacity(users.len());
+    let mut more: Vec<(VkUserId, u64)> = Vec::new();
+    for (&user, result) in users.iter().zip(first) {
+        match result {
+            Ok(value) => {
+                let page_data: IdPage = decode(method, value)?;
+                let mut offset = page_data.items.len() as u64;
+                while offset < page_data.count && !page_data.items.is_empty() {
+                    more.push((user, offset));
+                    offset += u64::from(page);
+                }
+                lists.insert(user, Ok(page_data.items));
+            }
+            Err(error) => {
+                lists.insert(user, Err(error));
+            }
+        }
+    }
+    if !more.is_empty() {
+        let calls: Vec<Call> = more.iter().map(|&(u, offset)| build(u, offset)).collect();
+        let pages = run_calls(session, &calls).await?;
+        for (&(user, _), result) in more.iter().zip(pages) {
+            let entry = lists.entry(user).or_insert_with(|| Ok(Vec::new()));
+            match (entry, result) {
+                (Ok(items), Ok(value)) => {
+                    let page_data: IdPage = decode(method, value)?;
+                    items.extend(page_data.items);
+                }
+                // A later page failing (the profile closed meanwhile) fails the whole list:
+                // half a list would be a wrong graph.
+                (entry, Err(error)) => *entry = Err(error),
+                (Err(_), Ok(_)) => {}
+            }
+        }
+    }
+    Ok(lists)
+}
+
+/// Friend lists of `users`, complete past 5,000 friends.
+pub async fn friend_lists(session: &mut Session, users: &[VkUserId]) -> Result<Lists, VkError> {
+    paged_lists(session, users, FRIENDS_PAGE, friends_get).await
+}
+
+/// Follower lists of `users`, complete past 1,000 followers.
+pub async fn follower_lists(session: &mut Session, users: &[VkUserId]) -> Result<Lists, VkError> {
+    paged_lists(session, users, FOLLOWERS_PAGE, followers_get).await
+}
+
+/// Profiles of `ids`, 1,000 per users.get. Ids VK does not know are absent from the result.
+pub async fn profiles(
+    session: &mut Session,
+    ids: &[i64],
+    fields: &str,
+) -> Result<Vec<Profile>, VkError> {
+    let calls: Vec<Call> = ids
+        .chunks(USERS_PER_CALL)
+        .map(|chunk| {
+            let names: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            users_get(&names, fields)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for result in run_calls(session, &calls).await? {
+        match result {
+            Ok(value) => out.extend(decode::<Vec<Profile>>("users.get", value)?),
+            // 113 for a whole chunk means none of its ids exist.
+            Err(error) if error.error_code == 113 || error.error_code == 18 => {}
+            Err(error) => {
+                return Err(VkError::Api {
+                    method: "users.get".to_owned(),
+                    error,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// For `source`, each target's friends inside `source`'s friend list (100 targets per call).
+pub async fn mutual_friends(
+    session: &mut Session,
+    source: VkUserId,
+    targets: &[i64],
+) -> Result<Vec<Result<Mutual, (i64, ApiError)>>, VkError> {
+    let chunks: Vec<&[i64]> = targets.chunks(MUTUAL_TARGETS).collect();
+    let calls: Vec<Call> = chunks.iter().map(|c| get_mutual(source, c)).collect();
+    let mut out = Vec::with_capacity(targets.len());
+    for (chunk, result) in chunks.iter().zip(run_calls(session, &calls).await?) {
+        match result {
+            Ok(value) => out.extend(
+                decode::<Vec<Mutual>>("friends.getMutual", value)?
+                    .into_iter()
+                    .map(Ok),
+            ),
+            Err(error) => out.extend(chunk.iter().map(|&t| Err((t, error.clone())))),
+        }
+    }
+    Ok(out)
+}
+
+/// What a user subscribes to: users (public pages of people) and communities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions {
+    /// Followed users.
+    pub users: Vec<i64>,
+    /// Communities (positive ids).
+    pub groups: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct SubscriptionsBody {
+    users: IdPage,
+    groups: IdPage,
+}
+
+/// users.getSubscriptions (extended=0 answers the whole lists in one call).
+pub fn subscriptions_get(user: VkUserId) -> Call {
+    Call::new(
+        "users.getSubscriptions",
+        json!({"user_id": user.get(), "extended": 0}),
+    )
+}
+
+/// Subscriptions of `users`, one call each, packed.
+pub async fn subscriptions(
+    session: &mut Session,
+    users: &[VkUserId],
+) -> Result<HashMap<VkUserId, Result<Subscriptions, ApiError>>, VkError> {
+    let calls: Vec<Call> = users.iter().map(|&u| subscriptions_get(u)).collect();
+    let mut out = HashMap::with_capacity(users.len());
+    for (&user, result) in users.iter().zip(run_calls(session, &calls).await?) {
+        let entry = match result {
+            Ok(value) => {
+                let body: SubscriptionsBody = decode("users.getSubscriptions", value)?;
+                Ok(Subscriptions {
+                    users: body.users.items,
+                    groups: body.groups.items,
+                })
+            }
+            Err(error) => Err(error),
+        };
+        out.insert(user, entry);
+    }
+    Ok(out)
+}
+
+/// groups.getById for up to 500 ids.
+pub fn groups_get_by_id(ids: &[i64], fields: &str) -> Call {
+    Call::new(
+        "groups.getById",
+        json!({"group_ids": joined(ids.iter().copied()), "fields": fields}),
+    )
+}
+
+/// groups.getById answers an array before API 5.199 and `{groups, profiles}` from it on.
+fn decode_groups(value: Value) -> Result<Vec<Group>, VkError> {
+    let list = match value {
+        Value::Object(mut object) => object.remove("groups").unwrap_or(Value::Array(Vec::new())),
+        other => other,
+    };
+    decode("groups.getById", list)
+}
+
+/// Communities by id, 500 per call, packed.
+pub async fn groups(
+    session: &mut Session,
+    ids: &[i64],
+    fields: &str,
+) -> Result<Vec<Group>, VkError> {
+    let calls: Vec<Call> = ids
+        .chunks(GROUPS_PER_CALL)
+        .map(|chunk| groups_get_by_id(chunk, fields))
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for result in run_calls(session, &calls).await? {
+        match result {
+            Ok(value) => out.extend(decode_groups(value)?),
+            Err(error) => {
+                return Err(VkError::Api {
+                    method: "groups.getById".to_owned(),
+                    error,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_come_in_both_shapes() {
+        let old = json!([{"id": 1, "name": "a", "screen_name": "a"}]);
+        let new = json!({"groups": [{"id": 1, "name": "a", "screen_name": "a"}], "profiles": []});
+        assert_eq!(decode_groups(old).unwrap(), decode_groups(new).unwrap());
+    }
+
+    #[test]
+    fn pages_and_profiles_decode() {
+        let page: IdPage = decode("friends.get", json!({"count": 2, "items": [1, 2]})).unwrap();
+        assert_eq!(page.items, [1, 2]);
+        let deleted: Vec<Profile> = decode(
+            "users.get",
+            json!([{"id": 4, "first_name": "DELETED", "last_name": "", "deactivated": "deleted"}]),
+        )
+        .unwrap();
+        assert_eq!(deleted[0].deactivated.as_deref(), Some("deleted"));
+        assert!(deleted[0].counters.is_none());
+        assert!(decode::<IdPage>("friends.get", json!({"items": "x"})).is_err());
+    }
+}

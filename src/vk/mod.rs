@@ -1,0 +1,70 @@
+//! Everything that talks to VK. No other module sends a request to VK.
+//!
+//! Layers, bottom up:
+//! - [`http`]: one form POST to `/method/{name}` (or through a token's proxy), parsed;
+//! - [`rate`]: the per-token RPS guard every request waits on;
+//! - [`client`]: a paced call on one token, retried past transport errors, 5xx, 10 and 6;
+//! - [`tokens`]: where tokens come from (token manager or a static list);
+//! - [`orchestrator`]: which token a job uses and when it moves to another;
+//! - [`execute`]: 25 calls per request, with per-call results and batch splitting;
+//! - [`methods`]: typed methods and the paged, packed operations the stages call;
+//! - [`resolve`]: screen names to ids, cached.
+//!
+//! [`error`] holds the one table that maps each VK error code to what happens next.
+
+pub mod client;
+pub mod error;
+pub mod execute;
+pub mod http;
+pub mod methods;
+pub mod orchestrator;
+pub mod rate;
+pub mod resolve;
+pub mod tokens;
+
+pub use error::{Action, ApiError, VkError};
+
+use std::sync::Arc;
+
+use crate::settings::Settings;
+use client::{RetryPolicy, VkClient};
+use http::VkHttp;
+use orchestrator::{Orchestrator, OrchestratorSettings};
+use rate::{PaceSettings, RpsGuard};
+use tokens::{StaticTokens, TokenManager, TokenSource};
+
+/// Builds the VK stack from settings: HTTP client, RPS guard, token source, orchestrator.
+/// The token manager is used when `tokens.service_url` is set, else the static token list.
+pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
+    let vk = &settings.vk;
+    let http = VkHttp::new(
+        vk.api_base_url.clone(),
+        vk.api_version.clone(),
+        vk.request_timeout,
+    )?;
+    let guard = RpsGuard::new(PaceSettings {
+        interval: vk.request_interval,
+        jitter: vk.request_jitter,
+        warmup_requests: vk.warmup_requests,
+        warmup_factor: vk.warmup_factor,
+        max_in_flight: vk.max_in_flight.get() as usize,
+        ..PaceSettings::default()
+    });
+    let client = VkClient::new(http, guard, RetryPolicy::default());
+    let source: Arc<dyn TokenSource> = match &settings.tokens.service_url {
+        Some(url) => Arc::new(TokenManager::new(
+            url.clone(),
+            settings.tokens.service_api_key.clone(),
+            vk.request_timeout,
+        )?),
+        None => Arc::new(StaticTokens::new(settings.tokens.static_tokens.clone())),
+    };
+    let orchestrator = OrchestratorSettings {
+        max_global_switches: vk.max_global_switches,
+        switch_backoff: vk.switch_backoff,
+        rotate_every: (vk.rotate_every_min.get(), vk.rotate_every_max.get()),
+        calls_per_execute: usize::from(vk.calls_per_execute),
+        decoy_every: vk.decoy_every,
+    };
+    Ok(Orchestrator::new(client, source, orchestrator))
+}

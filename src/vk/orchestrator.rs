@@ -1,0 +1,347 @@
+//! Which token a job uses, and what happens when one fails (the seed's `VkTokenOrchestrator`).
+//!
+//! A job starts on its author's user token. If that token fails with an auth or ban error on
+//! the job's very first request, the user must reconnect VK: the job fails with
+//! `VK_RECONNECT_REQUIRED` (a global token would only hide the broken connection). Later auth,
+//! ban or IP-mismatch errors, flood control and persistent rate limits move the job to leased
+//! global tokens, at most `max_global_switches` times, with exponential backoff between
+//! switches; when the pool has nothing left the job fails with `VK_GLOBAL_POOL_EXHAUSTED`.
+//! Leased tokens are rotated every 30–40 requests so no pool token carries a whole job, and a
+//! token benched for a method (captcha, daily quota) is not used for that method again until
+//! its bench ends.
+//!
+//! Every leased token is released exactly once with its reason: explicitly by [`Session::finish`],
+//! or, when a job is cancelled or panics, by the session's `Drop`, which releases what is still
+//! held as `cancelled` on a background task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::client::VkClient;
+use super::error::{Action, TokenDeath, VkError};
+use super::execute::BatchStats;
+use super::http::{Answer, Params};
+use super::rate::TokenKey;
+use super::tokens::{ReleaseReason, Token, TokenOrigin, TokenSource};
+use crate::events::FailureReason;
+use crate::ids::{JobId, VkUserId};
+
+/// Knobs of the orchestrator.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSettings {
+    /// Moves to a (new) global token one job may make.
+    pub max_global_switches: u32,
+    /// Pause before the first switch; doubled for each further one.
+    pub switch_backoff: Duration,
+    /// Rotate a leased token after a number of requests drawn from this range.
+    pub rotate_every: (u32, u32),
+    /// API calls packed into one execute (1 to 25).
+    pub calls_per_execute: usize,
+    /// Every Nth execute carries one decoy call (`utils.getServerTime`), as the seed service
+    /// did to look less like a crawler; 0 turns decoys off (the default: they cost slots).
+    pub decoy_every: u32,
+}
+
+impl Default for OrchestratorSettings {
+    fn default() -> Self {
+        OrchestratorSettings {
+            max_global_switches: 5,
+            switch_backoff: Duration::from_secs(1),
+            rotate_every: (30, 40),
+            calls_per_execute: 25,
+            decoy_every: 0,
+        }
+    }
+}
+
+/// Starts token sessions for jobs.
+#[derive(Debug, Clone)]
+pub struct Orchestrator {
+    client: VkClient,
+    source: Arc<dyn TokenSource>,
+    settings: OrchestratorSettings,
+}
+
+impl Orchestrator {
+    /// An orchestrator over `client`, taking tokens from `source`.
+    pub fn new(
+        client: VkClient,
+        source: Arc<dyn TokenSource>,
+        settings: OrchestratorSettings,
+    ) -> Self {
+        Orchestrator {
+            client,
+            source,
+            settings,
+        }
+    }
+
+    /// The client (for its statistics).
+    pub fn client(&self) -> &VkClient {
+        &self.client
+    }
+
+    /// A session for `job`, on the author's token (or a leased one when the source has no user
+    /// tokens).
+    pub async fn session(&self, job: &JobId, author: VkUserId) -> Result<Session, VkError> {
+        let mut session = Session {
+            client: self.client.clone(),
+            source: self.source.clone(),
+            settings: self.settings.clone(),
+            job: job.clone(),
+            current: None,
+            author_ok: false,
+            on_author: false,
+            switches: 0,
+            requests_on_current: 0,
+            rotate_at: 0,
+            benched: HashMap::new(),
+            leased: Vec::new(),
+            batch: BatchStats::default(),
+        };
+        match self.source.user_token(author).await? {
+            Some(token) => {
+                session.on_author = true;
+                session.current = Some(token);
+            }
+            None => session.switch_to_global(None).await?,
+        }
+        Ok(session)
+    }
+}
+
+/// The tokens of one job, used one at a time.
+#[derive(Debug)]
+pub struct Session {
+    client: VkClient,
+    source: Arc<dyn TokenSource>,
+    settings: OrchestratorSettings,
+    job: JobId,
+    current: Option<Token>,
+    /// The author's token has answered at least once in this job.
+    author_ok: bool,
+    on_author: bool,
+    switches: u32,
+    requests_on_current: u32,
+    rotate_at: u32,
+    benched: HashMap<(TokenKey, String), Instant>,
+    /// Leased tokens not yet released (the current one included).
+    leased: Vec<Token>,
+    /// What execute packing did in this session.
+    pub(super) batch: BatchStats,
+}
+
+impl Session {
+    /// Calls `method`, moving between tokens as the errors require. Errors that are about the
+    /// target or the request (skip, split, fail) come back to the caller.
+    pub async fn call(&mut self, method: &str, params: &Params) -> Result<Answer, VkError> {
+        loop {
+            let token = self.token_for(method).await?;
+            let result = self.client.call(&token, method, params).await;
+            let error = match result {
+                Ok(answer) => {
+                    if self.on_author {
+                        self.author_ok = true;
+                    }
+                    self.requests_on_current += 1;
+                    self.maybe_rotate().await;
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            match error.action() {
+                Action::DropToken(death) => {
+                    if self.on_author && !self.author_ok {
+                        return Err(VkError::NoToken {
+                            reason: FailureReason::VkReconnectRequired,
+                            message: format!(
+                                "the author's token failed on the job's first request ({error})"
+                            ),
+                        });
+                    }
+                    tracing::warn!(token = %token.suffix(), ?death, "token dropped: moving to a global token");
+                    let reason = match death {
+                        TokenDeath::Invalid | TokenDeath::Banned | TokenDeath::IpMismatch => {
+                            ReleaseReason::AuthFailed
+                        }
+                    };
+                    self.switch_to_global(Some(reason)).await?;
+                }
+                Action::Rotate => {
+                    self.switch_to_global(Some(ReleaseReason::FloodControl))
+                        .await?
+                }
+                // The client already slowed down and retried on this token: move on.
+                Action::SlowDown => {
+                    self.switch_to_global(Some(ReleaseReason::RateLimited))
+                        .await?
+                }
+                Action::Bench(period) => {
+                    self.benched
+                        .insert((token.key, method.to_owned()), Instant::now() + period);
+                    tracing::warn!(token = %token.suffix(), method, bench_secs = period.as_secs(), "token benched for method");
+                    let reason = if error.code() == Some(14) {
+                        ReleaseReason::Captcha
+                    } else {
+                        ReleaseReason::QuotaExceeded
+                    };
+                    self.switch_to_global(Some(reason)).await?;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// The current token, unless it is benched for `method`.
+    async fn token_for(&mut self, method: &str) -> Result<Token, VkError> {
+        loop {
+            let Some(token) = self.current.clone() else {
+                self.switch_to_global(None).await?;
+                continue;
+            };
+            let key = (token.key, method.to_owned());
+            match self.benched.get(&key) {
+                Some(until) if *until > Instant::now() => {
+                    // Keep the token (other methods may use it) but move this job on.
+                    self.switch_to_global(None).await?;
+                }
+                Some(_) => {
+                    self.benched.remove(&key);
+                    return Ok(token);
+                }
+                None => return Ok(token),
+            }
+        }
+    }
+
+    /// Releases the current token (if leased) with `reason` and leases another, with backoff.
+    async fn switch_to_global(&mut self, release: Option<ReleaseReason>) -> Result<(), VkError> {
+        if let Some(reason) = release {
+            if let Some(old) = self.current.take() {
+                self.release_one(&old, reason).await;
+            }
+        }
+        loop {
+            if self.switches >= self.settings.max_global_switches {
+                return Err(VkError::NoToken {
+                    reason: FailureReason::VkGlobalPoolExhausted,
+                    message: format!("gave up after {} moves to global tokens", self.switches),
+                });
+            }
+            if self.switches > 0 {
+                let factor = 1u32 << (self.switches - 1).min(10);
+                tokio::time::sleep(self.settings.switch_backoff * factor).await;
+            }
+            self.switches += 1;
+            match self.source.lease(&self.job).await? {
+                Some(token) => {
+                    tracing::info!(token = %token.suffix(), switches = self.switches, "using a global token");
+                    self.leased.push(token.clone());
+                    if let Some(previous) = self.current.replace(token) {
+                        // A switch without a release reason (bench): keep the old token leased
+                        // until the session ends; it may serve other methods later.
+                        let _ = previous;
+                    }
+                    self.on_author = false;
+                    self.requests_on_current = 0;
+                    self.rotate_at = self.draw_rotation();
+                    return Ok(());
+                }
+                None => {
+                    tracing::warn!(switches = self.switches, "global token pool exhausted");
+                }
+            }
+        }
+    }
+
+    /// Rotates a leased token after its share of requests, if another can be leased.
+    async fn maybe_rotate(&mut self) {
+        if self.on_author || self.requests_on_current < self.rotate_at {
+            return;
+        }
+        let Ok(Some(fresh)) = self.source.lease(&self.job).await else {
+            // Nothing to rotate to: keep going on the current token.
+            self.requests_on_current = 0;
+            return;
+        };
+        if let Some(old) = self.current.replace(fresh.clone()) {
+            self.release_one(&old, ReleaseReason::Rotated).await;
+        }
+        tracing::debug!(token = %fresh.suffix(), "rotated to a fresh global token");
+        self.leased.push(fresh);
+        self.requests_on_current = 0;
+        self.rotate_at = self.draw_rotation();
+    }
+
+    fn draw_rotation(&self) -> u32 {
+        let (low, high) = self.settings.rotate_every;
+        rand::rng().random_range(low.min(high)..=high.max(low))
+    }
+
+    async fn release_one(&mut self, token: &Token, reason: ReleaseReason) {
+        // The author's own token is not leased: nothing to give back.
+        if matches!(token.origin, TokenOrigin::User(_)) {
+            return;
+        }
+        self.leased.retain(|t| t.key != token.key);
+        if let Err(e) = self.source.release(token, reason).await {
+            tracing::warn!(token = %token.suffix(), error = %e, "token release failed");
+        }
+    }
+
+    /// Ends the session, releasing every token still leased with `reason`.
+    pub async fn finish(mut self, reason: ReleaseReason) {
+        let held = std::mem::take(&mut self.leased);
+        for token in held {
+            if let Err(e) = self.source.release(&token, reason).await {
+                tracing::warn!(token = %token.suffix(), error = %e, "token release failed");
+            }
+        }
+    }
+
+    /// Tokens currently leased by this session.
+    pub fn leased_count(&self) -> usize {
+        self.leased.len()
+    }
+
+    /// What execute packing did so far in this session.
+    pub fn batch_stats(&self) -> BatchStats {
+        self.batch
+    }
+
+    /// The settings this session runs with.
+    pub fn settings(&self) -> &OrchestratorSettings {
+        &self.settings
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let held = std::mem::take(&mut self.leased);
+        if held.is_empty() {
+            return;
+        }
+        // Dropped without finish(): the job was cancelled or panicked. Release on a task so the
+        // pool gets its tokens back even though Drop cannot await.
+        let source = self.source.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    for token in held {
+                        if let Err(e) = source.release(&token, ReleaseReason::Cancelled).await {
+                            tracing::warn!(token = %token.suffix(), error = %e, "token release failed");
+                        }
+                    }
+                });
+            }
+            Err(_) => tracing::error!(
+                leased = held.len(),
+                "session dropped outside a runtime: leases not released"
+            ),
+        }
+    }
+}
