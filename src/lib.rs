@@ -9,8 +9,10 @@
 pub mod app;
 pub mod events;
 pub mod ids;
+pub mod ops;
 pub mod secret;
 pub mod settings;
 pub mod storage;
+pub mod stream;
 pub mod telemetry;
 pub mod vk;

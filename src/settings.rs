@@ -106,6 +106,10 @@ pub struct Settings {
     pub service: ServiceSettings,
     /// Redis connection, streams and group.
     pub redis: RedisSettings,
+    /// How the stream consumer runs jobs.
+    pub stream: StreamSettings,
+    /// The operations port.
+    pub ops: OpsSettings,
     /// Where VK tokens come from.
     pub tokens: TokenSettings,
     /// The VK API and its pacing.
@@ -154,6 +158,48 @@ pub struct RedisSettings {
     pub consumer_group: String,
     /// This process's consumer name; filled with `<host>-<pid>` at load when empty.
     pub consumer_name: String,
+}
+
+/// `[stream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// XREADGROUP BLOCK time.
+    #[serde(with = "humantime_serde")]
+    pub block: Duration,
+    /// Heartbeat period of a running job.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Life of a job lease after its last heartbeat.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// Idle time after which a pending entry is reclaimed.
+    #[serde(with = "humantime_serde")]
+    pub min_idle: Duration,
+    /// Period of the reclaim pass.
+    #[serde(with = "humantime_serde")]
+    pub reclaim_interval: Duration,
+    /// Longest a job may run.
+    #[serde(with = "humantime_serde")]
+    pub max_job_runtime: Duration,
+    /// Least time between two IN_PROGRESS updates of a job.
+    #[serde(with = "humantime_serde")]
+    pub progress_interval: Duration,
+    /// Time running jobs get to finish on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Approximate MAXLEN of the output streams.
+    pub output_maxlen: NonZeroU32,
+    /// Prefix of the service's own keys.
+    pub key_prefix: String,
+}
+
+/// `[ops]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Where /healthz, /readyz and /metrics listen.
+    pub listen: std::net::SocketAddr,
 }
 
 /// `[tokens]`.
@@ -450,6 +496,34 @@ impl Layered {
             "vk.request_interval",
             !settings.vk.request_interval.is_zero(),
             "expected a positive duration such as \"420ms\"",
+        )?;
+        let stream = &settings.stream;
+        check(
+            "stream.min_idle",
+            stream.min_idle > stream.heartbeat_interval,
+            "expected longer than stream.heartbeat_interval (else live jobs would be reclaimed)",
+        )?;
+        check(
+            "stream.lease_ttl",
+            stream.lease_ttl > stream.heartbeat_interval,
+            "expected longer than stream.heartbeat_interval (else live leases would expire)",
+        )?;
+        for (key, value) in [
+            ("stream.block", stream.block),
+            ("stream.heartbeat_interval", stream.heartbeat_interval),
+            ("stream.reclaim_interval", stream.reclaim_interval),
+            ("stream.max_job_runtime", stream.max_job_runtime),
+        ] {
+            check(key, !value.is_zero(), "expected a positive duration")?;
+        }
+        check(
+            "stream.key_prefix",
+            !stream.key_prefix.is_empty()
+                && stream
+                    .key_prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-:{}".contains(&b)),
+            "expected a non-empty name of [A-Za-z0-9_-:{}]",
         )?;
         check(
             "vk.warmup_factor",

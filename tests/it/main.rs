@@ -5,6 +5,7 @@ mod app;
 mod events;
 mod settings;
 mod storage;
+mod stream;
 mod support;
 mod vk;
 mod vk_methods;

@@ -21,6 +21,15 @@ impl RedisServer {
         server
     }
 
+    /// Stops the server and starts a new, empty one on the same socket (a restarted Redis).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.socket());
+        self.child = spawn(&self.socket(), self.dir.path());
+        self.wait_ready();
+    }
+
     /// `redis+unix:///…/redis.sock`, for REDIS_URL.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket().display())

@@ -1,0 +1,15 @@
+//! The Redis Streams side: reading report events as a consumer group and running them as jobs
+//! with at-least-once delivery, idempotent results, reclaiming of dead consumers' work, dead
+//! letters and a graceful drain. `consumer` opens with "Redis Streams in brief".
+//!
+//! Only this module acknowledges entries.
+
+pub mod consumer;
+pub mod entry;
+pub mod job;
+pub mod keys;
+pub mod scripts;
+
+pub use consumer::{Consumer, EntryOutcome, StreamError};
+pub use job::{JobContext, JobFailure, JobHandler, JobOutput, Progress};
+pub use keys::StreamNames;

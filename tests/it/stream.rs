@@ -1,0 +1,562 @@
+//! The stream consumer against a real redis-server: sharing, reclaiming, heartbeats, duplicate
+//! deliveries, poison entries, retries, a Redis restart and a graceful drain.
+//!
+//! The jobs are trivial: [`TestHandler`] reads what to do from the job id (`ok-…` succeeds,
+//! `slow-…` runs until stopped, `slowfirst-…` is slow on its first attempt only, `flaky-…` fails
+//! its first two attempts, `down-…` always fails with a network error, `bad-…` fails for good).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use vk_parser::events::{Artifacts, FailureReason, IncomingEvent};
+use vk_parser::ids::VkUserId;
+use vk_parser::ops::Metrics;
+use vk_parser::settings::Settings;
+use vk_parser::stream::{Consumer, EntryOutcome, JobContext, JobFailure, JobHandler, JobOutput};
+
+use crate::support::env;
+use crate::support::redis_server::RedisServer;
+
+/// Runs per job id, shared by every consumer of a test.
+#[derive(Default)]
+struct TestHandler {
+    runs: Mutex<HashMap<String, u32>>,
+}
+
+impl TestHandler {
+    fn runs(&self, job: &str) -> u32 {
+        self.runs.lock().unwrap().get(job).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl JobHandler for TestHandler {
+    async fn run(&self, event: IncomingEvent, ctx: JobContext) -> Result<JobOutput, JobFailure> {
+        let job = event.job_id().to_string();
+        *self.runs.lock().unwrap().entry(job.clone()).or_default() += 1;
+        let slow = job.starts_with("slow-") || (job.starts_with("slowfirst-") && ctx.attempt == 1);
+        if slow {
+            ctx.progress.report(10, "working slowly").await;
+            ctx.cancel.cancelled().await;
+            return Err(JobFailure::retryable(
+                FailureReason::InternalError,
+                "stopped",
+            ));
+        }
+        if let Some(ms) = job
+            .strip_prefix("sleep")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if job.starts_with("flaky-") && ctx.attempt <= 2 {
+            return Err(JobFailure::retryable(
+                FailureReason::NetworkError,
+                "vk unreachable",
+            ));
+        }
+        if job.starts_with("down-") {
+            return Err(JobFailure::retryable(
+                FailureReason::NetworkError,
+                "vk unreachable",
+            ));
+        }
+        if job.starts_with("bad-") {
+            return Err(JobFailure::permanent(
+                FailureReason::Stage1NotFound,
+                "no stage 1 manifest",
+            ));
+        }
+        let prefix = format!("DEFAULT/1/{job}_stage{}/", event.stage());
+        Ok(JobOutput {
+            artifacts: Artifacts {
+                manifest: format!("{prefix}manifest.json"),
+                prefix,
+            },
+            main_ids: vec![VkUserId::new(1).unwrap()],
+            message: "done".into(),
+        })
+    }
+}
+
+/// A field of a stream entry, name and value as bytes.
+type RawField = (Vec<u8>, Vec<u8>);
+
+/// A private Redis, settings tuned for fast tests, and helpers to publish and inspect.
+struct Harness {
+    redis: RedisServer,
+    handler: Arc<TestHandler>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            redis: RedisServer::start(),
+            handler: Arc::new(TestHandler::default()),
+        }
+    }
+
+    fn settings(&self, consumer: &str) -> Settings {
+        Settings::load(
+            None,
+            &env(&[
+                ("REDIS_URL", &self.redis.url()),
+                ("CONSUMER_VK_PARSER", consumer),
+                ("MAX_RETRIES", "3"),
+                ("MAX_CONCURRENT_MESSAGES", "20"),
+                ("VKP_STREAM__BLOCK", "100ms"),
+                ("VKP_STREAM__HEARTBEAT_INTERVAL", "100ms"),
+                ("VKP_STREAM__LEASE_TTL", "400ms"),
+                ("VKP_STREAM__MIN_IDLE", "600ms"),
+                ("VKP_STREAM__RECLAIM_INTERVAL", "200ms"),
+                ("VKP_STREAM__PROGRESS_INTERVAL", "50ms"),
+                ("VKP_STREAM__SHUTDOWN_GRACE", "1s"),
+            ]),
+        )
+        .unwrap()
+    }
+
+    async fn consumer(&self, name: &str) -> Consumer {
+        Consumer::connect(
+            &self.settings(name),
+            self.handler.clone(),
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn conn(&self) -> MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn publish_raw(&self, fields: &[(&[u8], &[u8])]) -> String {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg("stream:parser:vk").arg("*");
+        for (k, v) in fields {
+            cmd.arg(*k).arg(*v);
+        }
+        cmd.query_async(&mut self.conn().await).await.unwrap()
+    }
+
+    async fn publish(&self, stage: u8, job: &str) -> String {
+        let (event_type, payload) = if stage == 1 {
+            (
+                "ReportCreated",
+                json!({"reportId": format!("r-{job}"), "jobId": job, "userId": 1, "reportType": "DEFAULT", "socialNetworkIds": [1]}),
+            )
+        } else {
+            (
+                "Stage2Created",
+                json!({"reportId": format!("r-{job}"), "jobId": job, "userId": 1, "reportType": "DEFAULT"}),
+            )
+        };
+        self.publish_raw(&[
+            (b"event_type", event_type.as_bytes()),
+            (b"payload", payload.to_string().as_bytes()),
+        ])
+        .await
+    }
+
+    /// Every payload on `stream`, decoded as JSON.
+    async fn payloads(&self, stream: &str) -> Vec<Value> {
+        let reply: Vec<(String, HashMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut self.conn().await)
+            .await
+            .unwrap();
+        reply
+            .into_iter()
+            .filter_map(|(_, fields)| {
+                fields
+                    .get("payload")
+                    .and_then(|p| serde_json::from_slice(p).ok())
+            })
+            .collect()
+    }
+
+    async fn final_statuses(&self, job: &str) -> Vec<Value> {
+        self.payloads("stream:report:status-change")
+            .await
+            .into_iter()
+            .filter(|s| s["jobId"] == job && s["status"] != "IN_PROGRESS")
+            .collect()
+    }
+
+    /// Dead letters, field names read lossily (a poison entry's own names may not be UTF-8).
+    async fn dead_letters(&self) -> Vec<HashMap<String, Vec<u8>>> {
+        let reply: Vec<(String, Vec<RawField>)> = redis::cmd("XRANGE")
+            .arg("stream:parser:vk:dead")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut self.conn().await)
+            .await
+            .unwrap();
+        reply
+            .into_iter()
+            .map(|(_, fields)| {
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn pending(&self) -> i64 {
+        let summary: Value = redis::cmd("XPENDING")
+            .arg("stream:parser:vk")
+            .arg("cg_vk_parser")
+            .query_async::<redis::Value>(&mut self.conn().await)
+            .await
+            .map(|v| match v {
+                redis::Value::Array(parts) => match parts.first() {
+                    Some(redis::Value::Int(n)) => json!(n),
+                    _ => json!(0),
+                },
+                _ => json!(0),
+            })
+            .unwrap();
+        summary.as_i64().unwrap()
+    }
+
+    /// Waits (up to 20 s) until `done` holds.
+    async fn wait_until<F, Fut>(&self, what: &str, done: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..400 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn spawn_run(consumer: Consumer) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn({
+        let stop = stop.clone();
+        async move { consumer.run(stop).await.unwrap() }
+    });
+    (stop, handle)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_consumers_share_200_jobs_and_do_each_once() {
+    let h = Harness::new();
+    let a = h.consumer("a").await;
+    let b = h.consumer("b").await;
+    let (stop_a, run_a) = spawn_run(a);
+    let (stop_b, run_b) = spawn_run(b);
+    for n in 0..100 {
+        h.publish(1, &format!("ok-{n}")).await;
+        h.publish(2, &format!("ok-{n}")).await;
+    }
+    h.wait_until("200 final statuses", || async {
+        h.payloads("stream:report:status-change")
+            .await
+            .iter()
+            .filter(|s| s["status"] != "IN_PROGRESS")
+            .count()
+            >= 200
+    })
+    .await;
+    stop_a.cancel();
+    stop_b.cancel();
+    run_a.await.unwrap();
+    run_b.await.unwrap();
+
+    let statuses = h.payloads("stream:report:status-change").await;
+    for n in 0..100 {
+        let job = format!("ok-{n}");
+        assert_eq!(
+            h.handler.runs(&job),
+            2,
+            "{job}: stage 1 and stage 2 once each"
+        );
+        let finals: Vec<&Value> = statuses
+            .iter()
+            .filter(|s| s["jobId"] == job.as_str() && s["status"] != "IN_PROGRESS")
+            .collect();
+        assert_eq!(finals.len(), 2, "{job}");
+        assert!(finals.iter().any(|s| s["status"] == "STAGE1_COMPLETED"));
+        assert!(finals.iter().any(|s| s["status"] == "COMPLETED"));
+    }
+    assert_eq!(h.payloads("stream:graph-worker").await.len(), 100);
+    assert_eq!(h.pending().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_mid_job_is_taken_over_by_a_peer() {
+    let h = Harness::new();
+    let mut a = h.consumer("a").await;
+    h.publish(2, "slowfirst-1").await;
+    // Consumer A starts the job, then dies without a word (its task is aborted: no ack, no
+    // lease release, no more heartbeats).
+    let dying = tokio::spawn(async move { a.try_process_next().await });
+    h.wait_until("the job to start", || async {
+        h.handler.runs("slowfirst-1") == 1
+    })
+    .await;
+    dying.abort();
+    let _ = dying.await;
+
+    let mut b = h.consumer("b").await;
+    assert!(
+        b.try_reclaim().await.unwrap().is_empty(),
+        "not reclaimable before min_idle"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let outcomes = b.try_reclaim().await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].1, EntryOutcome::Completed);
+    assert_eq!(h.final_statuses("slowfirst-1").await.len(), 1);
+    assert_eq!(h.payloads("stream:graph-worker").await.len(), 1);
+    assert_eq!(h.pending().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_job_is_not_stolen_while_it_heartbeats() {
+    let h = Harness::new();
+    let mut a = h.consumer("a").await;
+    let mut b = h.consumer("b").await;
+    // Runs 2 s, more than three times min_idle.
+    h.publish(1, "sleep2000-x").await;
+    let running = tokio::spawn(async move { a.try_process_next().await.unwrap() });
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(
+            b.try_reclaim().await.unwrap().is_empty(),
+            "a live job was reclaimed"
+        );
+    }
+    let (_, outcome) = running.await.unwrap().unwrap();
+    assert_eq!(outcome, EntryOutcome::Completed);
+    assert_eq!(h.handler.runs("sleep2000-x"), 1);
+    assert_eq!(h.final_statuses("sleep2000-x").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_delivered_twice_publishes_once() {
+    let h = Harness::new();
+    let mut a = h.consumer("a").await;
+    let mut b = h.consumer("b").await;
+    let id = h.publish(2, "slowfirst-dup").await;
+    let first = tokio::spawn(async move { a.try_process_next().await.unwrap() });
+    h.wait_until("the first delivery to start", || async {
+        h.handler.runs("slowfirst-dup") == 1
+    })
+    .await;
+    // Force a second delivery of the same entry to B, as a reclaim race would.
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg("stream:parser:vk")
+        .arg("cg_vk_parser")
+        .arg("b")
+        .arg(0)
+        .arg(&id)
+        .query_async(&mut h.conn().await)
+        .await
+        .unwrap();
+    let (_, second) = b.try_process_next().await.unwrap().unwrap();
+    assert_eq!(second, EntryOutcome::Completed);
+    let (_, first) = first.await.unwrap().unwrap();
+    assert_eq!(first, EntryOutcome::LostOwnership);
+    assert_eq!(h.final_statuses("slowfirst-dup").await.len(), 1);
+    assert_eq!(h.payloads("stream:graph-worker").await.len(), 1);
+    assert_eq!(h.pending().await, 0);
+    // A late redelivery of the finished job is acknowledged and publishes nothing.
+    h.publish(2, "slowfirst-dup").await;
+    let (_, late) = b.try_process_next().await.unwrap().unwrap();
+    assert_eq!(late, EntryOutcome::AlreadyDone);
+    assert_eq!(h.final_statuses("slowfirst-dup").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_entries_are_dead_lettered_and_block_nothing() {
+    let h = Harness::new();
+    let mut c = h.consumer("c").await;
+    let huge = vec![b'x'; 1024 * 1024];
+    let poison: Vec<Vec<(&[u8], &[u8])>> = vec![
+        vec![
+            (b"event_type", b"ReportCreated"),
+            (b"payload", b"{not json"),
+        ],
+        vec![
+            (b"event_type", b"ReportCreated"),
+            (b"payload", br#"{"reportId":"r-1","jobId":"j-1"}"#),
+        ],
+        vec![(b"event_type", b"ReportDeleted"), (b"payload", b"{}")],
+        vec![(b"event_type", b"ReportCreated"), (b"payload", &huge)],
+        vec![(b"\xff\xfe", b"\x00\x01")],
+    ];
+    for fields in &poison {
+        h.publish_raw(fields).await;
+    }
+    h.publish(1, "ok-after-poison").await;
+    let mut outcomes = Vec::new();
+    while let Some((_, outcome)) = c.try_process_next().await.unwrap() {
+        outcomes.push(outcome);
+    }
+    assert_eq!(outcomes.len(), 6);
+    assert!(
+        outcomes[..5]
+            .iter()
+            .all(|o| matches!(o, EntryOutcome::DeadLettered(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[5], EntryOutcome::Completed);
+    let dead = h.dead_letters().await;
+    assert_eq!(dead.len(), 5);
+    assert!(dead
+        .iter()
+        .all(|d| d.contains_key("dead_error") && d.contains_key("dead_entry_id")));
+    assert!(String::from_utf8_lossy(&dead[1]["dead_error"]).contains("userId"));
+    assert_eq!(dead[3]["payload"].len(), 64 * 1024, "huge values are cut");
+    // The one whose ids were readable got a FAILED/INVALID_EVENT status.
+    let invalid = h.final_statuses("j-1").await;
+    assert_eq!(invalid.len(), 1);
+    assert_eq!(invalid[0]["failureReason"], "INVALID_EVENT");
+    assert_eq!(h.pending().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_attempts_are_retried_then_failed_for_good() {
+    let h = Harness::new();
+    let mut c = h.consumer("c").await;
+    h.publish(1, "flaky-1").await;
+    h.publish(1, "down-1").await;
+    h.publish(1, "bad-1").await;
+    let mut seen: Vec<(String, EntryOutcome)> = Vec::new();
+    while let Some(step) = c.try_process_next().await.unwrap() {
+        seen.push(step);
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        seen.extend(c.try_reclaim().await.unwrap());
+    }
+    assert_eq!(h.handler.runs("flaky-1"), 3);
+    assert_eq!(
+        h.final_statuses("flaky-1").await[0]["status"],
+        "STAGE1_COMPLETED"
+    );
+    // Three attempts, then FAILED with the last error's reason and a dead letter.
+    assert_eq!(h.handler.runs("down-1"), 3);
+    let down = h.final_statuses("down-1").await;
+    assert_eq!(down.len(), 1);
+    assert_eq!(down[0]["failureReason"], "NETWORK_ERROR");
+    assert_eq!(h.dead_letters().await.len(), 1);
+    // A permanent failure is not retried.
+    assert_eq!(h.handler.runs("bad-1"), 1);
+    assert_eq!(
+        h.final_statuses("bad-1").await[0]["failureReason"],
+        "STAGE1_NOT_FOUND"
+    );
+    assert!(seen
+        .iter()
+        .any(|(_, o)| *o == EntryOutcome::RetryLater(FailureReason::NetworkError)));
+    assert_eq!(h.pending().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stage_2_waits_while_stage_1_of_the_same_job_runs() {
+    let h = Harness::new();
+    let mut a = h.consumer("a").await;
+    let mut b = h.consumer("b").await;
+    h.publish(1, "slow-j").await;
+    let stage1 = tokio::spawn(async move {
+        let step = a.try_process_next().await;
+        (a, step)
+    });
+    h.wait_until("stage 1 to start", || async {
+        h.handler.runs("slow-j") == 1
+    })
+    .await;
+    h.publish(2, "slow-j").await;
+    let (_, outcome) = b.try_process_next().await.unwrap().unwrap();
+    assert_eq!(outcome, EntryOutcome::HeldElsewhere);
+    assert_eq!(h.handler.runs("slow-j"), 1, "stage 2 did not start");
+    stage1.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consumer_survives_a_redis_restart() {
+    let mut h = Harness::new();
+    let c = h.consumer("c").await;
+    let (stop, run) = spawn_run(c);
+    h.publish(1, "ok-before").await;
+    h.wait_until("the first job", || async {
+        h.final_statuses("ok-before").await.len() == 1
+    })
+    .await;
+    h.redis.restart();
+    // The restarted Redis is empty: no stream, no group. The consumer recreates the group on
+    // NOGROUP; entries published after that are served.
+    let mut served = false;
+    for n in 0..100 {
+        let job = format!("ok-after-{n}");
+        h.publish(1, &job).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if h.final_statuses(&job).await.len() == 1 {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "no job completed after the restart");
+    stop.cancel();
+    run.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_drains_within_the_grace_and_leaves_the_rest_pending() {
+    let h = Harness::new();
+    let c = h.consumer("c").await;
+    let (stop, run) = spawn_run(c);
+    h.publish(1, "slowfirst-s").await;
+    h.publish(1, "sleep300-quick").await;
+    h.wait_until("both jobs to start", || async {
+        h.handler.runs("slowfirst-s") == 1 && h.handler.runs("sleep300-quick") == 1
+    })
+    .await;
+    stop.cancel();
+    // `run` returns although `slowfirst-s` never ends by itself: it was stopped when the 1 s
+    // grace ran out.
+    run.await.unwrap();
+    assert_eq!(
+        h.final_statuses("sleep300-quick").await.len(),
+        1,
+        "the quick job finished in the grace"
+    );
+    assert!(
+        h.final_statuses("slowfirst-s").await.is_empty(),
+        "nothing published for the stopped job"
+    );
+    assert_eq!(
+        h.pending().await,
+        1,
+        "the stopped job's entry is left for a peer"
+    );
+
+    let mut peer = h.consumer("peer").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let outcomes = peer.try_reclaim().await.unwrap();
+    assert_eq!(outcomes.len(), 1, "the peer picks it up");
+    assert_eq!(outcomes[0].1, EntryOutcome::Completed);
+    assert_eq!(h.pending().await, 0);
+}
