@@ -1,17 +1,23 @@
-//! The start-up seam: [`App::build`] checks and opens every dependency, [`App::run_until_stopped`]
-//! runs until the shutdown token fires.
+//! The start-up seam: [`App::build`] opens every dependency and wires the service together,
+//! [`App::run_until_stopped`] serves until the shutdown token fires.
 //!
-//! Shutdown is passed in, never global, so tests can run several apps in one process. For now
-//! the app verifies its settings, storage and Redis and then stops: the stream consumer that
-//! gives it work is the next slice (issue "Stream consumer"), and this seam is where it plugs in.
+//! The wiring: storage and Redis are checked first (so a bad setting fails at start-up, not at
+//! the first job), then the VK stack, the report parser as the consumer's job handler, and the
+//! ops port. Shutdown is passed in, never global, so tests can run several apps in one process.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::{Metrics, OpsError, OpsServer, ReadinessCheck};
+use crate::parser::ReportParser;
 use crate::settings::Settings;
 use crate::storage::{self, Storage, StorageError};
+use crate::stream::{Consumer, StreamError};
+use crate::vk::{self, VkError};
 
 /// How long start-up waits for Redis before saying it is unreachable.
 const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,30 +36,61 @@ pub enum AppError {
     /// The storage backend could not be opened.
     #[error("cannot open storage: {0}")]
     Storage(#[from] StorageError),
-    /// A part of the service that this build does not have yet.
-    #[error("{0} is not built yet")]
-    NotBuilt(&'static str),
+    /// The VK client could not be built.
+    #[error("cannot set up the VK client: {0}")]
+    Vk(#[from] VkError),
+    /// The consumer failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The ops port failed.
+    #[error(transparent)]
+    Ops(#[from] OpsError),
 }
 
-/// A started service: settings plus live connections.
-#[derive(Debug)]
+/// A started service: live connections, the consumer and the ops port.
 pub struct App {
-    settings: Settings,
     storage: Arc<dyn Storage>,
+    consumer: Consumer,
+    ops: OpsServer,
+    parser: Arc<ReportParser>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("storage", &self.storage.describe())
+            .field("ops", &self.ops.local_addr())
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
-    /// Opens storage and checks Redis with a PING.
+    /// Opens storage, checks Redis, and wires VK, the parser, the consumer and the ops port.
     pub async fn build(settings: Settings) -> Result<App, AppError> {
         let storage = storage::open(&settings.storage).await?;
-        ping_redis(&settings).await?;
+        let redis = connect_redis(&settings).await?;
+        let metrics = Arc::new(Metrics::new());
+        let parser = Arc::new(ReportParser::new(
+            vk::connect(&settings)?,
+            storage.clone(),
+            settings.parser.edge_strategy,
+        ));
+        let consumer = Consumer::connect(&settings, parser.clone(), metrics.clone()).await?;
+        let ops =
+            OpsServer::bind(settings.ops.listen, metrics, readiness(redis, &settings)).await?;
         tracing::info!(
             storage = %storage.describe(),
             redis = %settings.redis.url,
             consumer = %settings.redis.consumer_name,
-            "start-up checks passed"
+            ops = %ops.local_addr(),
+            "vk-parser ready"
         );
-        Ok(App { settings, storage })
+        Ok(App {
+            storage,
+            consumer,
+            ops,
+            parser,
+        })
     }
 
     /// The storage backend in use.
@@ -61,39 +98,77 @@ impl App {
         &self.storage
     }
 
-    /// The settings the app was built with.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// Where `/healthz`, `/readyz` and `/metrics` listen.
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled.
+    /// The report parser (for its VK request statistics).
+    pub fn parser(&self) -> &Arc<ReportParser> {
+        &self.parser
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains running jobs (see the consumer).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        if shutdown.is_cancelled() {
-            return Ok(());
+        let ops_stop = CancellationToken::new();
+        let ops = tokio::spawn(self.ops.run(ops_stop.clone()));
+        let served = self.consumer.run(shutdown).await;
+        // The ops port outlives the drain so probes and scrapes see it through.
+        ops_stop.cancel();
+        match ops.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "ops port stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "ops task failed"),
+            Ok(Ok(())) => {}
         }
-        Err(AppError::NotBuilt("the stream consumer"))
+        served.map_err(AppError::from)
     }
 }
 
-async fn ping_redis(settings: &Settings) -> Result<(), AppError> {
+async fn connect_redis(settings: &Settings) -> Result<ConnectionManager, AppError> {
     let url = &settings.redis.url;
     let fail = |message: String| AppError::Redis {
         url: url.to_string(),
         message,
     };
     let client = redis::Client::open(url.expose()).map_err(|e| fail(e.to_string()))?;
-    let ping = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+    let connect = async {
+        let mut conn = ConnectionManager::new(client).await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok::<_, redis::RedisError>(conn)
     };
-    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, ping).await {
-        Ok(Ok(_)) => Ok(()),
+    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => Err(fail(format!(
             "no answer within {}s",
             REDIS_CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// Ready when Redis answers and the consumer group exists.
+fn readiness(redis: ConnectionManager, settings: &Settings) -> ReadinessCheck {
+    let stream = settings.redis.stream_vk_parser.clone();
+    let group = settings.redis.consumer_group.clone();
+    Arc::new(move || {
+        let mut conn = redis.clone();
+        let stream = stream.clone();
+        let group = group.clone();
+        Box::pin(async move {
+            let groups: redis::Value = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&stream)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("redis: {e}"))?;
+            let text = format!("{groups:?}");
+            if text.contains(&group) {
+                Ok(())
+            } else {
+                Err(format!("consumer group {group} does not exist on {stream}"))
+            }
+        })
+    })
 }
 
 /// A token cancelled on the first SIGINT or SIGTERM.

@@ -108,6 +108,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// How the stream consumer runs jobs.
     pub stream: StreamSettings,
+    /// How the stages collect.
+    pub parser: ParserSettings,
     /// The operations port.
     pub ops: OpsSettings,
     /// Where VK tokens come from.
@@ -192,6 +194,14 @@ pub struct StreamSettings {
     pub output_maxlen: NonZeroU32,
     /// Prefix of the service's own keys.
     pub key_prefix: String,
+}
+
+/// `[parser]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParserSettings {
+    /// DEFAULT stage 2's way of finding friendships.
+    pub edge_strategy: crate::parser::EdgeStrategy,
 }
 
 /// `[ops]`.

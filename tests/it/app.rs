@@ -15,6 +15,7 @@ async fn builds_against_a_real_redis_and_a_local_folder() {
         &env(&[
             ("REDIS_URL", &redis.url()),
             ("STORAGE_URL", data.path().to_str().unwrap()),
+            ("VKP_OPS__LISTEN", "127.0.0.1:0"),
         ]),
     )
     .unwrap();
@@ -33,6 +34,7 @@ async fn says_when_redis_is_unreachable_without_leaking_its_password() {
         &env(&[
             ("REDIS_URL", "redis://:redis-pass-9@127.0.0.1:1/"),
             ("STORAGE_URL", dir.path().to_str().unwrap()),
+            ("VKP_OPS__LISTEN", "127.0.0.1:0"),
         ]),
     )
     .unwrap();

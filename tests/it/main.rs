@@ -3,6 +3,7 @@
 
 mod app;
 mod events;
+mod report;
 mod settings;
 mod storage;
 mod stream;

@@ -1,0 +1,168 @@
+//! The report parser (the seed's `VKParser`): the consumer's [`JobHandler`] for production.
+//! It turns a report's seeds into graph tables in parquet, using only [`crate::vk`] to reach VK
+//! and [`crate::storage`] to write.
+//!
+//! - [`stage1`]: `ReportCreated`: resolve the seeds, collect their friends and followers (and,
+//!   per report type, profiles and subscriptions), keep the valid users;
+//! - [`stage2`]: `Stage2Created`: the connections among the valid users (DEFAULT), the
+//!   communities of the audience (SUB_GRAPH);
+//! - [`handshakes`]: `Stage2Created` for HANDSHAKES: shortest chains of 1 to 3 handshakes;
+//! - [`output`]: writing a stage's tables and validating them.
+//!
+//! Errors become a [`JobFailure`] here, once: what another attempt could fix (network, rate
+//! limits, storage) is retryable; what it could not (a dead author token, nothing collected, no
+//! stage 1) is not.
+
+pub mod handshakes;
+pub mod output;
+pub mod stage1;
+pub mod stage2;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::events::{FailureReason, IncomingEvent};
+use crate::storage::{Storage, StorageError};
+use crate::stream::{JobContext, JobFailure, JobHandler, JobOutput};
+use crate::tables::TableError;
+use crate::vk::orchestrator::Orchestrator;
+use crate::vk::resolve::Resolver;
+use crate::vk::tokens::ReleaseReason;
+use crate::vk::VkError;
+
+/// Why a stage failed, before it is told to the consumer as a [`JobFailure`].
+#[derive(Debug, thiserror::Error)]
+pub enum ParserError {
+    /// VK (or the token manager) failed.
+    #[error(transparent)]
+    Vk(#[from] VkError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A storage key could not be built.
+    #[error(transparent)]
+    Key(#[from] crate::storage::KeyError),
+    /// A table could not be encoded or decoded.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Nothing (or not enough) was collected; says which table.
+    #[error("{0}")]
+    Empty(String),
+    /// Stage 2 found no stage 1 output.
+    #[error("{0}")]
+    Stage1NotFound(String),
+    /// The job was asked to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<ParserError> for JobFailure {
+    fn from(error: ParserError) -> JobFailure {
+        let message = error.to_string();
+        match error {
+            ParserError::Vk(vk) => {
+                let reason = vk.failure_reason();
+                let retryable = matches!(
+                    reason,
+                    FailureReason::NetworkError
+                        | FailureReason::VkRateLimit
+                        | FailureReason::VkGlobalPoolExhausted
+                        | FailureReason::VkApiError
+                );
+                JobFailure {
+                    reason,
+                    message,
+                    retryable,
+                }
+            }
+            ParserError::Storage(StorageError::NotFound(_)) => {
+                JobFailure::permanent(FailureReason::Stage1NotFound, message)
+            }
+            ParserError::Storage(_) => JobFailure::retryable(FailureReason::StorageError, message),
+            ParserError::Table(_) | ParserError::Key(_) => {
+                JobFailure::permanent(FailureReason::InternalError, message)
+            }
+            ParserError::Empty(_) => JobFailure::permanent(FailureReason::EmptyResult, message),
+            ParserError::Stage1NotFound(_) => {
+                JobFailure::permanent(FailureReason::Stage1NotFound, message)
+            }
+            ParserError::Cancelled => JobFailure::retryable(FailureReason::InternalError, message),
+        }
+    }
+}
+
+/// DEFAULT stage 2's way of finding friendships among the valid users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeStrategy {
+    /// `friends.getMutual(source = seed, 100 targets)`, 25 per execute: 2,500 pairs a request;
+    /// `friends.get` only for users in no seed's friend list.
+    Mutual,
+    /// `friends.get` of every valid user, intersected with the set.
+    Friends,
+}
+
+/// The report parser: one per process, shared by all jobs.
+pub struct ReportParser {
+    orchestrator: Orchestrator,
+    storage: Arc<dyn Storage>,
+    resolver: Resolver,
+    strategy: EdgeStrategy,
+}
+
+impl ReportParser {
+    /// A parser reaching VK through `orchestrator` and writing to `storage`.
+    pub fn new(
+        orchestrator: Orchestrator,
+        storage: Arc<dyn Storage>,
+        strategy: EdgeStrategy,
+    ) -> ReportParser {
+        ReportParser {
+            orchestrator,
+            storage,
+            resolver: Resolver::new(),
+            strategy,
+        }
+    }
+
+    /// The VK orchestrator (for its request statistics).
+    pub fn orchestrator(&self) -> &Orchestrator {
+        &self.orchestrator
+    }
+}
+
+#[async_trait]
+impl JobHandler for ReportParser {
+    async fn run(&self, event: IncomingEvent, ctx: JobContext) -> Result<JobOutput, JobFailure> {
+        let (job, author) = match &event {
+            IncomingEvent::ReportCreated(e) => (e.job_id.clone(), e.user_id),
+            IncomingEvent::Stage2Created(e) => (e.job_id.clone(), e.user_id),
+        };
+        let mut session = self
+            .orchestrator
+            .session(&job, author)
+            .await
+            .map_err(|e| JobFailure::from(ParserError::from(e)))?;
+        let result = tokio::select! {
+            result = async {
+                match &event {
+                    IncomingEvent::ReportCreated(e) => {
+                        stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), &ctx).await
+                    }
+                    IncomingEvent::Stage2Created(e) => {
+                        stage2::run(e, &mut session, self.storage.as_ref(), self.strategy, &ctx).await
+                    }
+                }
+            } => result,
+            _ = ctx.cancel.cancelled() => Err(ParserError::Cancelled),
+        };
+        let reason = if result.is_ok() {
+            ReleaseReason::Completed
+        } else {
+            ReleaseReason::JobFailed
+        };
+        session.finish(reason).await;
+        result.map_err(JobFailure::from)
+    }
+}

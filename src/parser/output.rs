@@ -1,0 +1,79 @@
+//! Writing a stage: validate its tables, encode them as parquet off the async threads, and store
+//! them with the manifest last.
+
+use chrono::Utc;
+
+use super::ParserError;
+use crate::events::Artifacts;
+use crate::ids::{ReportId, VkUserId};
+use crate::storage::{write_stage, StageFile, StageMeta, StagePrefix, Storage};
+use crate::tables::{to_parquet, ColumnData, Table};
+
+/// Fails with EMPTY_RESULT (naming the table) when `table` has no rows.
+pub fn require_rows(table: &Table) -> Result<(), ParserError> {
+    if table.rows() == 0 {
+        return Err(ParserError::Empty(format!("table {} is empty", table.name)));
+    }
+    Ok(())
+}
+
+/// Checks an edge table: ids positive, no self-loops.
+pub fn check_edges(table: &Table) -> Result<(), ParserError> {
+    let (Some(ColumnData::I64(source)), Some(ColumnData::I64(target))) =
+        (table.column("source"), table.column("target"))
+    else {
+        return Err(ParserError::Empty(format!(
+            "table {} lacks its source and target columns",
+            table.name
+        )));
+    };
+    if let Some((s, t)) = source
+        .iter()
+        .zip(target)
+        .find(|(s, t)| **s <= 0 || **t <= 0 || s == t)
+    {
+        return Err(ParserError::Empty(format!(
+            "table {} has an invalid edge {s} -> {t}",
+            table.name
+        )));
+    }
+    Ok(())
+}
+
+/// Encodes `tables` and writes them under `prefix`, manifest last.
+pub async fn write(
+    storage: &dyn Storage,
+    prefix: &StagePrefix,
+    report_id: &ReportId,
+    main_ids: &[VkUserId],
+    tables: Vec<Table>,
+) -> Result<Artifacts, ParserError> {
+    // polars is CPU work that may block: keep it off the async worker threads.
+    let encoded = tokio::task::spawn_blocking(move || {
+        tables
+            .iter()
+            .map(|table| to_parquet(table).map(|e| (format!("{}.parquet", table.name), e)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| ParserError::Empty(format!("encoding task failed: {e}")))??;
+    let files = encoded
+        .into_iter()
+        .map(|(name, e)| StageFile {
+            name,
+            rows: e.rows,
+            columns: e.columns,
+            body: e.bytes,
+        })
+        .collect();
+    let meta = StageMeta {
+        report_id: report_id.clone(),
+        main_ids: main_ids.to_vec(),
+        created_at: Utc::now(),
+    };
+    let manifest = write_stage(storage, prefix, meta, files).await?;
+    Ok(Artifacts {
+        prefix: prefix.to_string(),
+        manifest: manifest.to_string(),
+    })
+}

@@ -1,0 +1,397 @@
+//! Reports end to end: a real redis-server, vk-sim over HTTP, the whole app (consumer, parser,
+//! VK client) and local storage. Each test publishes the backend's events on the stream and
+//! checks the parquet against `/sim/truth`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use vk_parser::app::App;
+use vk_parser::tables::{from_parquet, ColumnData, Table};
+use vk_sim::SimHandle;
+
+use crate::support::redis_server::RedisServer;
+use crate::support::sim::{self, ids_of, stat, truth};
+
+/// The app on a private Redis and a temp folder, talking to `sim`.
+struct Service {
+    redis: RedisServer,
+    data: tempfile::TempDir,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    async fn start(sim: &SimHandle, extra: &[(&str, &str)]) -> Service {
+        let redis = RedisServer::start();
+        let data = tempfile::tempdir().unwrap();
+        let mut vars: Vec<(&str, String)> = vec![
+            ("REDIS_URL", redis.url()),
+            ("STORAGE_URL", data.path().to_str().unwrap().to_owned()),
+            ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+            ("VKP_STREAM__BLOCK", "100ms".to_owned()),
+            ("VKP_STREAM__PROGRESS_INTERVAL", "100ms".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let settings = sim::settings(sim, &pairs);
+        let app = App::build(settings).await.expect("app builds");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move { app.run_until_stopped(stop).await.expect("app runs") }
+        });
+        Service {
+            redis,
+            data,
+            stop,
+            task,
+        }
+    }
+
+    async fn publish(&self, event_type: &str, payload: Value) {
+        let mut conn = redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: String = redis::cmd("XADD")
+            .arg("stream:parser:vk")
+            .arg("*")
+            .arg("event_type")
+            .arg(event_type)
+            .arg("payload")
+            .arg(payload.to_string())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// Waits for the final status of `job`'s `stage` and returns it.
+    async fn final_status(&self, job: &str, stage: u8) -> Value {
+        let mut conn = redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for _ in 0..1200 {
+            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+                .arg("stream:report:status-change")
+                .arg("-")
+                .arg("+")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let finals: Vec<Value> = entries
+                .iter()
+                .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
+                .filter(|s| {
+                    s["jobId"] == job && s["stage"] == stage && s["status"] != "IN_PROGRESS"
+                })
+                .collect();
+            if let Some(status) = finals.first() {
+                assert_eq!(finals.len(), 1, "one final status per stage");
+                return status.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no final status for {job} stage {stage}");
+    }
+
+    fn table(&self, prefix: &str, name: &str) -> Table {
+        let path: PathBuf = self
+            .data
+            .path()
+            .join(prefix)
+            .join(format!("{name}.parquet"));
+        from_parquet(
+            name,
+            &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn i64s(table: &Table, column: &str) -> Vec<i64> {
+    match table.column(column) {
+        Some(ColumnData::I64(v)) => v.clone(),
+        other => panic!("{}.{column}: {other:?}", table.name),
+    }
+}
+
+fn i8s(table: &Table, column: &str) -> Vec<i8> {
+    match table.column(column) {
+        Some(ColumnData::I8(v)) => v.clone(),
+        other => panic!("{}.{column}: {other:?}", table.name),
+    }
+}
+
+/// Open, active users with a modest friend count: quick seeds.
+async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
+    let candidates: Vec<u32> = (from..from + 200).collect();
+    let t = truth(sim, &candidates).await;
+    candidates
+        .into_iter()
+        .filter(|u| {
+            let info = &t["users"][u.to_string()];
+            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
+            info["is_closed"] == false
+                && info["deactivated"].is_null()
+                && (20..150).contains(&friends)
+        })
+        .take(count)
+        .collect()
+}
+
+fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
+    json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind,
+           "socialNetworkIds": seeds.iter().map(|s| format!("id{s}")).collect::<Vec<_>>(),
+           "options": {"subsGraph": true}})
+}
+
+fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
+    json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind})
+}
+
+/// Runs stage 1 and stage 2 of a report; returns the two prefixes.
+async fn run_report(
+    service: &Service,
+    job: &str,
+    kind: &str,
+    seeds: &[u32],
+    author: u32,
+) -> (String, String) {
+    service
+        .publish("ReportCreated", report_created(job, kind, seeds, author))
+        .await;
+    let s1 = service.final_status(job, 1).await;
+    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    service
+        .publish("Stage2Created", stage2_created(job, kind, author))
+        .await;
+    let s2 = service.final_status(job, 2).await;
+    assert_eq!(s2["status"], "COMPLETED", "{s2}");
+    (
+        s1["artifacts"]["prefix"].as_str().unwrap().to_owned(),
+        s2["artifacts"]["prefix"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The valid users by the truth: the seeds' audience, active and open, plus the seeds.
+async fn truth_valid(sim: &SimHandle, seeds: &[u32]) -> BTreeSet<i64> {
+    let t = truth(sim, seeds).await;
+    let mut audience: BTreeSet<u32> = seeds.iter().copied().collect();
+    for s in seeds {
+        let info = &t["users"][s.to_string()];
+        audience.extend(
+            ids_of(&info["friends"])
+                .iter()
+                .chain(ids_of(&info["followers"]).iter())
+                .map(|&u| u as u32),
+        );
+    }
+    let all: Vec<u32> = audience.into_iter().collect();
+    let t = truth(sim, &all).await;
+    all.into_iter()
+        .filter(|u| {
+            let info = &t["users"][u.to_string()];
+            seeds.contains(u) || (info["is_closed"] == false && info["deactivated"].is_null())
+        })
+        .map(i64::from)
+        .collect()
+}
+
+async fn default_report_matches_the_truth(strategy: &str) -> u64 {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[("VKP_PARSER__EDGE_STRATEGY", strategy)]).await;
+    let seeds = pick_seeds(&sim, 500, 3).await;
+    let author = sim.named().open;
+    let (p1, p2) = run_report(
+        &service,
+        &format!("def-{strategy}"),
+        "DEFAULT",
+        &seeds,
+        author,
+    )
+    .await;
+
+    let valid: BTreeSet<i64> = i64s(&service.table(&p1, "valid_users"), "id")
+        .into_iter()
+        .collect();
+    assert_eq!(valid, truth_valid(&sim, &seeds).await, "valid users");
+    let connect = service.table(&p2, "df_connect");
+    let (source, target, relation) = (
+        i64s(&connect, "source"),
+        i64s(&connect, "target"),
+        i8s(&connect, "relation"),
+    );
+    let got_friends: BTreeSet<(i64, i64)> = (0..source.len())
+        .filter(|&i| relation[i] == 2)
+        .map(|i| (source[i], target[i]))
+        .collect();
+    let got_follows: BTreeSet<(i64, i64)> = (0..source.len())
+        .filter(|&i| relation[i] == 1)
+        .map(|i| (source[i], target[i]))
+        .collect();
+    assert_eq!(
+        got_friends.len() + got_follows.len(),
+        source.len(),
+        "no duplicate edge"
+    );
+
+    let ids: Vec<u32> = valid.iter().map(|&u| u as u32).collect();
+    let t = truth(&sim, &ids).await;
+    let want_friends: BTreeSet<(i64, i64)> = t["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+        .collect();
+    let want_follows: BTreeSet<(i64, i64)> = t["follow_edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        got_friends, want_friends,
+        "friendship edges among the valid users"
+    );
+    assert_eq!(
+        got_follows, want_follows,
+        "follower edges among the valid users"
+    );
+
+    // df_users holds everyone in the graph; unfiltered lists exist per seed.
+    let users: HashSet<i64> = i64s(&service.table(&p2, "df_users"), "id")
+        .into_iter()
+        .collect();
+    assert!(source.iter().chain(&target).all(|u| users.contains(u)));
+    for s in &seeds {
+        assert!(service.table(&p2, &format!("unfiltered_{s}")).rows() > 0);
+    }
+    let requests = stat(&sim.stats(), &["requests"]);
+    println!("DEFAULT report, strategy {strategy}: {requests} VK requests for stages 1 and 2, {} valid users, {} edges", valid.len(), source.len());
+    service.stop().await;
+    requests
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_report_has_every_edge_of_the_truth_with_both_strategies() {
+    let mutual = default_report_matches_the_truth("mutual").await;
+    let friends = default_report_matches_the_truth("friends").await;
+    println!("requests: mutual {mutual}, friends {friends}");
+    assert!(mutual <= friends, "the mutual strategy never costs more");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sub_graph_counts_match_the_truth() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[]).await;
+    let seeds = pick_seeds(&sim, 700, 2).await;
+    let (p1, p2) = run_report(&service, "subs", "SUB_GRAPH", &seeds, sim.named().open).await;
+    let valid: BTreeSet<i64> = i64s(&service.table(&p1, "valid_users"), "id")
+        .into_iter()
+        .collect();
+    let t = truth(&sim, &seeds).await;
+    let mut want: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for s in &seeds {
+        let info = &t["users"][s.to_string()];
+        let audience: BTreeSet<i64> = ids_of(&info["friends"])
+            .into_iter()
+            .chain(ids_of(&info["followers"]))
+            .filter(|u| valid.contains(u))
+            .collect();
+        let members: Vec<u32> = audience.iter().map(|&u| u as u32).collect();
+        let tm = truth(&sim, &members).await;
+        for u in &members {
+            for g in ids_of(&tm["users"][u.to_string()]["subscriptions"]["groups"]) {
+                *want.entry((g, i64::from(*s))).or_default() += 1;
+            }
+        }
+    }
+    let subs = service.table(&p2, "df_subs");
+    let (g, m, n) = (
+        i64s(&subs, "group_id"),
+        i64s(&subs, "main_id"),
+        i64s(&subs, "subscribers"),
+    );
+    let got: BTreeMap<(i64, i64), i64> = (0..g.len()).map(|i| ((g[i], m[i]), n[i])).collect();
+    assert_eq!(got, want);
+    let communities: BTreeSet<i64> = i64s(&service.table(&p2, "df_users"), "id")
+        .into_iter()
+        .collect();
+    assert_eq!(communities, got.keys().map(|(g, _)| *g).collect());
+    service.stop().await;
+}
+
+/// All shortest chains of at most 3 handshakes between `a` and `b`, from the truth.
+async fn truth_chains(sim: &SimHandle, a: u32, b: u32) -> BTreeSet<Vec<i64>> {
+    let t = truth(sim, &[a, b]).await;
+    let fa: BTreeSet<i64> = ids_of(&t["users"][a.to_string()]["friends"])
+        .into_iter()
+        .collect();
+    let fb: BTreeSet<i64> = ids_of(&t["users"][b.to_string()]["friends"])
+        .into_iter()
+        .collect();
+    let (a, b) = (i64::from(a), i64::from(b));
+    if fa.contains(&b) {
+        return [vec![a, b]].into();
+    }
+    let common: BTreeSet<Vec<i64>> = fa.intersection(&fb).map(|x| vec![a, *x, b]).collect();
+    if !common.is_empty() {
+        return common;
+    }
+    let xs: Vec<u32> = fa.iter().map(|&x| x as u32).collect();
+    let tx = truth(sim, &xs).await;
+    let mut chains = BTreeSet::new();
+    for x in &xs {
+        for y in ids_of(&tx["users"][x.to_string()]["friends"]) {
+            if fb.contains(&y) && y != a && y != b {
+                chains.insert(vec![a, i64::from(*x), y, b]);
+            }
+        }
+    }
+    chains
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshakes_finds_exactly_the_shortest_chains() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[]).await;
+    // Seeds far apart in id (the graph clusters by id) and near: chains of several lengths.
+    let mut seeds = pick_seeds(&sim, 900, 2).await;
+    seeds.extend(pick_seeds(&sim, 4000, 1).await);
+    let (_, p2) = run_report(&service, "hs", "HANDSHAKES", &seeds, sim.named().open).await;
+    let chains = service.table(&p2, "df_chains");
+    let (a, b) = (i64s(&chains, "main_a"), i64s(&chains, "main_b"));
+    let Some(ColumnData::Str(paths)) = chains.column("path") else {
+        panic!("path column")
+    };
+    for i in 0..seeds.len() {
+        for j in i + 1..seeds.len() {
+            let (sa, sb) = (i64::from(seeds[i]), i64::from(seeds[j]));
+            let got: BTreeSet<Vec<i64>> = (0..a.len())
+                .filter(|&k| a[k] == sa && b[k] == sb)
+                .map(|k| {
+                    paths[k]
+                        .as_ref()
+                        .unwrap()
+                        .split(',')
+                        .map(|x| x.parse().unwrap())
+                        .collect()
+                })
+                .collect();
+            let want = truth_chains(&sim, seeds[i], seeds[j]).await;
+            assert_eq!(got, want, "chains {sa} .. {sb}");
+        }
+    }
+    service.stop().await;
+}
