@@ -24,3 +24,22 @@ ensure_redis_server() {
     apt_install redis-server
   fi
 }
+
+ensure_pyarrow() {
+  if python3 -c 'import pyarrow' >/dev/null 2>&1; then
+    echo "== pyarrow present: $(python3 -c 'import pyarrow; print(pyarrow.__version__)')"
+    return 0
+  fi
+  echo "== pyarrow is missing: tests/it/tables.rs checks that pyarrow reads our parquet files"
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-pip
+  elif ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  echo "== installing pyarrow (pip install pyarrow)"
+  # Debian's system python refuses plain pip installs (PEP 668); then fall back to
+  # --break-system-packages, which only adds pyarrow and its numpy dependency.
+  pip install --quiet pyarrow 2>/dev/null \
+    || python3 -m pip install --quiet pyarrow 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages pyarrow
+}

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod demo;
 pub mod events;
 pub mod ids;
 pub mod ops;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use vk_parser::app::{self, App};
+use vk_parser::demo;
 use vk_parser::settings::Settings;
 use vk_parser::telemetry;
 
@@ -26,7 +27,17 @@ enum Command {
     /// Run the service: consume report events until SIGINT/SIGTERM (the default).
     Run,
     /// Run one report end to end on the simulator and a local folder.
-    Demo,
+    Demo {
+        /// Users in the simulated VK graph.
+        #[arg(long, default_value_t = 20_000)]
+        users: u32,
+        /// Where the parquet goes.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// The vk-sim binary (default: beside this binary).
+        #[arg(long)]
+        sim_binary: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -38,19 +49,34 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let settings = Settings::load(cli.config.as_deref(), &env).context("invalid settings")?;
+    let command = cli.command.unwrap_or(Command::Run);
+    // The demo draws a progress bar: only warnings may interrupt it.
+    let level = match command {
+        Command::Demo { .. } => "warn",
+        Command::Run => settings.telemetry.log_level.as_str(),
+    };
     telemetry::init(telemetry::subscriber(
         settings.service.environment,
-        &settings.telemetry.log_level,
+        level,
         std::io::stdout,
     ))?;
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Run => {
             let app = App::build(settings).await?;
             app.run_until_stopped(app::shutdown_on_signal()).await?;
         }
-        Command::Demo => anyhow::bail!(
-            "the demo is not built yet: it arrives with the issue \"The main job in one command\""
-        ),
+        Command::Demo {
+            users,
+            data_dir,
+            sim_binary,
+        } => {
+            let options = demo::DemoOptions {
+                users,
+                data_dir,
+                sim_binary,
+            };
+            demo::run(options, app::shutdown_on_signal()).await?;
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::ParserError;
 use crate::events::Artifacts;
 use crate::ids::{ReportId, VkUserId};
 use crate::storage::{write_stage, StageFile, StageMeta, StagePrefix, Storage};
-use crate::tables::{to_parquet, ColumnData, Table};
+use crate::tables::{into_parquet, ColumnData, Table};
 
 /// Fails with EMPTY_RESULT (naming the table) when `table` has no rows.
 pub fn require_rows(table: &Table) -> Result<(), ParserError> {
@@ -50,9 +50,13 @@ pub async fn write(
 ) -> Result<Artifacts, ParserError> {
     // polars is CPU work that may block: keep it off the async worker threads.
     let encoded = tokio::task::spawn_blocking(move || {
+        // into_parquet moves the columns into polars instead of copying them.
         tables
-            .iter()
-            .map(|table| to_parquet(table).map(|e| (format!("{}.parquet", table.name), e)))
+            .into_iter()
+            .map(|table| {
+                let name = format!("{}.parquet", table.name);
+                into_parquet(table).map(|e| (name, e))
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await

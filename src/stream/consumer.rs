@@ -601,18 +601,25 @@ impl Shared {
                 format!("the job ran longer than {}s", self.config.stream.max_job_runtime.as_secs()),
             ))),
         };
+        // Whether the job was told to stop (shutdown or lost ownership) before it ended: a
+        // handler that returns an error as it stops is interrupted, not failed.
+        let stopped = job_cancel.is_cancelled();
         work.0.abort();
         job_cancel.cancel();
         let _ = beat.await;
         self.metrics.in_flight_add(-1);
         let outcome = match result {
-            None if lost.load(Ordering::Relaxed) => {
+            _ if lost.load(Ordering::Relaxed) => {
                 tracing::warn!("ownership lost to a peer: job stopped, nothing published");
                 EntryOutcome::LostOwnership
             }
-            None => {
+            None | Some(Err(_)) if stopped => {
                 self.release_lease(&keys, &lease, None).await;
                 tracing::info!("job interrupted by shutdown: entry left pending");
+                EntryOutcome::Interrupted
+            }
+            None => {
+                self.release_lease(&keys, &lease, None).await;
                 EntryOutcome::Interrupted
             }
             Some(Ok(output)) => self.complete(&entry, &event, &keys, &lease, output).await,

@@ -8,5 +8,6 @@ mod settings;
 mod storage;
 mod stream;
 mod support;
+mod tables;
 mod vk;
 mod vk_methods;

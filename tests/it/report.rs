@@ -395,3 +395,111 @@ async fn handshakes_finds_exactly_the_shortest_chains() {
     }
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_reports_end_complete_or_with_the_right_reason() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[]).await;
+    let named = sim.named();
+    let seeds = pick_seeds(&sim, 1500, 1).await;
+
+    // An author whose own profile is closed: their token reads open profiles fine.
+    service
+        .publish(
+            "ReportCreated",
+            report_created("closed-author", "DEFAULT", &seeds, named.closed),
+        )
+        .await;
+    assert_eq!(
+        service.final_status("closed-author", 1).await["status"],
+        "STAGE1_COMPLETED"
+    );
+
+    // A deleted seed: nothing to read.
+    service
+        .publish(
+            "ReportCreated",
+            report_created("deleted", "DEFAULT", &[named.deleted], named.open),
+        )
+        .await;
+    let deleted = service.final_status("deleted", 1).await;
+    assert_eq!(
+        (
+            deleted["status"].as_str(),
+            deleted["failureReason"].as_str()
+        ),
+        (Some("FAILED"), Some("VK_USER_NOT_FOUND")),
+        "{deleted}"
+    );
+
+    // A screen name nobody has: the report falls back to its author, and says so.
+    let mut unresolvable = report_created("unresolvable", "DEFAULT", &[], named.open);
+    unresolvable["socialNetworkIds"] = json!(["no_such_screen_name_42"]);
+    service.publish("ReportCreated", unresolvable).await;
+    let status = service.final_status("unresolvable", 1).await;
+    assert_eq!(status["status"], "STAGE1_COMPLETED", "{status}");
+    assert!(
+        status["message"].as_str().unwrap().contains("author"),
+        "{status}"
+    );
+
+    // A seed with more than 5,000 friends: its list is read whole.
+    service
+        .publish(
+            "ReportCreated",
+            report_created("hub", "HANDSHAKES", &[named.hub], named.open),
+        )
+        .await;
+    let hub = service.final_status("hub", 1).await;
+    assert_eq!(hub["status"], "STAGE1_COMPLETED", "{hub}");
+    let lists = service.table(
+        hub["artifacts"]["prefix"].as_str().unwrap(),
+        "df_main_friends",
+    );
+    let friends = i8s(&lists, "relation").iter().filter(|r| **r == 2).count();
+    let want = truth(&sim, &[named.hub]).await["users"][named.hub.to_string()]["friends"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(want > 5000);
+    assert_eq!(friends, want);
+
+    // Stage 2 without a stage 1.
+    service
+        .publish(
+            "Stage2Created",
+            stage2_created("never-started", "DEFAULT", named.open),
+        )
+        .await;
+    let missing = service.final_status("never-started", 2).await;
+    assert_eq!(missing["failureReason"], "STAGE1_NOT_FOUND", "{missing}");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_storm_does_not_change_the_graph() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[]).await;
+    let seeds = pick_seeds(&sim, 2000, 2).await;
+    let author = sim.named().open;
+    let (_, calm) = run_report(&service, "calm", "DEFAULT", &seeds, author).await;
+    crate::support::sim::control(
+        &sim,
+        "/sim/faults",
+        json!({"global": {"error10": 0.1, "http503": 0.1, "truncated": 0.05, "drop": 0.05}}),
+    )
+    .await;
+    let (_, stormy) = run_report(&service, "stormy", "DEFAULT", &seeds, author).await;
+    let edges = |prefix: &str| {
+        let t = service.table(prefix, "df_connect");
+        let (s, d, r) = (i64s(&t, "source"), i64s(&t, "target"), i8s(&t, "relation"));
+        (0..s.len())
+            .map(|i| (s[i], d[i], r[i]))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(edges(&calm), edges(&stormy));
+    assert!(sim.stats()["faults"]
+        .as_object()
+        .is_some_and(|f| !f.is_empty()));
+    service.stop().await;
+}

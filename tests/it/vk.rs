@@ -466,38 +466,11 @@ async fn decoys_take_one_slot_of_every_nth_execute_when_enabled() {
     );
 }
 
-/// A `MakeWriter` that keeps every log line in memory.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// A job that meets every kind of token event, logged at trace level in production format:
 /// no token, proxy key or API key appears whole in the logs, the errors or the Debug output.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_logs_or_errors() {
-    let logs = Captured::default();
-    let subscriber = vk_parser::telemetry::subscriber(
-        vk_parser::settings::Environment::Production,
-        "vk_parser=trace",
-        logs.clone(),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = crate::support::logs::captured();
 
     let sim = sim::start(|_| {}).await;
     let settings = sim::settings(&sim, &[]);
@@ -548,7 +521,8 @@ async fn no_secret_reaches_logs_or_errors() {
             .to_string(),
     );
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap() + &seen_errors.join("\n");
+    // The capture holds every test's logs since it was installed: all the better.
+    let text = logs.text() + &seen_errors.join("\n");
     assert!(text.contains("vk request"), "requests were logged: {text}");
     let mut secrets: Vec<String> = sim.pool_tokens().to_vec();
     secrets.extend([
