@@ -13,27 +13,54 @@ use vk_parser::tables::{from_parquet, ColumnData, Table};
 use vk_sim::SimHandle;
 
 use crate::support::redis_server::RedisServer;
+use crate::support::s3_server::{S3Server, ACCESS_KEY, SECRET_KEY};
 use crate::support::sim::{self, ids_of, stat, truth};
 
-/// The app on a private Redis and a temp folder, talking to `sim`.
+/// The app on a private Redis and a temp folder (or an S3 server), talking to `sim`.
 struct Service {
     redis: RedisServer,
-    data: tempfile::TempDir,
+    /// Where the stage files land on disk: the temp folder, or the S3 server's bucket folder.
+    files: PathBuf,
+    _data: tempfile::TempDir,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Service {
     async fn start(sim: &SimHandle, extra: &[(&str, &str)]) -> Service {
-        let redis = RedisServer::start();
         let data = tempfile::tempdir().unwrap();
-        let mut vars: Vec<(&str, String)> = vec![
+        let files = data.path().to_path_buf();
+        let storage = [("STORAGE_URL", files.to_str().unwrap().to_owned())];
+        Service::start_with(sim, data, files, &storage, extra).await
+    }
+
+    /// The app writing to the S3 server's bucket `reports`.
+    async fn start_s3(sim: &SimHandle, s3: &S3Server) -> Service {
+        let storage = [
+            ("STORAGE_URL", "s3://reports".to_owned()),
+            ("AWS_ENDPOINT_URL", s3.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+        ];
+        let files = s3.root.path().join("reports");
+        Service::start_with(sim, tempfile::tempdir().unwrap(), files, &storage, &[]).await
+    }
+
+    async fn start_with(
+        sim: &SimHandle,
+        data: tempfile::TempDir,
+        files: PathBuf,
+        storage: &[(&str, String)],
+        extra: &[(&str, &str)],
+    ) -> Service {
+        let redis = RedisServer::start();
+        let mut vars: Vec<(&str, String)> = storage.to_vec();
+        vars.extend([
             ("REDIS_URL", redis.url()),
-            ("STORAGE_URL", data.path().to_str().unwrap().to_owned()),
             ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
             ("VKP_STREAM__BLOCK", "100ms".to_owned()),
             ("VKP_STREAM__PROGRESS_INTERVAL", "100ms".to_owned()),
-        ];
+        ]);
         vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let settings = sim::settings(sim, &pairs);
@@ -45,7 +72,8 @@ impl Service {
         });
         Service {
             redis,
-            data,
+            files,
+            _data: data,
             stop,
             task,
         }
@@ -101,11 +129,7 @@ impl Service {
     }
 
     fn table(&self, prefix: &str, name: &str) -> Table {
-        let path: PathBuf = self
-            .data
-            .path()
-            .join(prefix)
-            .join(format!("{name}.parquet"));
+        let path: PathBuf = self.files.join(prefix).join(format!("{name}.parquet"));
         from_parquet(
             name,
             &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -501,5 +525,18 @@ async fn a_fault_storm_does_not_change_the_graph() {
     assert!(sim.stats()["faults"]
         .as_object()
         .is_some_and(|f| !f.is_empty()));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_writes_to_s3() {
+    let sim = sim::start(|_| {}).await;
+    let s3 = S3Server::start("reports").await;
+    let service = Service::start_s3(&sim, &s3).await;
+    let seeds = pick_seeds(&sim, 3000, 2).await;
+    let (p1, p2) = run_report(&service, "on-s3", "DEFAULT", &seeds, sim.named().open).await;
+    assert!(service.table(&p1, "valid_users").rows() > 0);
+    assert!(service.table(&p2, "df_connect").rows() > 0);
+    assert!(service.files.join(&p2).join("manifest.json").is_file());
     service.stop().await;
 }

@@ -1,0 +1,198 @@
+//! VK requests per DEFAULT report (stages 1 and 2) on a fixed vk-sim graph: this service's
+//! strategy (friends.getMutual from each seed, 25 calls per execute) against the seed
+//! service's policy (friends.get of every valid user, 17 calls per execute), and the lower bound
+//! of the arithmetic in shared/vk-api.md. Both runs must produce the same edges.
+//!
+//! Run: `cargo bench --bench report_requests` (`--profile dev` gives the same counts: they do
+//! not depend on speed). The seed also packed followers 20 per execute; one setting packs every
+//! method here, so its follower requests are counted at 17 (a few percent against it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use vk_parser::app::App;
+use vk_parser::settings::Settings;
+use vk_parser::tables::{from_parquet, ColumnData};
+use vk_sim::{SimConfig, SimHandle};
+
+// The tests' private redis-server, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../tests/it/support/redis_server.rs"]
+mod redis_server;
+
+const TIME_SCALE: f64 = 50.0;
+
+async fn truth(sim: &SimHandle, ids: &[i64]) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/sim/truth", sim.api_url()))
+        .json(&json!({ "ids": ids }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Three open seeds with several hundred friends each, far apart in the graph.
+async fn seeds(sim: &SimHandle) -> Vec<i64> {
+    let mut seeds = Vec::new();
+    for start in [100_i64, 4000, 8000] {
+        let ids: Vec<i64> = (start..start + 500).collect();
+        let t = truth(sim, &ids).await;
+        let pick = ids.into_iter().find(|id| {
+            let u = &t["users"][id.to_string()];
+            let n = u["friends"].as_array().map(Vec::len).unwrap_or(0);
+            u["is_closed"] == false && u["deactivated"].is_null() && (400..1500).contains(&n)
+        });
+        seeds.push(pick.expect("a seed with several hundred friends"));
+    }
+    seeds
+}
+
+struct Run {
+    requests: u64,
+    valid: usize,
+    edges: usize,
+    seconds: f64,
+}
+
+async fn run(sim: &SimHandle, seeds: &[i64], strategy: &str, per_execute: u8) -> Run {
+    let redis = redis_server::RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let interval_us = (420_000.0 / TIME_SCALE) as u64;
+    let vars: HashMap<String, String> = [
+        ("REDIS_URL", redis.url()),
+        ("STORAGE_URL", data.path().display().to_string()),
+        ("VK_API_BASE_URL", sim.api_url().to_owned()),
+        ("TOKEN_SERVICE_URL", sim.api_url().to_owned()),
+        ("TOKEN_SERVICE_API_KEY", sim.manager_api_key().to_owned()),
+        ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
+        ("VK_CALLS_PER_EXECUTE", per_execute.to_string()),
+        ("VKP_PARSER__EDGE_STRATEGY", strategy.to_owned()),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+        ("VKP_STREAM__BLOCK", "50ms".to_owned()),
+        ("VKP_TELEMETRY__LOG_LEVEL", "error".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app = App::build(Settings::load(None, &vars).unwrap())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let before = sim.stats()["requests"].as_u64().unwrap_or(0);
+    let started = Instant::now();
+    let author = sim.named().open;
+    let mut prefixes = BTreeMap::new();
+    for (stage, event_type) in [(1, "ReportCreated"), (2, "Stage2Created")] {
+        let payload = json!({"reportId": "bench", "jobId": strategy, "userId": author, "reportType": "DEFAULT", "socialNetworkIds": seeds});
+        let _: String = redis::cmd("XADD")
+            .arg("stream:parser:vk")
+            .arg("*")
+            .arg("event_type")
+            .arg(event_type)
+            .arg("payload")
+            .arg(payload.to_string())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let status = loop {
+            let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+                .arg("stream:report:status-change")
+                .arg("-")
+                .arg("+")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let done = entries
+                .iter()
+                .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
+                .find(|s| s["stage"] == stage && s["status"] != "IN_PROGRESS");
+            if let Some(status) = done {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_ne!(status["status"], "FAILED", "{status}");
+        prefixes.insert(
+            stage,
+            status["artifacts"]["prefix"].as_str().unwrap().to_owned(),
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64() * TIME_SCALE;
+    let requests = sim.stats()["requests"].as_u64().unwrap_or(0) - before;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let read = |stage: u8, name: &str| {
+        let bytes = std::fs::read(
+            data.path()
+                .join(&prefixes[&stage])
+                .join(format!("{name}.parquet")),
+        )
+        .unwrap();
+        from_parquet(name, &bytes).unwrap()
+    };
+    let rows = |stage: u8, name: &str| match read(stage, name).columns.first().map(|c| &c.data) {
+        Some(ColumnData::I64(v)) => v.len(),
+        _ => 0,
+    };
+    Run {
+        requests,
+        valid: rows(1, "valid_users"),
+        edges: rows(2, "df_connect"),
+        seconds,
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sim = vk_sim::spawn(SimConfig {
+            time_scale: TIME_SCALE,
+            ..SimConfig::small()
+        })
+        .await
+        .unwrap();
+        let seeds = seeds(&sim).await;
+        let ours = run(&sim, &seeds, "mutual", 25).await;
+        let seed = run(&sim, &seeds, "friends", 17).await;
+        assert_eq!(ours.edges, seed.edges, "both policies find the same graph");
+        // The lower bound: stage 1 reads 2 lists per seed (one execute) and the profiles of the
+        // audience (1,000 per call, 25 calls per execute); stage 2 needs K x |V| getMutual pairs
+        // (2,500 per request), one follower list per valid user (25 per request), and the
+        // profiles of the graph.
+        let k = seeds.len() as f64;
+        let v = ours.valid as f64;
+        let bound = 1.0
+            + (v / 25_000.0).ceil()
+            + (k * v / 2500.0).ceil()
+            + (v / 25.0).ceil()
+            + (v / 25_000.0).ceil();
+        println!(
+            "DEFAULT report on vk-sim, seeds {seeds:?}: {} valid users, {} edges",
+            ours.valid, ours.edges
+        );
+        println!("{:<44} {:>9} {:>12}", "policy", "requests", "VK seconds");
+        println!(
+            "{:<44} {:>9} {:>12.1}",
+            "seed: friends.get, 17 per execute", seed.requests, seed.seconds
+        );
+        println!(
+            "{:<44} {:>9} {:>12.1}   ({:.2}x fewer requests)",
+            "vk-parser: getMutual, 25 per execute",
+            ours.requests,
+            ours.seconds,
+            seed.requests as f64 / ours.requests as f64
+        );
+        println!("{:<44} {:>9}", "lower bound (arithmetic)", bound);
+    });
+}
