@@ -155,14 +155,16 @@ fn readiness(redis: ConnectionManager, settings: &Settings) -> ReadinessCheck {
         let stream = stream.clone();
         let group = group.clone();
         Box::pin(async move {
-            let groups: redis::Value = redis::cmd("XINFO")
+            let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
                 .arg("GROUPS")
                 .arg(&stream)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| format!("redis: {e}"))?;
-            let text = format!("{groups:?}");
-            if text.contains(&group) {
+            let exists = groups.iter().any(|g| {
+                matches!(g.get("name"), Some(redis::Value::BulkString(name)) if name == group.as_bytes())
+            });
+            if exists {
                 Ok(())
             } else {
                 Err(format!("consumer group {group} does not exist on {stream}"))

@@ -248,6 +248,7 @@ impl Consumer {
             }
         };
         let entries = parse_read_reply(&reply);
+        tracing::trace!(from = %from, entries = entries.len(), "read");
         if self.pending_cursor.is_some() {
             // Own pending entries come back in id order; an empty page ends that phase.
             self.pending_cursor = entries.last().map(|e| e.id.clone());

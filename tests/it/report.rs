@@ -540,3 +540,117 @@ async fn a_report_writes_to_s3() {
     assert!(service.files.join(&p2).join("manifest.json").is_file());
     service.stop().await;
 }
+
+/// The real binary, SIGTERM in the middle of a job: it exits 0 after the grace period, publishes
+/// nothing for the unfinished job, and leaves its entry pending for a peer.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
+    // Every VK request hangs: the job is surely running when the signal comes.
+    let sim = sim::start(|c| {
+        c.faults = vec!["slow=1.0".to_owned()];
+        c.slow_delay_ms = 60_000;
+    })
+    .await;
+    let redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut env = sim::env(&sim);
+    env.insert("REDIS_URL".into(), redis.url());
+    env.insert("STORAGE_URL".into(), data.path().display().to_string());
+    env.insert("VKP_OPS__LISTEN".into(), "127.0.0.1:0".into());
+    env.insert("VKP_STREAM__SHUTDOWN_GRACE".into(), "1s".into());
+    env.insert("VKP_STREAM__BLOCK".into(), "100ms".into());
+    env.insert("VKP_SERVICE__ENVIRONMENT".into(), "production".into());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vk-parser"))
+        .arg("run")
+        .env_clear()
+        .envs(&env)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vk-parser starts");
+    let service = Service {
+        redis,
+        files: data.path().to_path_buf(),
+        _data: data,
+        stop: CancellationToken::new(),
+        task: tokio::spawn(async {}),
+    };
+    let seeds = pick_seeds(&sim, 500, 1).await;
+    let mut conn = redis::Client::open(service.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // The group is created at `$` when the process starts: publish only once it exists.
+    for _ in 0..400 {
+        let groups: redis::RedisResult<Vec<Vec<redis::Value>>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("stream:parser:vk")
+            .query_async(&mut conn)
+            .await;
+        if groups.is_ok_and(|g| !g.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service
+        .publish(
+            "ReportCreated",
+            report_created("term", "DEFAULT", &seeds, sim.named().open),
+        )
+        .await;
+    for _ in 0..400 {
+        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+            .arg("stream:report:status-change")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if entries
+            .iter()
+            .any(|(_, f)| f.get("payload").is_some_and(|p| p.contains("\"term\"")))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg("stream:report:status-change")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let finals = entries
+        .iter()
+        .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
+        .filter(|s| s["jobId"] == "term" && s["status"] != "IN_PROGRESS")
+        .count();
+    assert_eq!(finals, 0, "nothing final for the interrupted job");
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg("stream:parser:vk")
+        .arg("cg_vk_parser")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let redis::Value::Array(summary) = pending else {
+        panic!("{pending:?}")
+    };
+    assert_eq!(
+        summary.first(),
+        Some(&redis::Value::Int(1)),
+        "the entry is left pending"
+    );
+}
