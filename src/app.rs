@@ -71,7 +71,7 @@ impl App {
         let redis = connect_redis(&settings).await?;
         let metrics = Arc::new(Metrics::new());
         let parser = Arc::new(ReportParser::new(
-            vk::connect(&settings)?,
+            vk::connect(&settings)?.with_metrics(metrics.clone()),
             storage.clone(),
             settings.parser.edge_strategy,
         ));

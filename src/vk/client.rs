@@ -17,6 +17,7 @@ use super::error::{Action, VkError};
 use super::http::{Answer, Params, VkHttp};
 use super::rate::{PaceOutcome, RpsGuard};
 use super::tokens::Token;
+use crate::ops::Metrics;
 
 /// Retries of one call on one token before its error is handed up.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,7 @@ pub struct VkClient {
     guard: RpsGuard,
     retry: RetryPolicy,
     stats: Arc<ClientStats>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl VkClient {
@@ -71,7 +73,14 @@ impl VkClient {
             guard,
             retry,
             stats: Arc::new(ClientStats::default()),
+            metrics: None,
         }
+    }
+
+    /// Also counts requests (by method and outcome) and pacing waits in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> VkClient {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The pacing guard (shared with the orchestrator for its decisions).
@@ -93,7 +102,11 @@ impl VkClient {
     ) -> Result<Answer, VkError> {
         let mut attempt = 1;
         loop {
+            let queued = Instant::now();
             let permit = self.guard.acquire(token.key).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.rate_limit_wait(queued.elapsed());
+            }
             let started = Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             if method == "execute" {
@@ -102,6 +115,16 @@ impl VkClient {
             let result = self.http.send(token, method, params).await;
             drop(permit);
             let latency_ms = started.elapsed().as_millis() as u64;
+            if let Some(metrics) = &self.metrics {
+                let outcome = match &result {
+                    Ok(_) => "ok".to_owned(),
+                    Err(VkError::Api { error, .. }) => format!("error_{}", error.error_code),
+                    Err(VkError::Transport { .. }) => "transport".to_owned(),
+                    Err(VkError::Http { status, .. }) => format!("http_{status}"),
+                    Err(_) => "unreadable".to_owned(),
+                };
+                metrics.vk_request(method, &outcome);
+            }
             let error = match result {
                 Ok(answer) => {
                     self.guard.report(token.key, PaceOutcome::Success);

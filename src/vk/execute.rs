@@ -4,8 +4,9 @@
 //! (`r.c0 = API.friends.get({...});`), so a `false` slot is attributed to the right call by
 //! key, not by position. VK's `execute_errors` may hold extra entries and need not line up with
 //! the `false` slots, so [`attribute`] only trusts them when they do line up (or agree on one
-//! code); a slot it cannot attribute is re-asked on its own, which costs one request and is
-//! always right.
+//! code); a slot it cannot attribute, or whose inner call failed for a reason a retry can fix
+//! (10, 6, 9, a captcha), is re-asked on its own through the client's retries and the session's
+//! token moves, which costs one request and is always right.
 //!
 //! [`run_calls`] cuts any number of calls into executes of `calls_per_execute`, splits a batch in
 //! half on error 13 (response too big) until it fits, and falls back to direct calls for a
@@ -207,8 +208,13 @@ async fn run_batch(
                 let slots = attribute(&packed, &answer);
                 for (offset, slot) in slots.into_iter().take(batch.len()).enumerate() {
                     results[start + offset] = match slot {
-                        Some(result) => Some(result),
-                        None => Some(direct(session, &batch[offset]).await?),
+                        // The target's own answer (private, deleted, bad parameter): final.
+                        Some(Err(error)) if error_is_per_call(&error) => Some(Err(error)),
+                        Some(Ok(value)) => Some(Ok(value)),
+                        // A slot VK could not attribute, or an inner call that failed for a
+                        // reason a retry can fix (10, 6, 9, a captcha): asked again on its own,
+                        // through the client's retries and the session's token moves.
+                        Some(Err(_)) | None => Some(direct(session, &batch[offset]).await?),
                     };
                 }
             }

@@ -80,6 +80,12 @@ impl Orchestrator {
         }
     }
 
+    /// Counts VK requests and pacing waits in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::ops::Metrics>) -> Self {
+        self.client = self.client.with_metrics(metrics);
+        self
+    }
+
     /// The client (for its statistics).
     pub fn client(&self) -> &VkClient {
         &self.client
