@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::stage2::{profiles_table, seed_lists};
+use super::stage2::seed_lists;
 use super::{output, ParserError};
 use crate::ids::VkUserId;
 use crate::stream::JobContext;
@@ -143,6 +143,6 @@ pub async fn chains(
     Ok(vec![
         df_chains,
         df_connect,
-        profiles_table(&profiles, &mains),
+        output::profiles_table(&profiles, &mains),
     ])
 }

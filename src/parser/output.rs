@@ -5,9 +5,12 @@ use chrono::Utc;
 
 use super::ParserError;
 use crate::events::Artifacts;
+use std::collections::BTreeSet;
+
 use crate::ids::{ReportId, VkUserId};
 use crate::storage::{write_stage, StageFile, StageMeta, StagePrefix, Storage};
 use crate::tables::{into_parquet, ColumnData, Table};
+use crate::vk::methods::{Counters, Profile};
 
 /// Fails with EMPTY_RESULT (naming the table) when `table` has no rows.
 pub fn require_rows(table: &Table) -> Result<(), ParserError> {
@@ -80,4 +83,43 @@ pub async fn write(
         prefix: prefix.to_string(),
         manifest: manifest.to_string(),
     })
+}
+
+/// `df_users`: the profile columns every stage writes, for `profiles` in order.
+pub fn profiles_table<'a>(
+    profiles: impl IntoIterator<Item = &'a Profile>,
+    mains: &BTreeSet<i64>,
+) -> Table {
+    let rows: Vec<&Profile> = profiles.into_iter().collect();
+    // -1: unknown (fastGraph skips counters; deactivated profiles have none).
+    let count = |p: &Profile, pick: fn(&Counters) -> Option<u64>| {
+        p.counters
+            .as_ref()
+            .and_then(pick)
+            .map(|n| n as i64)
+            .unwrap_or(-1)
+    };
+    let strings =
+        |f: fn(&Profile) -> Option<String>| ColumnData::Str(rows.iter().map(|p| f(p)).collect());
+    let flags = |f: fn(&Profile) -> bool| ColumnData::Bool(rows.iter().map(|p| f(p)).collect());
+    Table::new("df_users")
+        .with("id", ColumnData::I64(rows.iter().map(|p| p.id).collect()))
+        .with("first_name", strings(|p| Some(p.first_name.clone())))
+        .with("last_name", strings(|p| Some(p.last_name.clone())))
+        .with("screen_name", strings(|p| p.screen_name.clone()))
+        .with("is_closed", flags(|p| p.is_closed))
+        .with("can_access_closed", flags(|p| p.can_access_closed))
+        .with("deactivated", strings(|p| p.deactivated.clone()))
+        .with(
+            "friends_count",
+            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.friends)).collect()),
+        )
+        .with(
+            "followers_count",
+            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.followers)).collect()),
+        )
+        .with(
+            "is_main_id",
+            ColumnData::Bool(rows.iter().map(|p| mains.contains(&p.id)).collect()),
+        )
 }

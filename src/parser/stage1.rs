@@ -230,48 +230,8 @@ pub fn users_table(
     audience: &Audience,
 ) -> Table {
     let rows: Vec<&Profile> = profiles.iter().filter(|p| valid.contains(&p.id)).collect();
-    let mains: HashSet<i64> = main_ids.iter().map(|m| m.get()).collect();
-    let count = |p: &Profile, pick: fn(&methods::Counters) -> Option<u64>| {
-        p.counters
-            .as_ref()
-            .and_then(pick)
-            .map(|n| n as i64)
-            .unwrap_or(-1)
-    };
-    let mut table = Table::new("df_users")
-        .with("id", ColumnData::I64(rows.iter().map(|p| p.id).collect()))
-        .with(
-            "first_name",
-            ColumnData::Str(rows.iter().map(|p| Some(p.first_name.clone())).collect()),
-        )
-        .with(
-            "last_name",
-            ColumnData::Str(rows.iter().map(|p| Some(p.last_name.clone())).collect()),
-        )
-        .with(
-            "screen_name",
-            ColumnData::Str(rows.iter().map(|p| p.screen_name.clone()).collect()),
-        )
-        .with(
-            "is_closed",
-            ColumnData::Bool(rows.iter().map(|p| p.is_closed).collect()),
-        )
-        .with(
-            "can_access_closed",
-            ColumnData::Bool(rows.iter().map(|p| p.can_access_closed).collect()),
-        )
-        .with(
-            "friends_count",
-            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.friends)).collect()),
-        )
-        .with(
-            "followers_count",
-            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.followers)).collect()),
-        )
-        .with(
-            "is_main_id",
-            ColumnData::Bool(rows.iter().map(|p| mains.contains(&p.id)).collect()),
-        );
+    let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
+    let mut table = output::profiles_table(rows.iter().copied(), &mains);
     for m in main_ids {
         let friends: HashSet<i64> = audience
             .friends

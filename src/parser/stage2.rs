@@ -282,7 +282,7 @@ async fn default_graph(
         "is_closed,can_access_closed,counters,screen_name",
     )
     .await?;
-    let df_users = profiles_table(&profiles, &mains);
+    let df_users = output::profiles_table(&profiles, &mains);
     let mut tables = vec![df_connect, df_users];
     for m in main_ids {
         let (mut id, mut rel) = (Vec::new(), Vec::new());
@@ -299,59 +299,6 @@ async fn default_graph(
         );
     }
     Ok(tables)
-}
-
-/// `df_users` of stage 2: the profiles of everyone in the graph.
-pub fn profiles_table(profiles: &[methods::Profile], mains: &BTreeSet<i64>) -> Table {
-    let count = |p: &methods::Profile, pick: fn(&methods::Counters) -> Option<u64>| {
-        p.counters
-            .as_ref()
-            .and_then(pick)
-            .map(|n| n as i64)
-            .unwrap_or(-1)
-    };
-    Table::new("df_users")
-        .with(
-            "id",
-            ColumnData::I64(profiles.iter().map(|p| p.id).collect()),
-        )
-        .with(
-            "first_name",
-            ColumnData::Str(
-                profiles
-                    .iter()
-                    .map(|p| Some(p.first_name.clone()))
-                    .collect(),
-            ),
-        )
-        .with(
-            "last_name",
-            ColumnData::Str(profiles.iter().map(|p| Some(p.last_name.clone())).collect()),
-        )
-        .with(
-            "screen_name",
-            ColumnData::Str(profiles.iter().map(|p| p.screen_name.clone()).collect()),
-        )
-        .with(
-            "is_closed",
-            ColumnData::Bool(profiles.iter().map(|p| p.is_closed).collect()),
-        )
-        .with(
-            "deactivated",
-            ColumnData::Str(profiles.iter().map(|p| p.deactivated.clone()).collect()),
-        )
-        .with(
-            "friends_count",
-            ColumnData::I64(profiles.iter().map(|p| count(p, |c| c.friends)).collect()),
-        )
-        .with(
-            "followers_count",
-            ColumnData::I64(profiles.iter().map(|p| count(p, |c| c.followers)).collect()),
-        )
-        .with(
-            "is_main_id",
-            ColumnData::Bool(profiles.iter().map(|p| mains.contains(&p.id)).collect()),
-        )
 }
 
 /// SUB_GRAPH: subscribers per community per seed audience, and the communities.
