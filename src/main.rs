@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use vk_parser::app::{self, App};
-use vk_parser::demo;
 use vk_parser::settings::Settings;
 use vk_parser::telemetry;
+use vk_parser::{admin, demo};
 
 /// Collects VK social graphs for reports (Redis Streams in, parquet out).
 #[derive(Parser, Debug)]
@@ -38,6 +38,41 @@ enum Command {
         #[arg(long)]
         sim_binary: Option<PathBuf>,
     },
+    /// Publish a ReportCreated or Stage2Created on the input stream (checked first).
+    Publish {
+        /// `ReportCreated` or `Stage2Created`.
+        event_type: String,
+        /// The JSON payload (docs/events.md).
+        payload: String,
+    },
+    /// Print a stage's manifest and the first rows of its tables.
+    Inspect {
+        /// The stage prefix, e.g. `DEFAULT/1_2_3/job42_stage2/`.
+        prefix: String,
+        /// Rows shown per table.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+    },
+    /// The dead-letter stream: list entries, or replay them onto the input stream.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqAction {
+    /// List dead letters, oldest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+    },
+    /// Put dead letters back on the input stream (all, or the ids given).
+    Replay {
+        /// Dead-letter ids; none means all.
+        ids: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -50,10 +85,11 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let settings = Settings::load(cli.config.as_deref(), &env).context("invalid settings")?;
     let command = cli.command.unwrap_or(Command::Run);
-    // The demo draws a progress bar: only warnings may interrupt it.
+    // Only the service logs at the configured level: the demo's progress bar and the operator
+    // commands' output are for people.
     let level = match command {
-        Command::Demo { .. } => "warn",
         Command::Run => settings.telemetry.log_level.as_str(),
+        _ => "warn",
     };
     telemetry::init(telemetry::subscriber(
         settings.service.environment,
@@ -77,6 +113,33 @@ async fn main() -> anyhow::Result<()> {
             };
             demo::run(options, app::shutdown_on_signal()).await?;
         }
+        Command::Publish {
+            event_type,
+            payload,
+        } => println!(
+            "{}",
+            admin::publish(&settings, &event_type, &payload).await?
+        ),
+        Command::Inspect { prefix, rows } => {
+            print!("{}", admin::inspect(&settings, &prefix, rows).await?)
+        }
+        Command::Dlq {
+            action: DlqAction::List { count },
+        } => {
+            for (id, fields) in admin::dlq_list(&settings, count).await? {
+                let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("-");
+                println!(
+                    "{id}  {}  entry {}  deliveries {}  {}",
+                    field("event_type"),
+                    field("dead_entry_id"),
+                    field("dead_delivery_count"),
+                    field("dead_error")
+                );
+            }
+        }
+        Command::Dlq {
+            action: DlqAction::Replay { ids },
+        } => println!("replayed {}", admin::dlq_replay(&settings, &ids).await?),
     }
     Ok(())
 }

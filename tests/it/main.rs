@@ -1,6 +1,7 @@
 //! vk-parser's integration tests: one binary (each extra test binary would link polars and the
 //! AWS SDK again). Real parts only: redis-server, an S3-protocol server, the simulator over HTTP.
 
+mod admin;
 mod app;
 mod events;
 mod report;

@@ -1,0 +1,184 @@
+//! Operator commands: publish an event, inspect a stage's files, list and replay dead letters.
+//!
+//! They use the same settings as the service (REDIS_URL, the stream names, the storage URL), so
+//! an operator runs them next to a deployment with its environment. `publish` refuses an event
+//! the service would refuse: it decodes it first with the service's own decoder.
+
+use std::collections::HashMap;
+
+use crate::events::{IncomingEvent, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
+use crate::settings::Settings;
+use crate::storage::{self, read_manifest, StagePrefix};
+use crate::tables::{from_parquet, ColumnData};
+
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The event would be refused by the service.
+    #[error("invalid event: {0}")]
+    InvalidEvent(#[from] crate::events::EventError),
+    /// Redis failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    /// A prefix or a table could not be read.
+    #[error("{0}")]
+    Read(String),
+}
+
+async fn redis(settings: &Settings) -> Result<redis::aio::MultiplexedConnection, AdminError> {
+    let client = redis::Client::open(settings.redis.url.expose())?;
+    Ok(client.get_multiplexed_async_connection().await?)
+}
+
+/// Publishes `event_type` with `payload` on the input stream, after checking it decodes.
+/// Returns the entry id.
+pub async fn publish(
+    settings: &Settings,
+    event_type: &str,
+    payload: &str,
+) -> Result<String, AdminError> {
+    IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))?;
+    let mut conn = redis(settings).await?;
+    let id: String = redis::cmd("XADD")
+        .arg(&settings.redis.stream_vk_parser)
+        .arg("*")
+        .arg(FIELD_EVENT_TYPE)
+        .arg(event_type)
+        .arg(FIELD_PAYLOAD)
+        .arg(payload)
+        .query_async(&mut conn)
+        .await?;
+    Ok(id)
+}
+
+/// A readable description of a stage: its manifest, then a few rows of each table.
+pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<String, AdminError> {
+    let prefix = StagePrefix::parse(prefix).map_err(|e| AdminError::Read(e.to_string()))?;
+    let storage = storage::open(&settings.storage).await?;
+    let manifest = read_manifest(storage.as_ref(), &prefix).await?;
+    let mut out = format!(
+        "{} (report {}, job {}, stage {}, seeds {:?}, written {})\n",
+        manifest.prefix,
+        manifest.report_id,
+        manifest.job_id,
+        manifest.stage,
+        manifest.main_ids,
+        manifest.created_at
+    );
+    for file in &manifest.files {
+        let columns: Vec<String> = file
+            .columns
+            .iter()
+            .map(|c| format!("{}:{}", c.name, c.dtype))
+            .collect();
+        out.push_str(&format!(
+            "\n{}: {} rows, {} bytes\n  {}\n",
+            file.name,
+            file.rows,
+            file.bytes,
+            columns.join(", ")
+        ));
+        let body = storage
+            .get(
+                &prefix
+                    .key(&file.name)
+                    .map_err(|e| AdminError::Read(e.to_string()))?,
+            )
+            .await?;
+        let name = file.name.clone();
+        let table = tokio::task::spawn_blocking(move || from_parquet(&name, &body))
+            .await
+            .map_err(|e| AdminError::Read(e.to_string()))?
+            .map_err(|e| AdminError::Read(e.to_string()))?;
+        for row in 0..table.rows().min(rows) {
+            let cells: Vec<String> = table
+                .columns
+                .iter()
+                .map(|c| match &c.data {
+                    ColumnData::I64(v) => v[row].to_string(),
+                    ColumnData::I8(v) => v[row].to_string(),
+                    ColumnData::Bool(v) => v[row].to_string(),
+                    ColumnData::Str(v) => v[row].clone().unwrap_or_else(|| "null".to_owned()),
+                })
+                .collect();
+            out.push_str(&format!("  {}\n", cells.join(" | ")));
+        }
+    }
+    Ok(out)
+}
+
+/// A stream field as Redis holds it: name and value as bytes (a poison entry's need not be UTF-8).
+type RawField = (Vec<u8>, Vec<u8>);
+
+/// One dead letter: its id in the dead-letter stream and its fields (lossy UTF-8).
+pub type DeadLetter = (String, HashMap<String, String>);
+
+fn dead_stream(settings: &Settings) -> String {
+    format!("{}:dead", settings.redis.stream_vk_parser)
+}
+
+/// Up to `count` dead letters, oldest first.
+pub async fn dlq_list(settings: &Settings, count: usize) -> Result<Vec<DeadLetter>, AdminError> {
+    let mut conn = redis(settings).await?;
+    let entries: Vec<(String, Vec<RawField>)> = redis::cmd("XRANGE")
+        .arg(dead_stream(settings))
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(&mut conn)
+        .await?;
+    Ok(entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let fields = fields
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(&k).into_owned(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })
+                .collect();
+            (id, fields)
+        })
+        .collect())
+}
+
+/// Puts dead letters back on the input stream (after a fix) and removes them from the
+/// dead-letter stream; `ids` empty means all. Entries without `event_type` and `payload` (not
+/// events at all) are left where they are. Returns how many were replayed.
+pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, AdminError> {
+    let mut conn = redis(settings).await?;
+    let dead = dead_stream(settings);
+    let mut replayed = 0;
+    for (id, fields) in dlq_list(settings, usize::MAX >> 1).await? {
+        if !ids.is_empty() && !ids.contains(&id) {
+            continue;
+        }
+        let (Some(event_type), Some(payload)) =
+            (fields.get(FIELD_EVENT_TYPE), fields.get(FIELD_PAYLOAD))
+        else {
+            continue;
+        };
+        let _: String = redis::cmd("XADD")
+            .arg(&settings.redis.stream_vk_parser)
+            .arg("*")
+            .arg(FIELD_EVENT_TYPE)
+            .arg(event_type)
+            .arg(FIELD_PAYLOAD)
+            .arg(payload)
+            .query_async(&mut conn)
+            .await?;
+        let _: i64 = redis::cmd("XDEL")
+            .arg(&dead)
+            .arg(&id)
+            .query_async(&mut conn)
+            .await?;
+        replayed += 1;
+    }
+    Ok(replayed)
+}

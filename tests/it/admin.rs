@@ -1,0 +1,124 @@
+//! The operator commands through the real binary: publish, inspect, dlq list and replay.
+
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use vk_parser::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
+use vk_parser::storage::{self, write_stage, StageFile, StageMeta, StagePrefix};
+use vk_parser::tables::{to_parquet, ColumnData, Table};
+
+use crate::support::env;
+use crate::support::redis_server::RedisServer;
+
+fn vk_parser(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vk-parser"))
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .expect("vk-parser runs")
+}
+
+fn xlen(redis: &RedisServer, stream: &str) -> i64 {
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("XLEN").arg(stream).query(&mut conn).unwrap()
+}
+
+#[test]
+fn publish_checks_the_event_first() {
+    let redis = RedisServer::start();
+    let vars = [("REDIS_URL", redis.url())];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bad = vk_parser(&["publish", "ReportCreated", r#"{"reportId":"r"}"#], &vars);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing field `jobId`"));
+    assert_eq!(xlen(&redis, "stream:parser:vk"), 0);
+    let payload = r#"{"reportId":"r","jobId":"j","userId":1,"reportType":"DEFAULT","socialNetworkIds":["durov"]}"#;
+    let good = vk_parser(&["publish", "ReportCreated", payload], &vars);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert_eq!(xlen(&redis, "stream:parser:vk"), 1);
+}
+
+#[test]
+fn dead_letters_are_listed_and_replayed() {
+    let redis = RedisServer::start();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let payload =
+        r#"{"reportId":"r","jobId":"j","userId":1,"reportType":"DEFAULT","socialNetworkIds":[1]}"#;
+    let _: String = redis::cmd("XADD")
+        .arg("stream:parser:vk:dead")
+        .arg("*")
+        .arg("dead_error")
+        .arg("storage was down")
+        .arg("event_type")
+        .arg("ReportCreated")
+        .arg("payload")
+        .arg(payload)
+        .query(&mut conn)
+        .unwrap();
+    let url = redis.url();
+    let vars = [("REDIS_URL", url.as_str())];
+    let list = vk_parser(&["dlq", "list"], &vars);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("storage was down"));
+    let replay = vk_parser(&["dlq", "replay"], &vars);
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("replayed 1"));
+    assert_eq!(xlen(&redis, "stream:parser:vk:dead"), 0);
+    assert_eq!(xlen(&redis, "stream:parser:vk"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_prints_a_stage() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_owned();
+    let settings =
+        vk_parser::settings::Settings::load(None, &env(&[("STORAGE_URL", &dir)])).unwrap();
+    let storage = storage::open(&settings.storage).await.unwrap();
+    let prefix = StagePrefix::new(
+        ReportType::Default,
+        &[VkUserId::new(1).unwrap()],
+        &JobId::parse("j").unwrap(),
+        Stage::Two,
+    );
+    let table = Table::new("df_connect")
+        .with("source", ColumnData::I64(vec![1, 2]))
+        .with("target", ColumnData::I64(vec![2, 3]))
+        .with("relation", ColumnData::I8(vec![2, 1]));
+    let encoded = to_parquet(&table).unwrap();
+    let file = StageFile {
+        name: "df_connect.parquet".into(),
+        rows: encoded.rows,
+        columns: encoded.columns,
+        body: encoded.bytes,
+    };
+    let meta = StageMeta {
+        report_id: ReportId::parse("r").unwrap(),
+        main_ids: vec![VkUserId::new(1).unwrap()],
+        created_at: Utc::now(),
+    };
+    write_stage(storage.as_ref(), &prefix, meta, vec![file])
+        .await
+        .unwrap();
+    let out = vk_parser(&["inspect", &prefix.to_string()], &[("STORAGE_URL", &dir)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("df_connect.parquet: 2 rows"), "{text}");
+    assert!(
+        text.contains("source:int64, target:int64, relation:int8"),
+        "{text}"
+    );
+    assert!(text.contains("2 | 3 | 1"), "{text}");
+}
