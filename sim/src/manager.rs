@@ -76,15 +76,7 @@ pub(crate) async fn get_user_token(
     Path(user_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&sim, &headers) {
-        return unauthorized(&sim);
-    }
-    let id = match parse_user(&sim, &user_id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let token = lock(&sim.tokens).user_token(id, sim.settings.user_token_ttl, bound_ip(&sim));
-    reply(StatusCode::OK, user_token_body(&sim, id, &token))
+    user_token_reply(&sim, &user_id, &headers, false)
 }
 
 /// `POST /tokens/user/{user_id}/refresh`: a new token for the user; the old one stops working.
@@ -93,16 +85,25 @@ pub(crate) async fn refresh_user_token(
     Path(user_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&sim, &headers) {
-        return unauthorized(&sim);
+    user_token_reply(&sim, &user_id, &headers, true)
+}
+
+/// The shared body of the two user-token endpoints: the current token, or a fresh one.
+fn user_token_reply(sim: &Sim, user_id: &str, headers: &HeaderMap, refresh: bool) -> Response {
+    if !authorized(sim, headers) {
+        return unauthorized(sim);
     }
-    let id = match parse_user(&sim, &user_id) {
+    let id = match parse_user(sim, user_id) {
         Ok(id) => id,
         Err(r) => return *r,
     };
-    let token =
-        lock(&sim.tokens).refresh_user_token(id, sim.settings.user_token_ttl, bound_ip(&sim));
-    reply(StatusCode::OK, user_token_body(&sim, id, &token))
+    let ttl = sim.settings.user_token_ttl;
+    let token = if refresh {
+        lock(&sim.tokens).refresh_user_token(id, ttl, bound_ip(sim))
+    } else {
+        lock(&sim.tokens).user_token(id, ttl, bound_ip(sim))
+    };
+    reply(StatusCode::OK, user_token_body(sim, id, &token))
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {

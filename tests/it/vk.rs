@@ -54,7 +54,7 @@ async fn hammer(
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_tasks_sharing_a_token_never_draw_error_6() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let token = static_token(&sim.pool_tokens()[0]);
     let ok = hammer(orchestrator.client(), &[token], 50, 2).await;
     let stats = sim.stats();
@@ -66,7 +66,7 @@ async fn fifty_tasks_sharing_a_token_never_draw_error_6() {
 #[tokio::test(flavor = "multi_thread")]
 async fn five_tokens_pace_independently() {
     let sim = sim::start(|c| c.global_pool = 5).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let tokens: Vec<Token> = sim.pool_tokens().iter().map(|t| static_token(t)).collect();
     assert_eq!(tokens.len(), 5);
     let ok = hammer(orchestrator.client(), &tokens, 50, 2).await;
@@ -85,12 +85,12 @@ async fn five_tokens_pace_independently() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_author_token_dead_on_the_first_request_means_reconnect() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     revoke(&sim, &sim.user_token(author)).await;
     let mut session = orchestrator.session(&job("j1"), uid(author)).await.unwrap();
     let err = session
-        .call("users.get", &vec![("user_ids".into(), "1".into())])
+        .call("users.get", &sim::users_get(1))
         .await
         .unwrap_err();
     assert!(
@@ -114,7 +114,7 @@ async fn an_author_token_dead_on_the_first_request_means_reconnect() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mid_job_ban_moves_to_a_global_token_and_releases_it() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     let mut session = orchestrator.session(&job("j2"), uid(author)).await.unwrap();
     let params = sim::users_get(author);
@@ -149,7 +149,7 @@ async fn a_mid_job_ban_moves_to_a_global_token_and_releases_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_pool_fails_with_global_pool_exhausted() {
     let sim = sim::start(|c| c.global_pool = 0).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     let mut session = orchestrator.session(&job("j3"), uid(author)).await.unwrap();
     let params = sim::users_get(author);
@@ -167,7 +167,7 @@ async fn an_empty_pool_fails_with_global_pool_exhausted() {
 async fn leases_are_released_when_a_job_is_cancelled() {
     let sim = sim::start(|c| c.global_pool = 2).await;
     // No user token: the static path is not used here; revoke the author's so the job leases.
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     let mut session = orchestrator.session(&job("j4"), uid(author)).await.unwrap();
     let params = sim::users_get(author);
@@ -214,7 +214,7 @@ async fn wait_for(sim: &SimHandle, done: impl Fn(&serde_json::Value) -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn execute_packs_25_calls_and_attributes_failures_to_the_right_ids() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let author = named.open;
     let mut session = orchestrator.session(&job("j5"), uid(author)).await.unwrap();
@@ -265,7 +265,7 @@ async fn execute_packs_25_calls_and_attributes_failures_to_the_right_ids() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hub_with_more_than_5000_friends_is_paged_completely() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let hub = sim.named().hub;
     let mut session = orchestrator
         .session(&job("j6"), uid(sim.named().open))
@@ -294,7 +294,7 @@ async fn a_hub_with_more_than_5000_friends_is_paged_completely() {
 async fn a_too_big_response_is_split_until_it_fits() {
     // 2 KB responses: 25 friend lists do not fit in one execute, nor in half of one.
     let sim = sim::start(|c| c.execute_max_response_bytes = 2 * 1024).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let mut session = orchestrator
         .session(&job("j7"), uid(sim.named().open))
         .await
@@ -325,7 +325,7 @@ async fn a_too_big_response_is_split_until_it_fits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fault_storm_changes_nothing_in_the_results() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let users: Vec<u32> = (300..700).collect();
     let ids: Vec<VkUserId> = users.iter().map(|&u| uid(u)).collect();
     let author = uid(sim.named().open);
@@ -354,7 +354,7 @@ async fn a_fault_storm_changes_nothing_in_the_results() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ip_bound_token_fails_directly_and_works_through_the_proxy() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let client = orchestrator.client();
     let params = sim::users_get(1);
     let direct = static_token(sim.ip_bound_token());
@@ -392,7 +392,7 @@ async fn screen_names_resolve_and_unknown_ones_say_so() {
     use vk_parser::events::SeedRef;
     use vk_parser::vk::resolve::{Resolution, Resolver};
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let truth = truth(&sim, &[named.open]).await;
     let screen_name = truth["users"][named.open.to_string()]["screen_name"]
@@ -422,7 +422,7 @@ async fn screen_names_resolve_and_unknown_ones_say_so() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_calls_never_wastes_a_slot() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let mut session = orchestrator
         .session(&job("j9"), uid(sim.named().open))
         .await

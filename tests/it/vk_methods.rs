@@ -18,7 +18,7 @@ fn set(ids: &[i64]) -> BTreeSet<i64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn followers_subscriptions_and_mutuals_match_the_truth() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
         .session(&job("m1"), uid(named.open))
@@ -82,7 +82,7 @@ async fn followers_subscriptions_and_mutuals_match_the_truth() {
 #[tokio::test(flavor = "multi_thread")]
 async fn profiles_and_groups_decode() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
         .session(&job("m2"), uid(named.open))
@@ -136,15 +136,12 @@ async fn profiles_and_groups_decode() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_user_token_is_refreshed_before_use() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     let old = sim.user_token(author);
     control(&sim, "/sim/tokens/expire", json!({ "token": old })).await;
     let mut session = orchestrator.session(&job("m3"), uid(author)).await.unwrap();
-    session
-        .call("users.get", &vec![("user_ids".into(), "1".into())])
-        .await
-        .unwrap();
+    session.call("users.get", &sim::users_get(1)).await.unwrap();
     session.finish(ReleaseReason::Completed).await;
     let stats = sim.stats();
     assert_eq!(
@@ -202,7 +199,7 @@ async fn leased_tokens_rotate_and_every_lease_is_released_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_captcha_benches_the_token_and_the_job_goes_on() {
     let sim = sim::start(|_| {}).await;
-    let orchestrator = vk::connect(&sim::settings(&sim, &[])).unwrap();
+    let orchestrator = sim::connect(&sim);
     let author = sim.named().open;
     let mut session = orchestrator.session(&job("m5"), uid(author)).await.unwrap();
     let params = sim::users_get(1);
@@ -266,10 +263,7 @@ async fn a_dead_static_token_is_not_handed_out_again() {
             .session(&job(&format!("s{n}")), uid(1))
             .await
             .unwrap();
-        session
-            .call("users.get", &vec![("user_ids".into(), "1".into())])
-            .await
-            .unwrap();
+        session.call("users.get", &sim::users_get(1)).await.unwrap();
         session.finish(ReleaseReason::Completed).await;
     }
     let stats = sim.stats();

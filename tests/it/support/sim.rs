@@ -107,3 +107,8 @@ pub async fn revoke(sim: &SimHandle, token: &str) {
 pub fn users_get(id: u32) -> Vec<(String, String)> {
     vec![("user_ids".to_owned(), id.to_string())]
 }
+
+/// The service's VK stack pointed at `sim` with the test settings.
+pub fn connect(sim: &SimHandle) -> vk_parser::vk::orchestrator::Orchestrator {
+    vk_parser::vk::connect(&settings(sim, &[])).expect("the VK stack builds")
+}
