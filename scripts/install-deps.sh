@@ -25,21 +25,31 @@ ensure_redis_server() {
   fi
 }
 
-ensure_pyarrow() {
-  if python3 -c 'import pyarrow' >/dev/null 2>&1; then
-    echo "== pyarrow present: $(python3 -c 'import pyarrow; print(pyarrow.__version__)')"
+# ensure_python_module MODULE WHY: pip-installs MODULE when python3 cannot import it.
+ensure_python_module() {
+  local module="$1" why="$2"
+  if python3 -c "import $module" >/dev/null 2>&1; then
+    echo "== $module present: $(python3 -c "import $module; print($module.__version__)")"
     return 0
   fi
-  echo "== pyarrow is missing: tests/it/tables.rs checks that pyarrow reads our parquet files"
+  echo "== $module is missing: $why"
   if ! command -v python3 >/dev/null 2>&1; then
     apt_install python3 python3-pip
   elif ! python3 -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip
   fi
-  echo "== installing pyarrow (pip install pyarrow)"
+  echo "== installing $module (pip install $module)"
   # Debian's system python refuses plain pip installs (PEP 668); then fall back to
-  # --break-system-packages, which only adds pyarrow and its numpy dependency.
-  pip install --quiet pyarrow 2>/dev/null \
-    || python3 -m pip install --quiet pyarrow 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages pyarrow
+  # --break-system-packages, which only adds the module and its dependencies.
+  pip install --quiet "$module" 2>/dev/null \
+    || python3 -m pip install --quiet "$module" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "$module"
+}
+
+ensure_pyarrow() {
+  ensure_python_module pyarrow "tests/it/tables.rs checks that pyarrow reads our parquet files"
+}
+
+ensure_networkx() {
+  ensure_python_module networkx "tests/it/demo.rs checks that networkx opens vk-parser's GEXF and GraphML exports"
 }

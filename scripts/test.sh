@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian/Ubuntu machine with Rust:
-#   1. installs what is missing (redis-server, pyarrow) and says so;
+#   1. installs what is missing (redis-server, pyarrow, networkx) and says so;
 #   2. checks formatting and lints (cargo fmt --check, clippy -D warnings);
 #   3. runs every test of the workspace.
 # CI (.ci/run) calls exactly this. Builds go to $CARGO_TARGET_DIR, by default a cache folder
@@ -15,6 +15,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 source scripts/install-deps.sh
 ensure_redis_server
 ensure_pyarrow
+ensure_networkx
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -8,7 +8,7 @@
 //! stream with a progress bar, publishes Stage2Created, and prints a summary. Every child is
 //! killed when the demo ends, Ctrl-C included (`kill_on_drop`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -20,8 +20,11 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::export::{graph_of, table_name, Graph};
 use crate::settings::Settings;
-use crate::tables::{from_parquet, ColumnData};
+use crate::storage::local::LocalStorage;
+use crate::storage::{read_manifest, StagePrefix, Storage};
+use crate::tables::from_parquet;
 
 /// How fast the simulated VK runs: 20x, with the service's pacing scaled alike.
 const TIME_SCALE: u32 = 20;
@@ -43,30 +46,75 @@ pub enum DemoError {
     Report(String),
 }
 
+/// The report the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoReport {
+    /// The graph of three seeds' friends and followers and the connections among them.
+    Default,
+    /// Chains of 1 to 3 handshakes between the seeds.
+    Handshakes,
+    /// The communities the seeds' audience subscribes to.
+    SubGraph,
+}
+
+impl DemoReport {
+    fn event_name(self) -> &'static str {
+        match self {
+            DemoReport::Default => "DEFAULT",
+            DemoReport::Handshakes => "HANDSHAKES",
+            DemoReport::SubGraph => "SUB_GRAPH",
+        }
+    }
+}
+
 /// What the demo runs.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Users in the simulated graph.
     pub users: u32,
+    /// The report type.
+    pub report: DemoReport,
     /// Where the parquet goes.
     pub data_dir: PathBuf,
     /// The vk-sim binary (default: next to this binary).
     pub sim_binary: Option<PathBuf>,
+    /// Also run the report with the seed service's request policy and compare (DEFAULT only).
+    pub compare: bool,
 }
 
 fn setup(message: impl Into<String>) -> DemoError {
     DemoError::Setup(message.into())
 }
 
-/// Runs the demo; `stop` (Ctrl-C) ends it early, stopping everything it started.
+/// Runs the demo; `stop` (Ctrl-C, SIGTERM) ends it early, at any step, stopping everything it
+/// started.
 pub async fn run(options: DemoOptions, stop: CancellationToken) -> Result<(), DemoError> {
-    let started = Instant::now();
     let scratch = std::env::temp_dir().join(format!("vk-parser-demo-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)
         .map_err(|e| setup(format!("cannot create {}: {e}", scratch.display())))?;
+    // The children live in `children`, outside the future below, so they are killed
+    // (kill_on_drop) when this function returns, whether the demo finished, failed or was
+    // interrupted in the middle of any step.
+    let mut children = Vec::new();
+    let outcome = tokio::select! {
+        outcome = run_steps(&options, &scratch, &mut children, &stop) => outcome,
+        _ = stop.cancelled() => Err(DemoError::Report("interrupted".to_owned())),
+    };
+    drop(children);
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+async fn run_steps(
+    options: &DemoOptions,
+    scratch: &Path,
+    children: &mut Vec<Child>,
+    stop: &CancellationToken,
+) -> Result<(), DemoError> {
+    let started = Instant::now();
     let socket = scratch.join("redis.sock");
     println!("starting redis-server on {}", socket.display());
-    let redis_child = start_redis(&socket, &scratch).await?;
+    children.push(start_redis(&socket, scratch).await?);
     let sim_binary = options
         .sim_binary
         .clone()
@@ -76,70 +124,151 @@ pub async fn run(options: DemoOptions, stop: CancellationToken) -> Result<(), De
         options.users
     );
     let (sim_child, sim) = start_sim(&sim_binary, options.users).await?;
-
+    children.push(sim_child);
     let redis_url = format!("redis+unix://{}", socket.display());
-    let interval_us = 420_000 / TIME_SCALE;
-    let env: HashMap<String, String> = [
-        ("REDIS_URL", redis_url.clone()),
-        ("STORAGE_URL", options.data_dir.display().to_string()),
-        ("VK_API_BASE_URL", sim.api.clone()),
-        ("TOKEN_SERVICE_URL", sim.api.clone()),
-        ("TOKEN_SERVICE_API_KEY", sim.manager_key.clone()),
-        ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
-        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
-        ("VKP_STREAM__BLOCK", "200ms".to_owned()),
-        ("VKP_STREAM__PROGRESS_INTERVAL", "200ms".to_owned()),
-        ("VKP_TELEMETRY__LOG_LEVEL", "warn".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let settings = Settings::load(None, &env).map_err(|e| setup(e.to_string()))?;
-    let app = App::build(settings).await?;
-    println!("vk-parser is running (ops port {})", app.ops_addr());
-    let service_stop = stop.child_token();
-    let service = tokio::spawn(app.run_until_stopped(service_stop.clone()));
-
     let seeds = pick_seeds(&sim.api, sim.open_user).await?;
     println!(
-        "report: DEFAULT graph of seeds {seeds:?}, author {}",
+        "report: {} for seeds {seeds:?}, author {}",
+        options.report.event_name(),
         sim.open_user
     );
-    let mut conn = redis::Client::open(redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
-    let job = format!("demo-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
-    let result = async {
-        publish(
-            &mut conn,
-            "ReportCreated",
-            json!({"reportId": job, "jobId": job, "userId": sim.open_user,
-            "reportType": "DEFAULT", "socialNetworkIds": seeds, "options": {"subsGraph": true}}),
-        )
-        .await?;
-        let stage1 = follow(&mut conn, &job, 1, &stop).await?;
-        publish(
-            &mut conn,
-            "Stage2Created",
-            json!({"reportId": job, "jobId": job, "userId": sim.open_user,
-            "reportType": "DEFAULT"}),
-        )
-        .await?;
-        let stage2 = follow(&mut conn, &job, 2, &stop).await?;
-        Ok::<_, DemoError>((stage1, stage2))
-    }
-    .await;
-    service_stop.cancel();
-    let _ = service.await;
-    let outcome = match result {
-        Ok((_, stage2)) => summary(&options.data_dir, &stage2, &sim.api, started).await,
-        Err(e) => Err(e),
+    let report = Report {
+        redis_url: &redis_url,
+        sim: &sim,
+        seeds: &seeds,
+        report: options.report,
+        stop,
     };
-    // kill_on_drop: dropping the handles stops the children; then the scratch folder goes.
-    drop(sim_child);
-    drop(redis_child);
-    let _ = std::fs::remove_dir_all(&scratch);
-    outcome
+    let ours = report.run(&options.data_dir, "demo", &[], "").await?;
+    let graph = read_graph(&options.data_dir, &ours.stage2).await?;
+    let seed_policy = if options.compare && options.report == DemoReport::Default {
+        println!("the same report with the seed service's policy (friends.get of everyone, 17 calls per execute):");
+        let run = report
+            .run(
+                &scratch.join("seed-policy"),
+                "seedpolicy",
+                &[
+                    ("VKP_PARSER__EDGE_STRATEGY", "friends"),
+                    ("VK_CALLS_PER_EXECUTE", "17"),
+                ],
+                "seed policy ",
+            )
+            .await?;
+        Some(run)
+    } else {
+        None
+    };
+    summary(options, &ours, seed_policy.as_ref(), &graph, started);
+    Ok(())
+}
+
+/// One report run on the demo's Redis and simulator.
+struct Report<'a> {
+    redis_url: &'a str,
+    sim: &'a SimInfo,
+    seeds: &'a [i64],
+    report: DemoReport,
+    stop: &'a CancellationToken,
+}
+
+/// What a run gave: the final stage 2 status, and the VK requests it made.
+struct RunOutcome {
+    stage2: Value,
+    requests: u64,
+    calls: u64,
+    executes: u64,
+    violations: u64,
+}
+
+impl Report<'_> {
+    /// Starts the service with `overrides`, runs stage 1 then stage 2 for job `{job}-{time}`,
+    /// stops the service, and counts the requests from the simulator's statistics.
+    async fn run(
+        &self,
+        data_dir: &Path,
+        job: &str,
+        overrides: &[(&str, &str)],
+        label: &str,
+    ) -> Result<RunOutcome, DemoError> {
+        let interval_us = 420_000 / TIME_SCALE;
+        let mut env: HashMap<String, String> = [
+            ("REDIS_URL", self.redis_url.to_owned()),
+            ("STORAGE_URL", data_dir.display().to_string()),
+            ("VK_API_BASE_URL", self.sim.api.clone()),
+            ("TOKEN_SERVICE_URL", self.sim.api.clone()),
+            ("TOKEN_SERVICE_API_KEY", self.sim.manager_key.clone()),
+            ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
+            ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+            ("VKP_STREAM__BLOCK", "200ms".to_owned()),
+            ("VKP_STREAM__PROGRESS_INTERVAL", "200ms".to_owned()),
+            ("VKP_TELEMETRY__LOG_LEVEL", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let settings = Settings::load(None, &env).map_err(|e| setup(e.to_string()))?;
+        let app = App::build(settings).await?;
+        if label.is_empty() {
+            println!("vk-parser is running (ops port {})", app.ops_addr());
+        }
+        let service_stop = self.stop.child_token();
+        let service = tokio::spawn(app.run_until_stopped(service_stop.clone()));
+        let before = sim_stats(&self.sim.api).await?;
+        let mut conn = redis::Client::open(self.redis_url)?
+            .get_multiplexed_async_connection()
+            .await?;
+        let job = format!("{job}-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+        let author = self.sim.open_user;
+        let report_type = self.report.event_name();
+        let result = async {
+            publish(
+                &mut conn,
+                "ReportCreated",
+                json!({"reportId": job, "jobId": job, "userId": author,
+                "reportType": report_type, "socialNetworkIds": self.seeds,
+                "options": {"subsGraph": true}}),
+            )
+            .await?;
+            follow(&mut conn, &job, 1, label).await?;
+            publish(
+                &mut conn,
+                "Stage2Created",
+                json!({"reportId": job, "jobId": job, "userId": author,
+                "reportType": report_type}),
+            )
+            .await?;
+            follow(&mut conn, &job, 2, label).await
+        }
+        .await;
+        service_stop.cancel();
+        let _ = service.await;
+        let stage2 = result?;
+        let after = sim_stats(&self.sim.api).await?;
+        let delta = |key: &str| {
+            after[key]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(before[key].as_u64().unwrap_or(0))
+        };
+        Ok(RunOutcome {
+            stage2,
+            requests: delta("requests"),
+            calls: delta("inner_calls"),
+            executes: delta("execute_calls"),
+            violations: delta("rate_limit_violations"),
+        })
+    }
+}
+
+async fn sim_stats(api: &str) -> Result<Value, DemoError> {
+    let get = async { reqwest::get(format!("{api}/sim/stats")).await?.json().await };
+    get.await
+        .map_err(|e: reqwest::Error| setup(format!("vk-sim stats: {e}")))
 }
 
 /// The vk-sim binary built beside this one (`cargo build` puts both in one folder).
@@ -291,7 +420,7 @@ async fn follow(
     conn: &mut redis::aio::MultiplexedConnection,
     job: &str,
     stage: u8,
-    stop: &CancellationToken,
+    label: &str,
 ) -> Result<Value, DemoError> {
     let bar = ProgressBar::new(100);
     bar.set_style(
@@ -299,14 +428,10 @@ async fn follow(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_prefix(stage.to_string());
+    bar.set_prefix(format!("{label}{stage}"));
     let mut last_id = "0".to_owned();
     let deadline = Instant::now() + Duration::from_secs(600);
     while Instant::now() < deadline {
-        if stop.is_cancelled() {
-            bar.abandon_with_message("interrupted");
-            return Err(DemoError::Report("interrupted".to_owned()));
-        }
         let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
             .arg("stream:report:status-change")
             .arg(format!("({last_id}"))
@@ -349,69 +474,92 @@ async fn follow(
     )))
 }
 
-async fn summary(
-    data: &Path,
-    stage2: &Value,
-    api: &str,
+/// The stage 2 graph the run wrote, read back the way `vk-parser export` reads it.
+async fn read_graph(data: &Path, stage2: &Value) -> Result<Graph, DemoError> {
+    let prefix = stage2["artifacts"]["prefix"].as_str().unwrap_or_default();
+    let prefix = StagePrefix::parse(prefix).map_err(|e| DemoError::Report(e.to_string()))?;
+    let storage = LocalStorage::open(data)
+        .await
+        .map_err(|e| DemoError::Report(e.to_string()))?;
+    let manifest = read_manifest(&storage, &prefix)
+        .await
+        .map_err(|e| DemoError::Report(e.to_string()))?;
+    let mut tables = Vec::new();
+    for file in &manifest.files {
+        let key = prefix
+            .key(&file.name)
+            .map_err(|e| DemoError::Report(e.to_string()))?;
+        let bytes = storage
+            .get(&key)
+            .await
+            .map_err(|e| DemoError::Report(e.to_string()))?;
+        let name = table_name(&file.name).to_owned();
+        let table = tokio::task::spawn_blocking(move || from_parquet(&name, &bytes))
+            .await
+            .map_err(|e| DemoError::Report(e.to_string()))?
+            .map_err(|e| DemoError::Report(e.to_string()))?;
+        tables.push(table);
+    }
+    graph_of(&manifest, &tables).map_err(|e| DemoError::Report(e.to_string()))
+}
+
+fn summary(
+    options: &DemoOptions,
+    ours: &RunOutcome,
+    seed_policy: Option<&RunOutcome>,
+    graph: &Graph,
     started: Instant,
-) -> Result<(), DemoError> {
-    let prefix = stage2["artifacts"]["prefix"]
+) {
+    let prefix = ours.stage2["artifacts"]["prefix"]
         .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let dir = data.join(&prefix);
-    let bytes = std::fs::read(dir.join("df_connect.parquet"))
-        .map_err(|e| DemoError::Report(format!("reading df_connect: {e}")))?;
-    let table = tokio::task::spawn_blocking(move || from_parquet("df_connect", &bytes))
-        .await
-        .map_err(|e| DemoError::Report(e.to_string()))?
-        .map_err(|e| DemoError::Report(e.to_string()))?;
-    let (
-        Some(ColumnData::I64(source)),
-        Some(ColumnData::I64(target)),
-        Some(ColumnData::I8(relation)),
-    ) = (
-        table.column("source"),
-        table.column("target"),
-        table.column("relation"),
-    )
-    else {
-        return Err(DemoError::Report("df_connect lacks its columns".to_owned()));
-    };
-    let nodes: std::collections::BTreeSet<i64> = source.iter().chain(target).copied().collect();
-    let friendships = relation.iter().filter(|r| **r == 2).count();
-    let stats: Value = reqwest::get(format!("{api}/sim/stats"))
-        .await
-        .map_err(|e| DemoError::Report(e.to_string()))?
-        .json()
-        .await
-        .map_err(|e| DemoError::Report(e.to_string()))?;
+        .unwrap_or_default();
+    let mut by_relation: BTreeMap<&str, usize> = BTreeMap::new();
+    for edge in &graph.edges {
+        *by_relation.entry(edge.relation).or_default() += 1;
+    }
+    let relations: Vec<String> = by_relation
+        .iter()
+        .map(|(relation, n)| format!("{n} {relation}"))
+        .collect();
     println!();
     println!("summary");
-    println!("  nodes                {}", nodes.len());
+    println!("  nodes                {}", graph.nodes.len());
     println!(
-        "  edges                {} ({} friendships, {} follower edges)",
-        source.len(),
-        friendships,
-        source.len() - friendships
+        "  edges                {} ({})",
+        graph.edges.len(),
+        relations.join(", ")
     );
     println!(
-        "  VK requests          {} ({} execute, {} calls packed in them, {} error 6)",
-        stats["requests"],
-        stats["execute_calls"],
-        stats["inner_calls"],
-        stats["rate_limit_violations"]
+        "  VK requests          {} ({} execute carrying {} calls; {} error 6)",
+        ours.requests, ours.executes, ours.calls, ours.violations
     );
+    if let Some(seed) = seed_policy {
+        println!(
+            "  seed policy          {} requests for the same graph: {:.2}x as many",
+            seed.requests,
+            seed.requests as f64 / ours.requests.max(1) as f64
+        );
+    }
     println!(
         "  time                 {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    let dir = options.data_dir.join(prefix);
     println!("  parquet              {}", dir.display());
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "vk-parser".to_owned());
+    let storage = format!("STORAGE_URL={}", options.data_dir.display());
     println!();
-    println!("next: read the tables with pandas, e.g.");
+    println!("next:");
+    println!("  {storage} {exe} inspect {prefix}");
+    println!("  {storage} {exe} export {prefix} --format gexf   # Gephi, networkx");
     println!(
         "  python3 -c \"import pandas as pd; print(pd.read_parquet('{}'))\"",
-        dir.join("df_connect.parquet").display()
+        dir.join(match options.report {
+            DemoReport::SubGraph => "df_subs.parquet",
+            _ => "df_connect.parquet",
+        })
+        .display()
     );
-    Ok(())
 }

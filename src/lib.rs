@@ -10,6 +10,7 @@ pub mod admin;
 pub mod app;
 pub mod demo;
 pub mod events;
+pub mod export;
 pub mod ids;
 pub mod ops;
 pub mod parser;

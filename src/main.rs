@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use vk_parser::app::{self, App};
 use vk_parser::settings::Settings;
 use vk_parser::telemetry;
-use vk_parser::{admin, demo};
+use vk_parser::{admin, demo, export};
 
 /// Collects VK social graphs for reports (Redis Streams in, parquet out).
 #[derive(Parser, Debug)]
@@ -31,6 +31,12 @@ enum Command {
         /// Users in the simulated VK graph.
         #[arg(long, default_value_t = 20_000)]
         users: u32,
+        /// The report type.
+        #[arg(long, value_enum, default_value = "default")]
+        report_type: demo::DemoReport,
+        /// Skip the second run with the seed service's request policy (DEFAULT only).
+        #[arg(long)]
+        no_compare: bool,
         /// Where the parquet goes.
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
@@ -52,6 +58,17 @@ enum Command {
         /// Rows shown per table.
         #[arg(long, default_value_t = 5)]
         rows: usize,
+    },
+    /// Write a stage 2 graph as GEXF, GraphML or CSV (for Gephi and networkx).
+    Export {
+        /// The stage 2 prefix, e.g. `DEFAULT/1_2_3/job42_stage2/`.
+        prefix: String,
+        /// The output format.
+        #[arg(long, value_enum, default_value = "gexf")]
+        format: export::Format,
+        /// The output file (a folder for csv); default `{jobId}_stage2.{format}` here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The dead-letter stream: list entries, or replay them onto the input stream.
     Dlq {
@@ -103,13 +120,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo {
             users,
+            report_type,
+            no_compare,
             data_dir,
             sim_binary,
         } => {
             let options = demo::DemoOptions {
                 users,
+                report: report_type,
                 data_dir,
                 sim_binary,
+                compare: !no_compare,
             };
             demo::run(options, app::shutdown_on_signal()).await?;
         }
@@ -122,6 +143,21 @@ async fn main() -> anyhow::Result<()> {
         ),
         Command::Inspect { prefix, rows } => {
             print!("{}", admin::inspect(&settings, &prefix, rows).await?)
+        }
+        Command::Export {
+            prefix,
+            format,
+            out,
+        } => {
+            let (graph, written) = export::export(&settings, &prefix, format, out).await?;
+            for path in written {
+                println!(
+                    "wrote {} ({} nodes, {} edges)",
+                    path.display(),
+                    graph.nodes.len(),
+                    graph.edges.len()
+                );
+            }
         }
         Command::Dlq {
             action: DlqAction::List { count },

@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod demo;
 mod events;
 mod report;
 mod settings;
