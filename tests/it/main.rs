@@ -3,6 +3,8 @@
 
 mod admin;
 mod app;
+mod bad_input;
+mod chaos;
 mod demo;
 mod events;
 mod report;

@@ -3,6 +3,7 @@
 pub mod logs;
 pub mod redis_server;
 pub mod s3_server;
+pub mod service;
 pub mod sim;
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
-//! A private `redis-server` per test: its own temp folder and unix socket, no persistence,
-//! killed when dropped. Never a shared server: tests run in parallel.
+//! A private `redis-server` per test: its own temp folder and unix socket, killed when dropped.
+//! Never a shared server: tests run in parallel. No persistence, unless a test asks for a
+//! durable one (the chaos run restarts Redis and expects its streams back, as in production).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -9,24 +10,40 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     dir: tempfile::TempDir,
+    durable: bool,
 }
 
 impl RedisServer {
     /// Starts a server and waits until it answers PING.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts a server with an append-only file synced on every write: a restart keeps every
+    /// acknowledged write.
+    pub fn start_durable() -> RedisServer {
+        RedisServer::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let child = spawn(&dir.path().join("redis.sock"), dir.path());
-        let server = RedisServer { child, dir };
+        let child = spawn(&dir.path().join("redis.sock"), dir.path(), durable);
+        let server = RedisServer {
+            child,
+            dir,
+            durable,
+        };
         server.wait_ready();
         server
     }
 
-    /// Stops the server and starts a new, empty one on the same socket (a restarted Redis).
+    /// Kills the server (SIGKILL) and starts a new one on the same socket: empty, or with the
+    /// old data when durable (a crashed and restarted Redis).
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(self.socket());
-        self.child = spawn(&self.socket(), self.dir.path());
+        self.child = spawn(&self.socket(), self.dir.path(), self.durable);
         self.wait_ready();
     }
 
@@ -54,11 +71,18 @@ impl RedisServer {
     }
 }
 
-fn spawn(socket: &std::path::Path, dir: &std::path::Path) -> Child {
+fn spawn(socket: &std::path::Path, dir: &std::path::Path, durable: bool) -> Child {
+    let persistence: &[&str] = if durable {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     Command::new("redis-server")
         .args(["--port", "0", "--unixsocket"])
         .arg(socket)
-        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .args(["--save", ""])
+        .args(persistence)
+        .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,0 +1,344 @@
+//! The bad-input catalogue, run through the whole service: every case is published on the
+//! input stream as the backend (or a broken client) would, next to a good report, and must get
+//! its documented answer (docs/events.md, "Bad input"):
+//!
+//! - `Dead`: no report can be named, so no status; a dead letter keeps the entry.
+//! - `Invalid`: the report is known: FAILED with `INVALID_EVENT`, and a dead letter.
+//! - `Failed`: FAILED with the reason given (a permanent answer, not retried).
+//! - `Once`: a duplicate or late event: the stage has exactly one final status.
+//!
+//! The service must stay up and finish the good report; nothing stays pending; and no file is
+//! ever written outside a valid stage prefix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::service::Service;
+use crate::support::sim::{self, truth};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Dead,
+    Invalid(&'static str),
+    Failed(&'static str, u8, &'static str),
+    Once(&'static str, u8),
+}
+
+struct Case {
+    name: &'static str,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    answer: Answer,
+}
+
+fn event(event_type: &str, payload: impl Into<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        (b"event_type".to_vec(), event_type.as_bytes().to_vec()),
+        (b"payload".to_vec(), payload.into()),
+    ]
+}
+
+/// A ReportCreated for `job` with `ids` as socialNetworkIds (raw JSON).
+fn report(job: &str, ids: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    event(
+        "ReportCreated",
+        format!(
+            r#"{{"reportId":"r-{job}","jobId":"{job}","userId":1,"reportType":"DEFAULT","socialNetworkIds":{ids}}}"#
+        ),
+    )
+}
+
+fn catalogue(seed: u32) -> Vec<Case> {
+    let case = |name, fields, answer| Case {
+        name,
+        fields,
+        answer,
+    };
+    let ten_thousand: Vec<String> = (1..=10_000).map(|n| n.to_string()).collect();
+    let ten_mb = format!(
+        r#"{{"reportId":"r-big","jobId":"big","userId":1,"reportType":"DEFAULT","socialNetworkIds":[1],"pad":"{}"}}"#,
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let seeds = format!("[{seed}]");
+    vec![
+        case("malformed JSON", event("ReportCreated", r#"{"reportId":"#), Answer::Dead),
+        case("payload not an object", event("ReportCreated", "[1,2]"), Answer::Dead),
+        case("payload JSON null", event("ReportCreated", "null"), Answer::Dead),
+        case("empty payload", event("ReportCreated", ""), Answer::Dead),
+        case("100,000 nested arrays", event("ReportCreated", nested), Answer::Dead),
+        case("no event_type field", vec![(b"payload".to_vec(), b"{}".to_vec())], Answer::Dead),
+        case("no payload field", vec![(b"event_type".to_vec(), b"ReportCreated".to_vec())], Answer::Dead),
+        case("unknown event type", event("ReportDeleted", r#"{"reportId":"r","jobId":"j"}"#), Answer::Dead),
+        case("non-UTF-8 event type", vec![(b"event_type".to_vec(), b"Report\xffCreated".to_vec()), (b"payload".to_vec(), b"{}".to_vec())], Answer::Dead),
+        case("non-UTF-8 payload", event("ReportCreated", b"{\"reportId\":\"\xff\xfe\"}".to_vec()), Answer::Dead),
+        case("10 MB payload", event("ReportCreated", ten_mb), Answer::Dead),
+        case("reportId of the wrong type", event("ReportCreated", r#"{"reportId":7,"jobId":"j7"}"#), Answer::Dead),
+        case("missing reportId", event("ReportCreated", r#"{"jobId":"j8","userId":1}"#), Answer::Dead),
+        case("jobId ../ (path)", report("../escape", &seeds), Answer::Dead),
+        case("jobId with /", report("a/b", &seeds), Answer::Dead),
+        case("jobId with %2F", report("a%2Fb", &seeds), Answer::Dead),
+        case("jobId with NUL", report("a\\u0000b", &seeds), Answer::Dead),
+        case("reportId ../../", event("ReportCreated", format!(r#"{{"reportId":"../../etc","jobId":"j9","userId":1,"reportType":"DEFAULT","socialNetworkIds":{seeds}}}"#)), Answer::Dead),
+        case("userId of the wrong type", event("ReportCreated", format!(r#"{{"reportId":"r-t1","jobId":"t1","userId":"one","reportType":"DEFAULT","socialNetworkIds":{seeds}}}"#)), Answer::Invalid("t1")),
+        case("negative userId", event("ReportCreated", format!(r#"{{"reportId":"r-t2","jobId":"t2","userId":-1,"reportType":"DEFAULT","socialNetworkIds":{seeds}}}"#)), Answer::Invalid("t2")),
+        case("missing socialNetworkIds", event("ReportCreated", r#"{"reportId":"r-t3","jobId":"t3","userId":1,"reportType":"DEFAULT"}"#), Answer::Invalid("t3")),
+        case("unknown reportType", event("ReportCreated", format!(r#"{{"reportId":"r-t4","jobId":"t4","userId":1,"reportType":"FULL","socialNetworkIds":{seeds}}}"#)), Answer::Invalid("t4")),
+        case("options of the wrong type", event("ReportCreated", format!(r#"{{"reportId":"r-t5","jobId":"t5","userId":1,"reportType":"DEFAULT","socialNetworkIds":{seeds},"options":[1]}}"#)), Answer::Invalid("t5")),
+        case("empty socialNetworkIds", report("t6", "[]"), Answer::Invalid("t6")),
+        case("10,000 socialNetworkIds", report("t7", &format!("[{}]", ten_thousand.join(","))), Answer::Invalid("t7")),
+        case("socialNetworkIds not a list", report("t8", r#""1,2""#), Answer::Invalid("t8")),
+        case("zero id", report("t9", "[0]"), Answer::Invalid("t9")),
+        case("negative id", report("t10", "[-5]"), Answer::Invalid("t10")),
+        case("id beyond 64 bits", report("t11", "[100000000000000000000000000000]"), Answer::Invalid("t11")),
+        case("fractional id", report("t12", "[1.5]"), Answer::Invalid("t12")),
+        case("seed ../ (path)", report("t13", r#"["../../x"]"#), Answer::Invalid("t13")),
+        case("seed with /", report("t14", r#"["a/b"]"#), Answer::Invalid("t14")),
+        case("seed with %2F", report("t15", r#"["a%2Fb"]"#), Answer::Invalid("t15")),
+        case("seed with NUL", report("t16", r#"["a\u0000b"]"#), Answer::Invalid("t16")),
+        case("seed link to another site", report("t17", r#"["https://evil.example/id1"]"#), Answer::Invalid("t17")),
+        case("stage1Prefix outside the report", event("Stage2Created", r#"{"reportId":"r-t18","jobId":"t18","userId":1,"reportType":"DEFAULT","stage1Prefix":"DEFAULT/../t18_stage1/"}"#), Answer::Invalid("t18")),
+        case("id at the top of i64", report("t19", "[9223372036854775807]"), Answer::Failed("t19", 1, "VK_USER_NOT_FOUND")),
+        case("Stage2Created without a stage 1", event("Stage2Created", r#"{"reportId":"r-t20","jobId":"t20","userId":1,"reportType":"DEFAULT"}"#), Answer::Failed("t20", 2, "STAGE1_NOT_FOUND")),
+        case("extra unknown fields", event("ReportCreated", format!(r#"{{"reportId":"r-t21","jobId":"t21","userId":1,"reportType":"DEFAULT","socialNetworkIds":{seeds},"colour":"blue","nested":{{"a":[1]}}}}"#)), Answer::Once("t21", 1)),
+    ]
+}
+
+async fn xadd(service: &Service, fields: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let mut conn = redis::Client::open(service.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg("stream:parser:vk").arg("*");
+    for (k, v) in fields {
+        cmd.arg(k.as_slice()).arg(v.as_slice());
+    }
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+async fn stream(service: &Service, name: &str) -> Vec<(String, BTreeMap<String, Vec<u8>>)> {
+    let mut conn = redis::Client::open(service.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("XRANGE")
+        .arg(name)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn statuses(service: &Service) -> Vec<Value> {
+    stream(service, "stream:report:status-change")
+        .await
+        .iter()
+        .filter_map(|(_, f)| serde_json::from_slice(f.get("payload")?).ok())
+        .collect()
+}
+
+fn finals<'a>(statuses: &'a [Value], job: &str, stage: u8) -> Vec<&'a Value> {
+    statuses
+        .iter()
+        .filter(|s| s["jobId"] == job && s["stage"] == stage && s["status"] != "IN_PROGRESS")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_input_gets_its_documented_answer() {
+    let sim = sim::start(|_| {}).await;
+    // A duplicate that arrives while its job runs is left pending until reclaimed (then
+    // acknowledged as already done): a short min_idle lets the test see the end of that.
+    let service = Service::start(
+        &sim,
+        &[
+            ("MAX_RETRIES", "2"),
+            ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms"),
+            ("VKP_STREAM__LEASE_TTL", "1s"),
+            ("VKP_STREAM__MIN_IDLE", "1s"),
+            ("VKP_STREAM__RECLAIM_INTERVAL", "250ms"),
+        ],
+    )
+    .await;
+    let candidates: Vec<u32> = (300..500).collect();
+    let t = truth(&sim, &candidates).await;
+    let seed = candidates
+        .into_iter()
+        .find(|u| {
+            let info = &t["users"][u.to_string()];
+            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
+            info["is_closed"] == false && info["deactivated"].is_null() && (15..80).contains(&friends)
+        })
+        .expect("a quick seed");
+    let author = sim.named().open;
+    let cases = catalogue(seed);
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+
+    let mut entry_ids = Vec::new();
+    for case in &cases {
+        entry_ids.push(xadd(&service, &case.fields).await);
+    }
+    // Duplicates and late events: the same ReportCreated twice at once, and again once done.
+    let good = json!({"reportId": "r-good", "jobId": "good", "userId": author,
+                      "reportType": "DEFAULT", "socialNetworkIds": [seed]});
+    service.publish("ReportCreated", good.clone()).await;
+    service.publish("ReportCreated", good.clone()).await;
+    let stage1 = service.final_status("good", 1).await;
+    assert_eq!(stage1["status"], "STAGE1_COMPLETED", "{stage1}");
+    service.publish("ReportCreated", good.clone()).await;
+    let stage2 = json!({"reportId": "r-good", "jobId": "good", "userId": author,
+                        "reportType": "DEFAULT"});
+    service.publish("Stage2Created", stage2.clone()).await;
+    let done = service.final_status("good", 2).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    service.publish("Stage2Created", stage2).await;
+    let last = xadd(&service, &event("ReportCreated", good.to_string())).await;
+
+    // Wait for every answer, then for the late duplicates to be consumed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut problems;
+    loop {
+        problems = Vec::new();
+        let statuses = statuses(&service).await;
+        let dead = stream(&service, "stream:parser:vk:dead").await;
+        let dead_for = |id: &str| {
+            dead.iter()
+                .any(|(_, f)| f.get("dead_entry_id").is_some_and(|v| v == id.as_bytes()))
+        };
+        for (case, id) in cases.iter().zip(&entry_ids) {
+            let ok = match &case.answer {
+                Answer::Dead => dead_for(id),
+                Answer::Invalid(job) => {
+                    let f = finals(&statuses, job, 1)
+                        .into_iter()
+                        .chain(finals(&statuses, job, 2))
+                        .collect::<Vec<_>>();
+                    dead_for(id) && f.len() == 1 && f[0]["failureReason"] == "INVALID_EVENT"
+                }
+                Answer::Failed(job, stage, reason) => {
+                    let f = finals(&statuses, job, *stage);
+                    f.len() == 1 && f[0]["failureReason"] == *reason
+                }
+                Answer::Once(job, stage) => finals(&statuses, job, *stage).len() == 1,
+            };
+            if !ok {
+                let job = match &case.answer {
+                    Answer::Dead => "",
+                    Answer::Invalid(job) | Answer::Failed(job, ..) | Answer::Once(job, _) => job,
+                };
+                let seen: Vec<String> = statuses
+                    .iter()
+                    .filter(|s| s["jobId"] == job && s["status"] != "IN_PROGRESS")
+                    .map(|s| format!("{} {} {}", s["stage"], s["status"], s["failureReason"]))
+                    .collect();
+                problems.push(format!(
+                    "{}: want {:?}, dead letter {}, statuses {seen:?}",
+                    case.name,
+                    case.answer,
+                    dead_for(id)
+                ));
+            }
+        }
+        if problems.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The late duplicates are acknowledged without a second answer.
+    let mut conn = redis::Client::open(service.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let summary: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg("stream:parser:vk")
+            .arg("cg_vk_parser")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let pending: i64 = redis::from_redis_value(summary[0].clone()).unwrap();
+        let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("stream:parser:vk")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let delivered: String =
+            redis::from_redis_value(groups[0]["last-delivered-id"].clone()).unwrap();
+        if pending == 0 && delivered == last {
+            break;
+        }
+        if Instant::now() > deadline {
+            let detail: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+                .arg("stream:parser:vk")
+                .arg("cg_vk_parser")
+                .arg("-")
+                .arg("+")
+                .arg(10)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let names: Vec<&str> = detail
+                .iter()
+                .map(|(id, ..)| {
+                    entry_ids
+                        .iter()
+                        .position(|e| e == id)
+                        .map(|i| cases[i].name)
+                        .unwrap_or("a duplicate of the good report")
+                })
+                .collect();
+            panic!("{pending} pending ({detail:?}: {names:?}), delivered up to {delivered}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let statuses = statuses(&service).await;
+    assert_eq!(finals(&statuses, "good", 1).len(), 1, "one stage 1 answer");
+    assert_eq!(finals(&statuses, "good", 2).len(), 1, "one stage 2 answer");
+    let graph = stream(&service, "stream:graph-worker").await;
+    assert_eq!(graph.len(), 1, "one graph-worker event");
+
+    // Storage: only valid stage prefixes, all inside the data folder.
+    let mut files = Vec::new();
+    collect_files(&service.files, &service.files, &mut files);
+    assert!(!files.is_empty());
+    for file in &files {
+        let parts: Vec<&str> = file.split('/').collect();
+        assert_eq!(parts.len(), 4, "{file}");
+        assert!(["DEFAULT", "HANDSHAKES", "SUB_GRAPH"].contains(&parts[0]), "{file}");
+        assert!(parts[1].chars().all(|c| c.is_ascii_digit() || c == '_'), "{file}");
+        let job = parts[2].trim_end_matches("_stage1").trim_end_matches("_stage2");
+        assert!(["good", "t21"].contains(&job), "{file}");
+    }
+    let root = service.files.parent().unwrap();
+    let outside: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| service.files.file_name() != Some(n.as_os_str()))
+        .filter(|n| n.to_string_lossy().contains("escape") || n.to_string_lossy() == "etc")
+        .collect();
+    assert!(outside.is_empty(), "written beside the data folder: {outside:?}");
+    service.stop().await;
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, out);
+        } else {
+            out.push(path.strip_prefix(root).unwrap().display().to_string());
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The chaos run: three real `vk-parser run` processes in one consumer group, a durable
+//! redis-server, vk-sim over HTTP and a local storage folder, fed a stream of DEFAULT,
+//! HANDSHAKES and SUB_GRAPH reports (plus jobs that must fail for known reasons) by a test
+//! "backend" that publishes Stage2Created when stage 1 completes. Meanwhile, at random moments
+//! (seeded): SIGKILL a process and start a new one; kill and restart redis-server; make storage
+//! unavailable for a while; raise VK fault rates.
+//!
+//! At the end, every promise is checked: each stage has exactly one final status, the expected
+//! one (COMPLETED, or FAILED with the reason its injected cause gives); one graph-worker event
+//! per completed stage 2; a complete manifest and its files for every completed stage, and no
+//! manifest without its files; nothing pending in the group; no lease left by a live process.
+//!
+//! Short form (the test command): `CHAOS_KILLS` = 10. Long form:
+//! `CHAOS_KILLS=50 cargo test --test it chaos -- --nocapture` (figures in BENCHMARKS.md).
+//! `CHAOS_SEED` picks another random schedule.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use vk_sim::SimHandle;
+
+use crate::support::redis_server::RedisServer;
+use crate::support::sim::{self, truth};
+
+/// What a job must end with.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// Stage 1 then stage 2 COMPLETED.
+    Complete,
+    /// FAILED at `stage` with this reason (and no later stage).
+    Fail(u8, &'static str),
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    name: String,
+    kind: &'static str,
+    payload: Value,
+    /// Stage2Created without a stage 1 first.
+    stage2_only: bool,
+    expect: Expect,
+}
+
+/// The service processes, replaced as they are killed.
+struct Fleet {
+    env: HashMap<String, String>,
+    logs: PathBuf,
+    procs: Vec<Child>,
+    started: usize,
+}
+
+impl Fleet {
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.logs.join(format!("vk-parser-{}.log", self.started)))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_vk-parser"))
+            .arg("run")
+            .env_clear()
+            .envs(&self.env)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("vk-parser starts");
+        self.started += 1;
+        self.procs.push(child);
+    }
+
+    /// SIGKILL one process at random (no drain, no goodbye) and start a fresh one.
+    async fn kill_one(&mut self, rng: &mut StdRng) {
+        let victim = rng.random_range(0..self.procs.len());
+        let mut child = self.procs.remove(victim);
+        child.start_kill().expect("SIGKILL");
+        let _ = child.wait().await;
+        self.spawn();
+    }
+
+    /// SIGTERM everyone and wait: the end of the run is a normal shutdown.
+    async fn stop(&mut self) {
+        for child in &self.procs {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+        }
+        for mut child in self.procs.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        }
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn connection(url: &str) -> Option<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url).ok()?;
+    client.get_multiplexed_async_connection().await.ok()
+}
+
+/// Every payload on `stream`, or `None` while Redis is away.
+async fn payloads(url: &str, stream: &str) -> Option<Vec<Value>> {
+    let mut conn = connection(url).await?;
+    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    Some(
+        entries
+            .iter()
+            .filter_map(|(_, f)| serde_json::from_str(f.get("payload")?).ok())
+            .collect(),
+    )
+}
+
+async fn publish(url: &str, event_type: &str, payload: &Value) -> bool {
+    let Some(mut conn) = connection(url).await else {
+        return false;
+    };
+    redis::cmd("XADD")
+        .arg("stream:parser:vk")
+        .arg("*")
+        .arg("event_type")
+        .arg(event_type)
+        .arg("payload")
+        .arg(payload.to_string())
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok()
+}
+
+/// Final statuses per (job, stage).
+fn finals(statuses: &[Value]) -> BTreeMap<(String, u64), Vec<Value>> {
+    let mut out: BTreeMap<(String, u64), Vec<Value>> = BTreeMap::new();
+    for s in statuses.iter().filter(|s| s["status"] != "IN_PROGRESS") {
+        let key = (
+            s["jobId"].as_str().unwrap_or("").to_owned(),
+            s["stage"].as_u64().unwrap_or(0),
+        );
+        out.entry(key).or_default().push(s.clone());
+    }
+    out
+}
+
+/// Open, active users with few friends: quick seeds.
+async fn quick_users(sim: &SimHandle, count: usize) -> Vec<u32> {
+    let candidates: Vec<u32> = (300..900).collect();
+    let t = truth(sim, &candidates).await;
+    candidates
+        .into_iter()
+        .filter(|u| {
+            let info = &t["users"][u.to_string()];
+            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
+            info["is_closed"] == false
+                && info["deactivated"].is_null()
+                && (15..80).contains(&friends)
+        })
+        .take(count)
+        .collect()
+}
+
+/// The n-th job of the run: mostly reports that must complete, every seventh one that must fail.
+fn job(n: usize, users: &[u32], author: u32, deleted: u32) -> Job {
+    let name = format!("chaos{n}");
+    let seeds = |k: usize| -> Vec<String> {
+        (0..k)
+            .map(|i| format!("id{}", users[(n * 3 + i) % users.len()]))
+            .collect()
+    };
+    let report = |kind: &str, ids: Vec<String>| {
+        json!({"reportId": format!("r-{name}"), "jobId": name, "userId": author,
+               "reportType": kind, "socialNetworkIds": ids, "options": {"subsGraph": true}})
+    };
+    let (kind, payload, stage2_only, expect) = match n % 7 {
+        3 => (
+            "DEFAULT",
+            report("DEFAULT", vec![format!("id{deleted}")]),
+            false,
+            Expect::Fail(1, "VK_USER_NOT_FOUND"),
+        ),
+        5 => (
+            "HANDSHAKES",
+            json!({"reportId": format!("r-{name}"), "jobId": name, "userId": author,
+                   "reportType": "HANDSHAKES"}),
+            true,
+            Expect::Fail(2, "STAGE1_NOT_FOUND"),
+        ),
+        6 => (
+            "DEFAULT",
+            report("DEFAULT", vec![]),
+            false,
+            Expect::Fail(1, "INVALID_EVENT"),
+        ),
+        k => {
+            let kind = ["DEFAULT", "HANDSHAKES", "SUB_GRAPH"][k % 3];
+            (kind, report(kind, seeds(2)), false, Expect::Complete)
+        }
+    };
+    Job {
+        name,
+        kind,
+        payload,
+        stage2_only,
+        expect,
+    }
+}
+
+/// The test's stand-in for the backend.
+struct Backend {
+    url: String,
+    users: Vec<u32>,
+    author: u32,
+    deleted: u32,
+}
+
+impl Backend {
+    /// Publishes Stage2Created once per completed stage 1 and, when `more`, new jobs to keep
+    /// about six in flight. Returns whether every published job has its final answer.
+    async fn step(&self, jobs: &mut Vec<Job>, stage2_sent: &mut Vec<String>, more: bool) -> bool {
+        let Some(statuses) = payloads(&self.url, "stream:report:status-change").await else {
+            return false;
+        };
+        let finals = finals(&statuses);
+        let mut open = 0;
+        for job in jobs.iter() {
+            let s1 = finals.get(&(job.name.clone(), 1));
+            let s2 = finals.get(&(job.name.clone(), 2));
+            let done = match &job.expect {
+                Expect::Complete => s2.is_some(),
+                Expect::Fail(1, _) => s1.is_some(),
+                Expect::Fail(_, _) => s2.is_some(),
+            };
+            if !done {
+                open += 1;
+            }
+            let stage1_ok = s1.is_some_and(|v| v[0]["status"] == "STAGE1_COMPLETED");
+            if stage1_ok
+                && !stage2_sent.contains(&job.name)
+                && publish(
+                    &self.url,
+                    "Stage2Created",
+                    &json!({"reportId": format!("r-{}", job.name), "jobId": job.name,
+                            "userId": self.author, "reportType": job.kind}),
+                )
+                .await
+            {
+                stage2_sent.push(job.name.clone());
+            }
+        }
+        while more && open < 6 {
+            let next = job(jobs.len(), &self.users, self.author, self.deleted);
+            let event = if next.stage2_only {
+                "Stage2Created"
+            } else {
+                "ReportCreated"
+            };
+            if !publish(&self.url, event, &next.payload).await {
+                break;
+            }
+            jobs.push(next);
+            open += 1;
+        }
+        open == 0
+    }
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    kills: u64,
+    redis_restarts: u64,
+    storage_outages: u64,
+    fault_raises: u64,
+    jobs: usize,
+    stages_completed: usize,
+    stages_failed: BTreeMap<String, usize>,
+    lost: usize,
+    duplicated: usize,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_every_job_ends_once_and_nothing_is_lost() {
+    let kills_target = env_number("CHAOS_KILLS", 10);
+    let seed = env_number("CHAOS_SEED", 7);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sim = sim::start(|_| {}).await;
+    let mut redis = RedisServer::start_durable();
+    let url = redis.url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let logs = root.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut env = sim::env(&sim);
+    for (k, v) in [
+        ("REDIS_URL", url.as_str()),
+        ("STORAGE_URL", data.to_str().unwrap()),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0"),
+        ("VKP_SERVICE__ENVIRONMENT", "production"),
+        ("VKP_SERVICE__MAX_CONCURRENT_MESSAGES", "4"),
+        // Kills and the outage cost attempts; they must not fail a job that can complete.
+        ("MAX_RETRIES", "30"),
+        ("VKP_STREAM__BLOCK", "100ms"),
+        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms"),
+        ("VKP_STREAM__LEASE_TTL", "1s"),
+        ("VKP_STREAM__MIN_IDLE", "1s"),
+        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms"),
+        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms"),
+        ("VKP_STREAM__SHUTDOWN_GRACE", "5s"),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    let mut fleet = Fleet {
+        env,
+        logs: logs.clone(),
+        procs: Vec::new(),
+        started: 0,
+    };
+    for _ in 0..3 {
+        fleet.spawn();
+    }
+    let users = quick_users(&sim, 30).await;
+    assert!(users.len() >= 10, "quick seeds: {users:?}");
+    let named = sim.named();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut stage2_sent: Vec<String> = Vec::new();
+    let mut figures = Figures::default();
+    let mut outage: Option<Instant> = None;
+    let started = Instant::now();
+
+    let backend = Backend {
+        url: url.clone(),
+        users,
+        author: named.open,
+        deleted: named.deleted,
+    };
+    // Chaos, until the kills are done.
+    while figures.kills < kills_target {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1000))).await;
+        backend.step(&mut jobs, &mut stage2_sent, true).await;
+        fleet.kill_one(&mut rng).await;
+        figures.kills += 1;
+        let step = figures.kills;
+        if step == kills_target / 3 || step == kills_target * 5 / 6 {
+            redis.restart();
+            figures.redis_restarts += 1;
+        }
+        if step == kills_target / 2 {
+            // The data folder becomes a file: every write fails until it is back.
+            std::fs::rename(&data, root.path().join("data.away")).unwrap();
+            std::fs::write(&data, b"storage is down").unwrap();
+            outage = Some(Instant::now());
+            figures.storage_outages += 1;
+        }
+        if outage.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+            std::fs::remove_file(&data).unwrap();
+            std::fs::rename(root.path().join("data.away"), &data).unwrap();
+            outage = None;
+        }
+        if step == kills_target * 2 / 3 {
+            sim::control(
+                &sim,
+                "/sim/faults",
+                json!({"global": {"error10": 0.1, "http503": 0.1, "truncated": 0.03, "drop": 0.03}}),
+            )
+            .await;
+            figures.fault_raises += 1;
+        }
+    }
+    if outage.take().is_some() {
+        std::fs::remove_file(&data).unwrap();
+        std::fs::rename(root.path().join("data.away"), &data).unwrap();
+    }
+
+    // Calm: every job must reach its end.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let all_done = backend.step(&mut jobs, &mut stage2_sent, false).await;
+        if all_done && !jobs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs still open after 5 minutes; logs in {}",
+            logs.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let late duplicates, if the service made any, show up before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut conn = connection(&url).await.expect("redis");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pending = loop {
+        let summary: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg("stream:parser:vk")
+            .arg("cg_vk_parser")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let pending: i64 = redis::from_redis_value(summary[0].clone()).unwrap();
+        if pending == 0 || Instant::now() > deadline {
+            break pending;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    fleet.stop().await;
+
+    let statuses = payloads(&url, "stream:report:status-change").await.unwrap();
+    let graph_ready = payloads(&url, "stream:graph-worker").await.unwrap();
+    let finals = finals(&statuses);
+    figures.jobs = jobs.len();
+    let mut problems = Vec::new();
+    for job in &jobs {
+        let stages: &[(u8, &str)] = match &job.expect {
+            Expect::Complete => &[(1, "STAGE1_COMPLETED"), (2, "COMPLETED")],
+            Expect::Fail(1, reason) => &[(1, reason)],
+            Expect::Fail(_, reason) => &[(2, reason)],
+        };
+        for &(stage, want) in stages {
+            let got = finals
+                .get(&(job.name.clone(), stage as u64))
+                .cloned()
+                .unwrap_or_default();
+            if got.is_empty() {
+                figures.lost += 1;
+                problems.push(format!("{} stage {stage}: no final status", job.name));
+                continue;
+            }
+            figures.duplicated += got.len() - 1;
+            if got.len() > 1 {
+                problems.push(format!("{} stage {stage}: {} finals", job.name, got.len()));
+            }
+            let status = &got[0];
+            let seen = if status["status"] == "FAILED" {
+                status["failureReason"].as_str().unwrap_or("").to_owned()
+            } else {
+                status["status"].as_str().unwrap_or("").to_owned()
+            };
+            if seen != want {
+                problems.push(format!("{} stage {stage}: {seen}, want {want}: {status}", job.name));
+            }
+            if status["status"] == "FAILED" {
+                *figures.stages_failed.entry(seen.clone()).or_default() += 1;
+            } else {
+                figures.stages_completed += 1;
+                let prefix = status["artifacts"]["prefix"].as_str().unwrap_or("");
+                check_stage_files(&data, prefix, &mut problems);
+            }
+        }
+        let ready = graph_ready
+            .iter()
+            .filter(|g| g["jobId"] == job.name.as_str())
+            .count();
+        let want = usize::from(job.expect == Expect::Complete);
+        if ready != want {
+            problems.push(format!("{}: {ready} graph-worker events", job.name));
+        }
+    }
+    for manifest in manifests(&data) {
+        let prefix = manifest
+            .parent()
+            .unwrap()
+            .strip_prefix(&data)
+            .unwrap()
+            .display()
+            .to_string();
+        check_stage_files(&data, &prefix, &mut problems);
+    }
+    if pending != 0 {
+        problems.push(format!("{pending} entries still pending"));
+    }
+    let stats = sim.stats();
+    let outstanding = stats["token_manager"]["outstanding"].as_u64().unwrap_or(0);
+    println!(
+        "chaos (seed {seed}): {} kills, {} redis restarts, {} storage outages, {} VK fault raises; \
+         {} jobs, {} stages completed, failed by reason {:?}; lost {}, duplicated {}; \
+         {} leases outstanding (held by killed processes); {:.0}s",
+        figures.kills,
+        figures.redis_restarts,
+        figures.storage_outages,
+        figures.fault_raises,
+        figures.jobs,
+        figures.stages_completed,
+        figures.stages_failed,
+        figures.lost,
+        figures.duplicated,
+        outstanding,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems (logs in {}):\n{}",
+        problems.len(),
+        logs.display(),
+        problems.join("\n")
+    );
+    // A live process releases every lease it took (a killed one cannot).
+    assert!(
+        outstanding <= figures.kills,
+        "{outstanding} leases outstanding after {} kills",
+        figures.kills
+    );
+}
+
+/// Every `manifest.json` under `data`.
+fn manifests(data: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "manifest.json") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The stage at `prefix` has a manifest, and every file it lists is there with its size.
+fn check_stage_files(data: &Path, prefix: &str, problems: &mut Vec<String>) {
+    let dir = data.join(prefix);
+    let Ok(bytes) = std::fs::read(dir.join("manifest.json")) else {
+        problems.push(format!("{prefix}: no manifest"));
+        return;
+    };
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    if files.is_empty() {
+        problems.push(format!("{prefix}: a manifest without files"));
+    }
+    for file in files {
+        let name = file["name"].as_str().unwrap_or("");
+        let size = std::fs::metadata(dir.join(name)).map(|m| m.len()).ok();
+        if size != file["bytes"].as_u64() {
+            problems.push(format!("{prefix}{name}: {size:?} bytes, manifest says {}", file["bytes"]));
+        }
+    }
+}
