@@ -597,6 +597,17 @@ mod tests {
     }
 
     #[test]
+    fn shared_limiter_failures_are_counted() {
+        let m = Metrics::new();
+        m.rate_limiter_error();
+        m.rate_limiter_error();
+        assert_eq!(
+            block(&m.render(), "vkp_rate_limiter_errors_total")[2],
+            "vkp_rate_limiter_errors_total 2"
+        );
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let m = Metrics::new();
         m.dead_lettered("back\\slash \"quoted\"\nnext line");

@@ -6,6 +6,7 @@ mod app;
 mod events;
 mod report;
 mod settings;
+mod shared_rate;
 mod storage;
 mod stream;
 mod support;

@@ -21,6 +21,14 @@ impl RedisServer {
         server
     }
 
+    /// Stops the server and leaves nothing listening on its socket (a Redis that is down) until
+    /// [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.socket());
+    }
+
     /// Stops the server and starts a new, empty one on the same socket (a restarted Redis).
     pub fn restart(&mut self) {
         let _ = self.child.kill();
