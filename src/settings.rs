@@ -250,6 +250,8 @@ pub struct VkSettings {
     pub warmup_factor: f64,
     /// Requests in flight at once across all tokens.
     pub max_in_flight: NonZeroU32,
+    /// Whether a token's pace is kept in this process only or shared through Redis.
+    pub rate_limiter: RateLimiterKind,
     /// Moves to a global token one job may make.
     pub max_global_switches: u32,
     /// Pause before the first move; doubled for each further one.
@@ -261,6 +263,16 @@ pub struct VkSettings {
     pub rotate_every_max: NonZeroU32,
     /// Every Nth execute carries a decoy call; 0 = off.
     pub decoy_every: u32,
+}
+
+/// Where a token's pace is kept (`vk.rate_limiter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimiterKind {
+    /// In this process only: right when no other process uses the same tokens.
+    Local,
+    /// Also in Redis (`redis.url`), shared by every replica: for tokens used by several.
+    Redis,
 }
 
 /// `[storage]`.
@@ -321,19 +333,25 @@ impl fmt::Display for RedisUrl {
     }
 }
 
+impl RedisUrl {
+    /// Parses a `redis://`, `rediss://` or `redis+unix://` URL; the error never echoes `raw`.
+    pub fn parse(raw: &str) -> Result<RedisUrl, String> {
+        // The parse error of `url` never echoes its input, so a password cannot leak through it.
+        let url = Url::parse(raw)
+            .map_err(|e| format!("expected a Redis URL (redis://host:port): {e}"))?;
+        match url.scheme() {
+            "redis" | "rediss" | "redis+unix" | "unix" => Ok(RedisUrl(url)),
+            other => Err(format!(
+                "expected a redis://, rediss:// or redis+unix:// URL, found scheme `{other}`"
+            )),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for RedisUrl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        // The parse error of `url` never echoes its input, so a password cannot leak through it.
-        let url = Url::parse(&raw).map_err(|e| {
-            serde::de::Error::custom(format!("expected a Redis URL (redis://host:port): {e}"))
-        })?;
-        match url.scheme() {
-            "redis" | "rediss" | "redis+unix" | "unix" => Ok(RedisUrl(url)),
-            other => Err(serde::de::Error::custom(format!(
-                "expected a redis://, rediss:// or redis+unix:// URL, found scheme `{other}`"
-            ))),
-        }
+        RedisUrl::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 

@@ -48,6 +48,7 @@ pub struct Metrics {
     vk_requests: Family<u64>,
     // Nanoseconds, so concurrent adds are exact integer atomics; rendered as seconds.
     rate_limit_wait_nanos: AtomicU64,
+    rate_limiter_errors: AtomicU64,
     group_lag: AtomicI64,
     group_pending: AtomicI64,
     label_sets_folded: AtomicU64,
@@ -91,6 +92,7 @@ impl Metrics {
                 &["method", "outcome"],
             ),
             rate_limit_wait_nanos: AtomicU64::new(0),
+            rate_limiter_errors: AtomicU64::new(0),
             group_lag: AtomicI64::new(0),
             group_pending: AtomicI64::new(0),
             label_sets_folded: AtomicU64::new(0),
@@ -165,6 +167,11 @@ impl Metrics {
         );
     }
 
+    /// Counts one request not sent because the shared rate limiter (Redis) failed.
+    pub fn rate_limiter_error(&self) {
+        self.rate_limiter_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sets the consumer group's lag (entries not yet delivered to any consumer).
     pub fn set_group_lag(&self, lag: i64) {
         self.group_lag.store(lag, Ordering::Relaxed);
@@ -211,6 +218,13 @@ impl Metrics {
             "Time spent waiting for the VK rate limiter.",
             "counter",
             FloatValue(waited),
+        )?;
+        write_single(
+            out,
+            "vkp_rate_limiter_errors_total",
+            "VK requests not sent because the shared rate limiter (Redis) failed.",
+            "counter",
+            self.rate_limiter_errors.load(Ordering::Relaxed),
         )?;
         write_single(
             out,
@@ -580,6 +594,17 @@ mod tests {
         m.rate_limit_wait(Duration::MAX);
         m.rate_limit_wait(Duration::MAX);
         assert_eq!(m.rate_limit_wait_nanos.load(Ordering::Relaxed), u64::MAX);
+    }
+
+    #[test]
+    fn shared_limiter_failures_are_counted() {
+        let m = Metrics::new();
+        m.rate_limiter_error();
+        m.rate_limiter_error();
+        assert_eq!(
+            block(&m.render(), "vkp_rate_limiter_errors_total")[2],
+            "vkp_rate_limiter_errors_total 2"
+        );
     }
 
     #[test]

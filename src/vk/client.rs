@@ -1,7 +1,10 @@
 //! A paced, retrying VK call on one token.
 //!
 //! Every request, first attempt or retry, first waits for the token's slot in the
-//! [`RpsGuard`], so no retry can break the rate limit. Failures that the same token can get past
+//! [`RpsGuard`] (and, with `vk.rate_limiter = "redis"`, for its slot in the [`SharedLimiter`],
+//! between the local queue and the in-flight permit), so no retry can break the rate limit.
+//! When the shared limiter cannot reserve a slot, the attempt fails without sending and is
+//! retried like a transport error. Failures that the same token can get past
 //! are retried here with exponential backoff: transport errors, 5xx, unreadable answers, error
 //! 10, and error 6 (after telling the guard to slow the token down). Everything else goes back
 //! to the caller with its [`Action`] for the orchestrator to act on. Each request is logged at
@@ -15,7 +18,8 @@ use tokio::time::Instant;
 
 use super::error::{Action, VkError};
 use super::http::{Answer, Params, VkHttp};
-use super::rate::{PaceOutcome, RpsGuard};
+use super::rate::{PaceOutcome, Permit, RpsGuard, TokenKey};
+use super::shared_rate::{SharedLimiter, SharedRateError};
 use super::tokens::Token;
 use crate::ops::Metrics;
 
@@ -60,6 +64,7 @@ pub struct ClientStats {
 pub struct VkClient {
     http: Arc<VkHttp>,
     guard: RpsGuard,
+    shared: Option<SharedLimiter>,
     retry: RetryPolicy,
     stats: Arc<ClientStats>,
     metrics: Option<Arc<Metrics>>,
@@ -71,6 +76,7 @@ impl VkClient {
         VkClient {
             http: Arc::new(http),
             guard,
+            shared: None,
             retry,
             stats: Arc::new(ClientStats::default()),
             metrics: None,
@@ -80,6 +86,13 @@ impl VkClient {
     /// Also counts requests (by method and outcome) and pacing waits in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> VkClient {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Also paces every request through `shared`, so other processes using the same tokens
+    /// share their budget.
+    pub fn with_shared_limiter(mut self, shared: SharedLimiter) -> VkClient {
+        self.shared = Some(shared);
         self
     }
 
@@ -103,28 +116,46 @@ impl VkClient {
         let mut attempt = 1;
         loop {
             let queued = Instant::now();
-            let permit = self.guard.acquire(token.key).await;
+            let paced = self.pace(token.key).await;
             if let Some(metrics) = &self.metrics {
                 metrics.rate_limit_wait(queued.elapsed());
             }
             let started = Instant::now();
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            if method == "execute" {
-                self.stats.executes.fetch_add(1, Ordering::Relaxed);
-            }
-            let result = self.http.send(token, method, params).await;
-            drop(permit);
+            let result = match paced {
+                Ok(permit) => {
+                    self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                    if method == "execute" {
+                        self.stats.executes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let result = self.http.send(token, method, params).await;
+                    drop(permit);
+                    if let Some(metrics) = &self.metrics {
+                        let outcome = match &result {
+                            Ok(_) => "ok".to_owned(),
+                            Err(VkError::Api { error, .. }) => {
+                                format!("error_{}", error.error_code)
+                            }
+                            Err(VkError::Transport { .. }) => "transport".to_owned(),
+                            Err(VkError::Http { status, .. }) => format!("http_{status}"),
+                            Err(_) => "unreadable".to_owned(),
+                        };
+                        metrics.vk_request(method, &outcome);
+                    }
+                    result
+                }
+                Err(source) => {
+                    // Nothing was sent: this is not a VK request, so it is counted apart.
+                    if let Some(metrics) = &self.metrics {
+                        metrics.rate_limiter_error();
+                    }
+                    tracing::warn!(method, token = %token.suffix(), error = %source, "shared rate limiter failed: request not sent");
+                    Err(VkError::RateLimiter {
+                        method: method.to_owned(),
+                        source,
+                    })
+                }
+            };
             let latency_ms = started.elapsed().as_millis() as u64;
-            if let Some(metrics) = &self.metrics {
-                let outcome = match &result {
-                    Ok(_) => "ok".to_owned(),
-                    Err(VkError::Api { error, .. }) => format!("error_{}", error.error_code),
-                    Err(VkError::Transport { .. }) => "transport".to_owned(),
-                    Err(VkError::Http { status, .. }) => format!("http_{status}"),
-                    Err(_) => "unreadable".to_owned(),
-                };
-                metrics.vk_request(method, &outcome);
-            }
             let error = match result {
                 Ok(answer) => {
                     self.guard.report(token.key, PaceOutcome::Success);
@@ -164,6 +195,17 @@ impl VkClient {
                 tokio::time::sleep(pause).await;
             }
         }
+    }
+
+    /// Waits for `token`'s turn: its local slot, then its shared slot (when a shared limiter is
+    /// set), then an in-flight permit. See the rate module's header for why in this order.
+    async fn pace(&self, token: TokenKey) -> Result<Permit, SharedRateError> {
+        let turn = self.guard.queue(token).await;
+        if let Some(shared) = &self.shared {
+            // On failure the local turn is dropped unused: its slot is wasted, never reused.
+            shared.wait_turn(token, turn.spacing()).await?;
+        }
+        Ok(self.guard.admit(turn).await)
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::shared_rate::SharedRateError;
 use crate::events::FailureReason;
 
 /// An error body of the VK API.
@@ -71,6 +72,15 @@ pub enum VkError {
     /// The token manager failed.
     #[error("token manager: {0}")]
     TokenSource(String),
+    /// The shared rate limiter (Redis) could not reserve a slot, so nothing was sent: sending
+    /// unpaced could break the token's limit for every replica.
+    #[error("vk {method}: {source}")]
+    RateLimiter {
+        /// The method that was not sent.
+        method: String,
+        /// What failed.
+        source: SharedRateError,
+    },
 }
 
 /// Why a token can no longer be used.
@@ -150,6 +160,8 @@ impl VkError {
             VkError::Decode { .. } => Action::Retry(Duration::from_secs(1)),
             VkError::NoToken { reason, .. } => Action::Fail(*reason),
             VkError::TokenSource(_) => Action::Fail(FailureReason::NetworkError),
+            // Redis may be back in a moment; the same token is fine.
+            VkError::RateLimiter { .. } => Action::Retry(Duration::from_secs(1)),
         }
     }
 
@@ -169,7 +181,7 @@ impl VkError {
             VkError::Transport { .. } => FailureReason::NetworkError,
             VkError::Http { .. } | VkError::Decode { .. } => FailureReason::VkApiError,
             VkError::NoToken { reason, .. } => *reason,
-            VkError::TokenSource(_) => FailureReason::NetworkError,
+            VkError::TokenSource(_) | VkError::RateLimiter { .. } => FailureReason::NetworkError,
         }
     }
 
@@ -280,5 +292,17 @@ mod tests {
             message: "connection refused".into(),
         };
         assert_eq!(transport.failure_reason(), FailureReason::NetworkError);
+        // The shared limiter's Redis is down: retry the same token, and if it stays down, a
+        // retryable network failure (never a rate-limit failure: VK said nothing).
+        let limiter = VkError::RateLimiter {
+            method: "execute".into(),
+            source: SharedRateError::Timeout(Duration::from_secs(2)),
+        };
+        assert_eq!(limiter.action(), Action::Retry(Duration::from_secs(1)));
+        assert_eq!(limiter.failure_reason(), FailureReason::NetworkError);
+        assert_eq!(
+            limiter.to_string(),
+            "vk execute: shared rate limiter: no answer from redis within 2s"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! Layers, bottom up:
 //! - [`http`]: one form POST to `/method/{name}` (or through a token's proxy), parsed;
 //! - [`rate`]: the per-token RPS guard every request waits on;
+//! - [`shared_rate`]: the same pace kept in Redis for tokens several replicas use
+//!   (`vk.rate_limiter = "redis"`);
 //! - [`client`]: a paced call on one token, retried past transport errors, 5xx, 10 and 6;
 //! - [`tokens`]: where tokens come from (token manager or a static list);
 //! - [`orchestrator`]: which token a job uses and when it moves to another;
@@ -20,21 +22,25 @@ pub mod methods;
 pub mod orchestrator;
 pub mod rate;
 pub mod resolve;
+pub mod shared_rate;
 pub mod tokens;
 
 pub use error::{Action, ApiError, VkError};
 
 use std::sync::Arc;
 
-use crate::settings::Settings;
+use crate::settings::{RateLimiterKind, Settings};
 use client::{RetryPolicy, VkClient};
 use http::VkHttp;
 use orchestrator::{Orchestrator, OrchestratorSettings};
 use rate::{PaceSettings, RpsGuard};
+use shared_rate::SharedLimiter;
 use tokens::{StaticTokens, TokenManager, TokenSource};
 
-/// Builds the VK stack from settings: HTTP client, RPS guard, token source, orchestrator.
-/// The token manager is used when `tokens.service_url` is set, else the static token list.
+/// Builds the VK stack from settings: HTTP client, RPS guard (and the shared limiter on
+/// `redis.url` when `vk.rate_limiter` is `redis`; it connects on first use), token source,
+/// orchestrator. The token manager is used when `tokens.service_url` is set, else the static
+/// token list.
 pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
     let vk = &settings.vk;
     let http = VkHttp::new(
@@ -50,7 +56,16 @@ pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
         max_in_flight: vk.max_in_flight.get() as usize,
         ..PaceSettings::default()
     });
-    let client = VkClient::new(http, guard, RetryPolicy::default());
+    let mut client = VkClient::new(http, guard, RetryPolicy::default());
+    if vk.rate_limiter == RateLimiterKind::Redis {
+        let shared = SharedLimiter::new(&settings.redis.url, &settings.stream.key_prefix).map_err(
+            |source| VkError::RateLimiter {
+                method: "(setup)".to_owned(),
+                source,
+            },
+        )?;
+        client = client.with_shared_limiter(shared);
+    }
     let source: Arc<dyn TokenSource> = match &settings.tokens.service_url {
         Some(url) => Arc::new(TokenManager::new(
             url.clone(),

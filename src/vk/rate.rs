@@ -29,6 +29,20 @@
 //! A cancelled acquire simply wastes what it reserved: the next request still waits for its own
 //! later slot, which is conservative (never faster).
 //!
+//! # Sharing a token with other processes
+//!
+//! This guard knows only its own process. When replicas share a token, the client puts the
+//! Redis-backed limiter ([`super::shared_rate`]) between step 1 and step 2: [`RpsGuard::queue`]
+//! is step 1 and hands out a [`Turn`] carrying the spacing this request needs after it,
+//! the shared limiter reserves the token's next slot across all processes with that spacing and
+//! sleeps until it, and [`RpsGuard::admit`] runs steps 2 and 3. Why there: the local queue comes
+//! first so that a process sends Redis at most one reservation per local slot (tasks queued on
+//! one token wait here, cheaply, instead of each holding a far-off shared slot that a
+//! cancellation would waste for every replica); the shared slot comes before the permit so no
+//! permit is held through a shared wait; and it comes as late as it can, because any delay
+//! between the shared slot and the send (a busy in-flight budget, a 6/9 report meanwhile) eats
+//! into the spacing the other replicas count on. [`RpsGuard::acquire`] is `queue` + `admit`.
+//!
 //! # Adapting the pace
 //!
 //! [`RpsGuard::report`] feeds VK's answer back. Error 6 ("too many requests per second") or 9
@@ -122,27 +136,36 @@ impl PaceSettings {
     }
 }
 
-/// Identifies a token without holding it: the first 8 bytes of the token's SHA-256.
+/// Identifies a token without holding it: the token's SHA-256.
 ///
 /// The hash is stable across processes and runs (unlike `std`'s randomly keyed hasher), so it can
-/// label metrics; it is not a secret-keeping device for short tokens, only a way never to store
-/// or print the token itself.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct TokenKey(u64);
+/// label metrics and name the token's shared pace in Redis; it is not a secret-keeping device for
+/// short tokens, only a way never to store or print the token itself. `Display` and `Debug` show
+/// the first 8 bytes, [`TokenKey::hex`] all 32.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey([u8; 32]);
 
 impl TokenKey {
     /// The key of `token`.
     pub fn of(token: &str) -> TokenKey {
-        let digest = Sha256::digest(token.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        TokenKey(u64::from_be_bytes(first))
+        TokenKey(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The whole digest as 64 lowercase hex digits (the shared limiter's Redis key).
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
     }
 }
 
 impl fmt::Display for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(&hex::encode(&self.0[..8]))
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenKey({self})")
     }
 }
 
@@ -193,10 +216,28 @@ pub struct Permit {
     _in_flight: OwnedSemaphorePermit,
 }
 
-/// What step 1 handed to steps 2 and 3 of one acquire.
-struct Reservation {
+/// A request that has had its token's local slot (step 1) and still needs steps 2 and 3
+/// ([`RpsGuard::admit`]). Dropping it gives the slot up, as a cancelled acquire does.
+#[derive(Debug)]
+#[must_use = "a turn does nothing until it is admitted"]
+pub struct Turn {
+    token: TokenKey,
     slot: Instant,
     jitter: Duration,
+    spacing: Duration,
+}
+
+impl Turn {
+    /// The token this turn is for.
+    pub fn token(&self) -> TokenKey {
+        self.token
+    }
+
+    /// The spacing the token needs after this request (warm-up, slow-down and jitter included):
+    /// what the shared limiter reserves for it, so other processes keep the same distance.
+    pub fn spacing(&self) -> Duration {
+        self.spacing
+    }
 }
 
 impl RpsGuard {
@@ -221,9 +262,26 @@ impl RpsGuard {
     /// response arrives. Cancel-safe: dropping the future gives up the reserved slot (it is not
     /// handed to anyone else) and any permit it held.
     pub async fn acquire(&self, token: TokenKey) -> Permit {
-        // Step 1: queue for a slot, without a permit.
-        let reservation = self.reserve(token);
-        sleep_until(reservation.slot).await;
+        let turn = self.queue(token).await;
+        self.admit(turn).await
+    }
+
+    /// Step 1 alone: reserves the token's next slot and sleeps until it, without a permit.
+    /// Cancel-safe like [`RpsGuard::acquire`]; pass the [`Turn`] to [`RpsGuard::admit`].
+    pub async fn queue(&self, token: TokenKey) -> Turn {
+        let turn = self.reserve(token);
+        // An idle token's slot is now: skip the timer, which would round up to the next
+        // millisecond tick (most of this guard's cost per request, see BENCHMARKS.md).
+        if turn.slot > Instant::now() {
+            sleep_until(turn.slot).await;
+        }
+        turn
+    }
+
+    /// Steps 2 and 3 for a queued turn: waits out any slow-down reported meanwhile, takes an
+    /// in-flight permit and records the grant. Hold the [`Permit`] until the response arrives.
+    pub async fn admit(&self, turn: Turn) -> Permit {
+        let token = turn.token;
         // A 6/9 report while we slept (or an earlier request that slipped past its slot) may have
         // pushed the token's next grant back; wait that out before taking a permit, so the permit
         // is not held through a pause.
@@ -243,7 +301,7 @@ impl RpsGuard {
             .expect("the in-flight semaphore is never closed");
 
         // Step 3: record the grant, spaced from the previous actual grant.
-        let grant = self.grant(token, reservation.jitter);
+        let grant = self.grant(token, turn.jitter);
         if grant > Instant::now() {
             sleep_until(grant).await;
         }
@@ -288,15 +346,21 @@ impl RpsGuard {
     }
 
     /// Step 1: reserve the token's next slot and move `next_free` past it.
-    fn reserve(&self, token: TokenKey) -> Reservation {
+    fn reserve(&self, token: TokenKey) -> Turn {
         // Drawn outside the lock; `rand::rng()` is a cheap thread-local generator.
         let jitter = random_jitter(self.inner.settings.jitter);
         let now = Instant::now();
         self.with_pace(token, |pace| {
             let slot = pace.next_free.max(now);
-            pace.next_free = slot + self.spacing(pace, pace.reserved) + jitter;
+            let spacing = self.spacing(pace, pace.reserved) + jitter;
+            pace.next_free = slot + spacing;
             pace.reserved += 1;
-            Reservation { slot, jitter }
+            Turn {
+                token,
+                slot,
+                jitter,
+                spacing,
+            }
         })
     }
 
@@ -672,6 +736,45 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_carries_the_spacing_the_token_needs_after_it() {
+        let s = settings();
+        let guard = RpsGuard::new(s.clone());
+        let token = TokenKey::of("token-a");
+        let warm = s.interval.mul_f64(s.warmup_factor);
+        let mut spacings = Vec::new();
+        for _ in 0..4 {
+            let turn = guard.queue(token).await;
+            assert_eq!(turn.token(), token);
+            spacings.push(turn.spacing());
+            drop(guard.admit(turn).await);
+        }
+        assert_eq!(spacings, vec![warm, warm, warm, s.interval]);
+
+        guard.report(token, PaceOutcome::RateLimited);
+        let turn = guard.queue(token).await;
+        assert_eq!(turn.spacing(), s.interval.mul_f64(s.slowdown_factor));
+        drop(guard.admit(turn).await);
+        assert_eq!(guard.granted(token), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_turn_lets_nobody_go_early() {
+        let s = PaceSettings {
+            warmup_requests: 0,
+            ..settings()
+        };
+        let guard = RpsGuard::new(s.clone());
+        let token = TokenKey::of("token-a");
+        drop(guard.acquire(token).await);
+        let first = Instant::now();
+        // Queued, then given up (a shared limiter that failed, say): its slot is wasted.
+        drop(guard.queue(token).await);
+        drop(guard.acquire(token).await);
+        assert_eq!(Instant::now() - first, s.interval * 2);
+        assert_eq!(guard.granted(token), 2);
+    }
+
     #[test]
     fn token_keys_are_stable_and_distinct() {
         assert_eq!(TokenKey::of("vk1.a.secret"), TokenKey::of("vk1.a.secret"));
@@ -679,6 +782,10 @@ mod tests {
         // SHA-256("abc") starts ba7816bf8f01cfea: the key must not depend on the process.
         assert_eq!(TokenKey::of("abc").to_string(), "ba7816bf8f01cfea");
         assert!(!format!("{:?}", TokenKey::of("vk1.a.secret")).contains("secret"));
+        assert_eq!(
+            TokenKey::of("abc").hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[tokio::test(start_paused = true)]

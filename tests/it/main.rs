@@ -9,6 +9,7 @@ mod demo;
 mod events;
 mod report;
 mod settings;
+mod shared_rate;
 mod storage;
 mod stream;
 mod support;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use vk_parser::settings::{Environment, Settings, SettingsError};
+use vk_parser::settings::{Environment, RateLimiterKind, Settings, SettingsError};
 use vk_parser::storage::{KeyPrefix, StorageLocation};
 
 use crate::support::env;
@@ -257,7 +257,20 @@ const BAD_VALUES: &[BadValue] = &[
         "redis.stream_vk_parser",
         "non-empty",
     ),
+    (
+        &[("VKP_VK__RATE_LIMITER", "memcached")],
+        "vk.rate_limiter",
+        "expected `local` or `redis`",
+    ),
 ];
+
+#[test]
+fn the_rate_limiter_is_local_unless_set_to_redis() {
+    let s = Settings::load(None, &env(&[])).unwrap();
+    assert_eq!(s.vk.rate_limiter, RateLimiterKind::Local);
+    let s = Settings::load(None, &env(&[("VKP_VK__RATE_LIMITER", "redis")])).unwrap();
+    assert_eq!(s.vk.rate_limiter, RateLimiterKind::Redis);
+}
 
 #[test]
 fn bad_values_name_their_key_and_what_was_expected() {

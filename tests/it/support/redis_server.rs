@@ -37,6 +37,14 @@ impl RedisServer {
         server
     }
 
+    /// Stops the server and leaves nothing listening on its socket (a Redis that is down) until
+    /// [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.socket());
+    }
+
     /// Kills the server (SIGKILL) and starts a new one on the same socket: empty, or with the
     /// old data when durable (a crashed and restarted Redis).
     pub fn restart(&mut self) {
