@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian/Ubuntu machine with Rust:
 #   1. installs what is missing (redis-server, pyarrow, networkx) and says so;
 #   2. checks formatting and lints (cargo fmt --check, clippy -D warnings);
-#   3. runs every test of the workspace.
+#   3. runs every test of the workspace, the chaos run last with its figures shown.
 # CI (.ci/run) calls exactly this. Builds go to $CARGO_TARGET_DIR, by default a cache folder
 # outside the clone so later runs on the same machine reuse them.
 set -euo pipefail
@@ -24,4 +24,9 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked -- --skip chaos::
+
+# The short chaos run on its own, so its figures (kills, restarts, jobs, lost, duplicated)
+# show in the output. The long form: CHAOS_KILLS=50 (BENCHMARKS.md).
+echo "== chaos run (short form: CHAOS_KILLS=${CHAOS_KILLS:-10})"
+cargo test --locked --test it chaos:: -- --nocapture

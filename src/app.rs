@@ -73,7 +73,7 @@ impl App {
         let parser = Arc::new(ReportParser::new(
             vk::connect(&settings)?.with_metrics(metrics.clone()),
             storage.clone(),
-            settings.parser.edge_strategy,
+            &settings.parser,
         ));
         let consumer = Consumer::connect(&settings, parser.clone(), metrics.clone()).await?;
         let ops =

@@ -202,6 +202,9 @@ pub struct StreamSettings {
 pub struct ParserSettings {
     /// DEFAULT stage 2's way of finding friendships.
     pub edge_strategy: crate::parser::EdgeStrategy,
+    /// Most users the seeds' friend and follower lists may hold; a larger report is refused
+    /// (`INVALID_EVENT`) before its profiles are read, instead of exhausting memory.
+    pub max_audience: usize,
 }
 
 /// `[ops]`.
@@ -519,6 +522,11 @@ impl Layered {
             "vk.calls_per_execute",
             (1..=25).contains(&settings.vk.calls_per_execute),
             "expected 1 to 25 (VK runs at most 25 API calls per execute)",
+        )?;
+        check(
+            "parser.max_audience",
+            settings.parser.max_audience > 0,
+            "expected a positive number of users",
         )?;
         check(
             "vk.request_interval",

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::events::{FailureReason, IncomingEvent};
+use crate::settings::ParserSettings;
 use crate::storage::{Storage, StorageError};
 use crate::stream::{JobContext, JobFailure, JobHandler, JobOutput};
 use crate::tables::TableError;
@@ -52,6 +53,9 @@ pub enum ParserError {
     /// Stage 2 found no stage 1 output.
     #[error("{0}")]
     Stage1NotFound(String),
+    /// The report is larger than the configured limits allow.
+    #[error("{0}")]
+    TooLarge(String),
     /// The job was asked to stop.
     #[error("cancelled")]
     Cancelled,
@@ -87,6 +91,9 @@ impl From<ParserError> for JobFailure {
             ParserError::Stage1NotFound(_) => {
                 JobFailure::permanent(FailureReason::Stage1NotFound, message)
             }
+            // The event asked for more than this deployment accepts: the backend must change
+            // it, so the same answer as any other event the service refuses.
+            ParserError::TooLarge(_) => JobFailure::permanent(FailureReason::InvalidEvent, message),
             ParserError::Cancelled => JobFailure::retryable(FailureReason::InternalError, message),
         }
     }
@@ -109,6 +116,7 @@ pub struct ReportParser {
     storage: Arc<dyn Storage>,
     resolver: Resolver,
     strategy: EdgeStrategy,
+    max_audience: usize,
 }
 
 impl ReportParser {
@@ -116,13 +124,14 @@ impl ReportParser {
     pub fn new(
         orchestrator: Orchestrator,
         storage: Arc<dyn Storage>,
-        strategy: EdgeStrategy,
+        settings: &ParserSettings,
     ) -> ReportParser {
         ReportParser {
             orchestrator,
             storage,
             resolver: Resolver::new(),
-            strategy,
+            strategy: settings.edge_strategy,
+            max_audience: settings.max_audience,
         }
     }
 
@@ -148,7 +157,8 @@ impl JobHandler for ReportParser {
             result = async {
                 match &event {
                     IncomingEvent::ReportCreated(e) => {
-                        stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), &ctx).await
+                        let limits = stage1::Limits { max_audience: self.max_audience };
+                        stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), limits, &ctx).await
                     }
                     IncomingEvent::Stage2Created(e) => {
                         stage2::run(e, &mut session, self.storage.as_ref(), self.strategy, &ctx).await

@@ -69,12 +69,20 @@ impl Audience {
     }
 }
 
+/// What stage 1 refuses to collect.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most users in the seeds' lists together (`parser.max_audience`).
+    pub max_audience: usize,
+}
+
 /// Runs stage 1 of `event`.
 pub async fn run(
     event: &ReportCreated,
     session: &mut Session,
     resolver: &Resolver,
     storage: &dyn Storage,
+    limits: Limits,
     ctx: &JobContext,
 ) -> Result<JobOutput, ParserError> {
     ctx.progress.report(5, "resolving seeds").await;
@@ -85,6 +93,17 @@ pub async fn run(
     let audience = collect_audience(session, &main_ids).await?;
     let df_main_friends = audience.table(&main_ids);
     output::require_rows(&df_main_friends)?;
+    // Checked here, before profiles (the bulk of stage 1's memory and requests) and before
+    // stage 2 (whose edges are among these users).
+    let everyone = audience.everyone(&main_ids);
+    if everyone.len() > limits.max_audience {
+        return Err(ParserError::TooLarge(format!(
+            "report too large: the seeds' friend and follower lists hold {} users, over \
+             parser.max_audience = {}",
+            everyone.len(),
+            limits.max_audience
+        )));
+    }
 
     ctx.progress.report(40, "reading profiles").await;
     let fields = if event.options.fast_graph {
@@ -92,7 +111,7 @@ pub async fn run(
     } else {
         FULL_FIELDS
     };
-    let profiles = methods::profiles(session, &audience.everyone(&main_ids), fields).await?;
+    let profiles = methods::profiles(session, &everyone, fields).await?;
     let valid = valid_users(
         &profiles,
         &main_ids,

@@ -448,7 +448,10 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
                 status["status"].as_str().unwrap_or("").to_owned()
             };
             if seen != want {
-                problems.push(format!("{} stage {stage}: {seen}, want {want}: {status}", job.name));
+                problems.push(format!(
+                    "{} stage {stage}: {seen}, want {want}: {status}",
+                    job.name
+                ));
             }
             if status["status"] == "FAILED" {
                 *figures.stages_failed.entry(seen.clone()).or_default() += 1;
@@ -546,7 +549,10 @@ fn check_stage_files(data: &Path, prefix: &str, problems: &mut Vec<String>) {
         let name = file["name"].as_str().unwrap_or("");
         let size = std::fs::metadata(dir.join(name)).map(|m| m.len()).ok();
         if size != file["bytes"].as_u64() {
-            problems.push(format!("{prefix}{name}: {size:?} bytes, manifest says {}", file["bytes"]));
+            problems.push(format!(
+                "{prefix}{name}: {size:?} bytes, manifest says {}",
+                file["bytes"]
+            ));
         }
     }
 }

@@ -141,4 +141,3 @@ impl Service {
         self.task.await.unwrap();
     }
 }
-
