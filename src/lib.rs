@@ -10,6 +10,8 @@ pub mod admin;
 pub mod app;
 pub mod demo;
 pub mod events;
+#[cfg(test)]
+mod fuzz;
 pub mod ids;
 pub mod ops;
 pub mod parser;
