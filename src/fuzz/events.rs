@@ -220,7 +220,11 @@ fn check(event_type: Option<&[u8]>, payload: Option<&[u8]>) -> Result<(), TestCa
                 Some(event.event_type().as_bytes()),
                 Some(event.payload_json().as_bytes()),
             );
-            prop_assert_eq!(again, Ok(event), "an accepted event must read back the same");
+            prop_assert_eq!(
+                again,
+                Ok(event),
+                "an accepted event must read back the same"
+            );
         }
         Err(error) => {
             let message = error.to_string();

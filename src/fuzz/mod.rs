@@ -119,7 +119,11 @@ pub(crate) fn arb_json() -> impl Strategy<Value = Value> {
 /// `i64`s are almost all near 2^63 and never land in ranges such as "a plausible timestamp".
 pub(crate) fn magnitude() -> impl Strategy<Value = i64> {
     (0u32..64, any::<u64>(), any::<bool>()).prop_map(|(bits, raw, negative)| {
-        let n = if bits == 0 { 0 } else { (raw >> (64 - bits)) as i64 };
+        let n = if bits == 0 {
+            0
+        } else {
+            (raw >> (64 - bits)) as i64
+        };
         if negative {
             n.wrapping_neg()
         } else {

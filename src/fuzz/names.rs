@@ -29,11 +29,10 @@ fn link(segment: String) -> impl Strategy<Value = String> {
     ]);
     let tail = prop::sample::select(vec!["", "/", "?from=search", "#wall", "/photos?z=1#x"]);
     let space = prop::sample::select(vec!["", " ", "\t", "\n "]);
-    (space.clone(), scheme, host, tail, space)
-        .prop_map(move |(lead, scheme, host, tail, trail)| {
-            // Without a scheme a bare `vk.com/…` is still a link; a bare segment is not.
-            format!("{lead}{scheme}{host}{segment}{tail}{trail}")
-        })
+    (space.clone(), scheme, host, tail, space).prop_map(move |(lead, scheme, host, tail, trail)| {
+        // Without a scheme a bare `vk.com/…` is still a link; a bare segment is not.
+        format!("{lead}{scheme}{host}{segment}{tail}{trail}")
+    })
 }
 
 /// Screen names VK could have: letters first (so never an id form), any case.
@@ -80,7 +79,10 @@ fn raw_entry() -> impl Strategy<Value = String> {
             odd_string(),
         )
             .prop_map(|(scheme, host, path, tail)| format!("{scheme}{host}/{path}{tail}")),
-        (0usize..300, prop::sample::select(vec!['a', '1', ' ', 'é', '/']))
+        (
+            0usize..300,
+            prop::sample::select(vec!['a', '1', ' ', 'é', '/'])
+        )
             .prop_map(|(n, c)| c.to_string().repeat(n)),
     ]
 }
@@ -92,8 +94,10 @@ fn check_accepted(seed: &SeedRef) -> Result<(), TestCaseError> {
         SeedRef::ScreenName(name) => {
             prop_assert!(!name.is_empty() && name.len() <= 64, "{:?}", name);
             prop_assert!(
-                name.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'),
+                name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || b == b'.'),
                 "{:?}",
                 name
             );

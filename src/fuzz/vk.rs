@@ -66,13 +66,16 @@ fn error_message() -> impl Strategy<Value = String> {
 }
 
 fn api_error() -> impl Strategy<Value = ApiError> {
-    (error_code(), error_message(), prop::option::of(any::<i64>())).prop_map(
-        |(error_code, error_msg, error_subcode)| ApiError {
+    (
+        error_code(),
+        error_message(),
+        prop::option::of(any::<i64>()),
+    )
+        .prop_map(|(error_code, error_msg, error_subcode)| ApiError {
             error_code,
             error_msg,
             error_subcode,
-        },
-    )
+        })
 }
 
 fn execute_error() -> impl Strategy<Value = ExecuteErrorEntry> {
@@ -350,12 +353,17 @@ fn check_offsets(first: &IdPage, page: u32) -> Result<(), TestCaseError> {
             let most = MAX_LIST_LEN / u64::from(page) + 1;
             prop_assert!(offsets.len() as u64 <= most, "{} pages", offsets.len());
             prop_assert!(offsets.iter().all(|&o| o < first.count));
-            prop_assert!(offsets.first().is_none_or(|&o| o == first.items.len() as u64));
+            prop_assert!(offsets
+                .first()
+                .is_none_or(|&o| o == first.items.len() as u64));
             prop_assert!(offsets.windows(2).all(|w| w[1] - w[0] == u64::from(page)));
             if let Some(&last) = offsets.last() {
                 prop_assert!(last + u64::from(page) >= first.count, "the list is covered");
             } else if !first.items.is_empty() {
-                prop_assert!(first.items.len() as u64 >= first.count, "the list is covered");
+                prop_assert!(
+                    first.items.len() as u64 >= first.count,
+                    "the list is covered"
+                );
             }
         }
         Err(VkError::Decode { .. }) => prop_assert!(first.count > MAX_LIST_LEN),
@@ -363,4 +371,3 @@ fn check_offsets(first: &IdPage, page: u32) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
-

@@ -120,7 +120,10 @@ pub struct Group {
 pub type Lists = HashMap<VkUserId, Result<Vec<i64>, ApiError>>;
 
 /// One `response` (or one slot of an execute) as `T`; a shape we do not expect is a decode error.
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(method: &str, value: Value) -> Result<T, VkError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    method: &str,
+    value: Value,
+) -> Result<T, VkError> {
     serde_json::from_value(value).map_err(|e| VkError::Decode {
         method: method.to_owned(),
         message: e.to_string(),

@@ -5,6 +5,7 @@ mod admin;
 mod app;
 mod events;
 mod report;
+mod secrets;
 mod settings;
 mod storage;
 mod stream;

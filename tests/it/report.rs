@@ -17,17 +17,17 @@ use crate::support::s3_server::{S3Server, ACCESS_KEY, SECRET_KEY};
 use crate::support::sim::{self, ids_of, stat, truth};
 
 /// The app on a private Redis and a temp folder (or an S3 server), talking to `sim`.
-struct Service {
-    redis: RedisServer,
+pub(crate) struct Service {
+    pub(crate) redis: RedisServer,
     /// Where the stage files land on disk: the temp folder, or the S3 server's bucket folder.
-    files: PathBuf,
+    pub(crate) files: PathBuf,
     _data: tempfile::TempDir,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Service {
-    async fn start(sim: &SimHandle, extra: &[(&str, &str)]) -> Service {
+    pub(crate) async fn start(sim: &SimHandle, extra: &[(&str, &str)]) -> Service {
         let data = tempfile::tempdir().unwrap();
         let files = data.path().to_path_buf();
         let storage = [("STORAGE_URL", files.to_str().unwrap().to_owned())];
@@ -36,14 +36,24 @@ impl Service {
 
     /// The app writing to the S3 server's bucket `reports`.
     async fn start_s3(sim: &SimHandle, s3: &S3Server) -> Service {
+        Service::start_s3_with(sim, s3, SECRET_KEY, &[]).await
+    }
+
+    /// The app writing to the S3 server's bucket `reports` with the S3 secret `secret`.
+    pub(crate) async fn start_s3_with(
+        sim: &SimHandle,
+        s3: &S3Server,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Service {
         let storage = [
             ("STORAGE_URL", "s3://reports".to_owned()),
             ("AWS_ENDPOINT_URL", s3.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
         ];
         let files = s3.root.path().join("reports");
-        Service::start_with(sim, tempfile::tempdir().unwrap(), files, &storage, &[]).await
+        Service::start_with(sim, tempfile::tempdir().unwrap(), files, &storage, extra).await
     }
 
     async fn start_with(
@@ -79,7 +89,7 @@ impl Service {
         }
     }
 
-    async fn publish(&self, event_type: &str, payload: Value) {
+    pub(crate) async fn publish(&self, event_type: &str, payload: Value) {
         let mut conn = redis::Client::open(self.redis.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -98,7 +108,7 @@ impl Service {
     }
 
     /// Waits for the final status of `job`'s `stage` and returns it.
-    async fn final_status(&self, job: &str, stage: u8) -> Value {
+    pub(crate) async fn final_status(&self, job: &str, stage: u8) -> Value {
         let mut conn = redis::Client::open(self.redis.url())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -137,7 +147,7 @@ impl Service {
         .unwrap()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop.cancel();
         self.task.await.unwrap();
     }
@@ -158,7 +168,7 @@ fn i8s(table: &Table, column: &str) -> Vec<i8> {
 }
 
 /// Open, active users with a modest friend count: quick seeds.
-async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
+pub(crate) async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
     let candidates: Vec<u32> = (from..from + 200).collect();
     let t = truth(sim, &candidates).await;
     candidates
@@ -174,18 +184,18 @@ async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
         .collect()
 }
 
-fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
+pub(crate) fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
     json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind,
            "socialNetworkIds": seeds.iter().map(|s| format!("id{s}")).collect::<Vec<_>>(),
            "options": {"subsGraph": true}})
 }
 
-fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
+pub(crate) fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
     json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind})
 }
 
 /// Runs stage 1 and stage 2 of a report; returns the two prefixes.
-async fn run_report(
+pub(crate) async fn run_report(
     service: &Service,
     job: &str,
     kind: &str,
