@@ -408,6 +408,26 @@ mod tests {
     }
 
     #[test]
+    fn paging_trusts_count_only_within_bounds() {
+        let page = |count, got| IdPage {
+            count,
+            items: vec![1; got],
+        };
+        assert_eq!(
+            later_offsets("friends.get", &page(12_001, 5000), 5000).unwrap(),
+            [5000, 10_000]
+        );
+        assert!(later_offsets("friends.get", &page(10, 0), 5000)
+            .unwrap()
+            .is_empty());
+        // A broken count must not plan 3.7e15 page requests.
+        assert!(matches!(
+            later_offsets("users.getFollowers", &page(u64::MAX, 1000), 1000),
+            Err(VkError::Decode { .. })
+        ));
+    }
+
+    #[test]
     fn pages_and_profiles_decode() {
         let page: IdPage = decode("friends.get", json!({"count": 2, "items": [1, 2]})).unwrap();
         assert_eq!(page.items, [1, 2]);
