@@ -11,6 +11,8 @@ pub mod app;
 pub mod demo;
 pub mod events;
 pub mod export;
+#[cfg(test)]
+mod fuzz;
 pub mod ids;
 pub mod ops;
 pub mod parser;

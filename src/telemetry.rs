@@ -7,7 +7,8 @@
 
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{fmt, EnvFilter, Registry};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
 use crate::settings::Environment;
 
@@ -24,21 +25,29 @@ where
         .or_else(|_| EnvFilter::try_new(default_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     match environment {
-        Environment::Production => Box::new(
-            Registry::default().with(filter).with(
-                fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(sink),
-            ),
-        ),
+        Environment::Production => {
+            Box::new(Registry::default().with(filter).with(json_layer(sink)))
+        }
         Environment::Development => Box::new(
             Registry::default()
                 .with(filter)
                 .with(fmt::layer().with_target(true).with_writer(sink)),
         ),
     }
+}
+
+/// The production line format: one JSON object per event with the current span's fields (so
+/// every line of a job names it). Public so tests capture exactly what production writes.
+pub fn json_layer<S, W>(sink: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(sink)
 }
 
 /// Installs `subscriber` for the whole process; call once, from `main`.

@@ -4,7 +4,7 @@
 //! so that every refusal names its field and says what was expected; serde's messages for
 //! nested enums and lists are vaguer, and the backend team reads these in the dead-letter stream.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -337,8 +337,22 @@ fn event_id(o: &Map<String, Value>) -> Result<Option<String>, EventError> {
     }
 }
 
-/// RFC 3339, or a naive ISO timestamp (Python's `isoformat()`, taken as UTC), or unix seconds.
+/// RFC 3339, or a naive ISO timestamp (Python's `isoformat()`, taken as UTC), or unix seconds;
+/// in years 0000 to 9999, the range RFC 3339 can write, so that an accepted event re-encodes
+/// (`publish`, the dead-letter replay) to a payload this decoder accepts again.
 fn created_at(o: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, EventError> {
+    const FIELD: &str = "createdAt";
+    let parsed = parse_created_at(o)?;
+    match parsed {
+        Some(t) if !(0..=9999).contains(&t.year()) => Err(invalid(
+            FIELD,
+            "expected a timestamp between the years 0000 and 9999",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn parse_created_at(o: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, EventError> {
     const FIELD: &str = "createdAt";
     match present(o, FIELD) {
         None => Ok(None),

@@ -119,7 +119,11 @@ pub struct Group {
 /// A list per user: the ids, or the error that kept us from reading them.
 pub type Lists = HashMap<VkUserId, Result<Vec<i64>, ApiError>>;
 
-fn decode<T: for<'de> Deserialize<'de>>(method: &str, value: Value) -> Result<T, VkError> {
+/// One `response` (or one slot of an execute) as `T`; a shape we do not expect is a decode error.
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    method: &str,
+    value: Value,
+) -> Result<T, VkError> {
     serde_json::from_value(value).map_err(|e| VkError::Decode {
         method: method.to_owned(),
         message: e.to_string(),
@@ -183,11 +187,11 @@ async fn paged_lists(
         match result {
             Ok(value) => {
                 let page_data: IdPage = decode(method, value)?;
-                let mut offset = page_data.items.len() as u64;
-                while offset < page_data.count && !page_data.items.is_empty() {
-                    more.push((user, offset));
-                    offset += u64::from(page);
-                }
+                more.extend(
+                    later_offsets(method, &page_data, page)?
+                        .into_iter()
+                        .map(|offset| (user, offset)),
+                );
                 lists.insert(user, Ok(page_data.items));
             }
             Err(error) => {
@@ -213,6 +217,30 @@ async fn paged_lists(
         }
     }
     Ok(lists)
+}
+
+/// Longest list the service pages through. VK caps friend lists at 10,000; follower lists of the
+/// most followed accounts are in the tens of millions. A larger `count` is not a list we can
+/// collect but a broken answer, and trusting it would plan billions of page requests.
+pub const MAX_LIST_LEN: u64 = 100_000_000;
+
+/// The offsets of the pages after `first`, whose `count` gives the list's length.
+pub(crate) fn later_offsets(method: &str, first: &IdPage, page: u32) -> Result<Vec<u64>, VkError> {
+    if first.count > MAX_LIST_LEN {
+        return Err(VkError::Decode {
+            method: method.to_owned(),
+            message: format!(
+                "a list of {} ids is beyond the {MAX_LIST_LEN} the service reads",
+                first.count
+            ),
+        });
+    }
+    // An empty first page means VK has nothing to show (closed meanwhile, or count is stale).
+    if first.items.is_empty() || page == 0 {
+        return Ok(Vec::new());
+    }
+    let start = first.items.len() as u64;
+    Ok((start..first.count).step_by(page as usize).collect())
 }
 
 /// Friend lists of `users`, complete past 5,000 friends.
@@ -292,6 +320,15 @@ struct SubscriptionsBody {
     groups: IdPage,
 }
 
+/// A users.getSubscriptions answer with `extended=0`.
+pub(crate) fn decode_subscriptions(value: Value) -> Result<Subscriptions, VkError> {
+    let body: SubscriptionsBody = decode("users.getSubscriptions", value)?;
+    Ok(Subscriptions {
+        users: body.users.items,
+        groups: body.groups.items,
+    })
+}
+
 /// users.getSubscriptions (extended=0 answers the whole lists in one call).
 pub fn subscriptions_get(user: VkUserId) -> Call {
     Call::new(
@@ -309,13 +346,7 @@ pub async fn subscriptions(
     let mut out = HashMap::with_capacity(users.len());
     for (&user, result) in users.iter().zip(run_calls(session, &calls).await?) {
         let entry = match result {
-            Ok(value) => {
-                let body: SubscriptionsBody = decode("users.getSubscriptions", value)?;
-                Ok(Subscriptions {
-                    users: body.users.items,
-                    groups: body.groups.items,
-                })
-            }
+            Ok(value) => Ok(decode_subscriptions(value)?),
             Err(error) => Err(error),
         };
         out.insert(user, entry);
@@ -332,7 +363,7 @@ pub fn groups_get_by_id(ids: &[i64], fields: &str) -> Call {
 }
 
 /// groups.getById answers an array before API 5.199 and `{groups, profiles}` from it on.
-fn decode_groups(value: Value) -> Result<Vec<Group>, VkError> {
+pub(crate) fn decode_groups(value: Value) -> Result<Vec<Group>, VkError> {
     let list = match value {
         Value::Object(mut object) => object.remove("groups").unwrap_or(Value::Array(Vec::new())),
         other => other,
@@ -374,6 +405,26 @@ mod tests {
         let old = json!([{"id": 1, "name": "a", "screen_name": "a"}]);
         let new = json!({"groups": [{"id": 1, "name": "a", "screen_name": "a"}], "profiles": []});
         assert_eq!(decode_groups(old).unwrap(), decode_groups(new).unwrap());
+    }
+
+    #[test]
+    fn paging_trusts_count_only_within_bounds() {
+        let page = |count, got| IdPage {
+            count,
+            items: vec![1; got],
+        };
+        assert_eq!(
+            later_offsets("friends.get", &page(12_001, 5000), 5000).unwrap(),
+            [5000, 10_000]
+        );
+        assert!(later_offsets("friends.get", &page(10, 0), 5000)
+            .unwrap()
+            .is_empty());
+        // A broken count must not plan 3.7e15 page requests.
+        assert!(matches!(
+            later_offsets("users.getFollowers", &page(u64::MAX, 1000), 1000),
+            Err(VkError::Decode { .. })
+        ));
     }
 
     #[test]

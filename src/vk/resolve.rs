@@ -87,7 +87,7 @@ impl Resolver {
 }
 
 /// `{"object_id": 1, "type": "user"}`, or `[]` when the name is free.
-fn interpret(value: &Value) -> Resolution {
+pub(crate) fn interpret(value: &Value) -> Resolution {
     let Some(object) = value.as_object() else {
         return Resolution::NotFound;
     };

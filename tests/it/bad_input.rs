@@ -268,6 +268,11 @@ fn catalogue(seed: u32, hub: u32) -> Vec<Case> {
             Answer::Failed("t20", 2, "STAGE1_NOT_FOUND"),
         ),
         case(
+            "seeds over parser.max_audience",
+            report("t22", &format!("[{hub}]")),
+            Answer::Failed("t22", 1, "INVALID_EVENT"),
+        ),
+        case(
             "extra unknown fields",
             event(
                 "ReportCreated",

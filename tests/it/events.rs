@@ -295,6 +295,9 @@ fn malformed_entries_give_typed_errors() {
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"options":[true]"#).into_bytes()), invalid("options")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"options":{"fastGraph":"yes"}"#).into_bytes()), invalid("options.fastGraph")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"createdAt":"yesterday""#).into_bytes()), invalid("createdAt")),
+        // Found by the fuzz harness: instants RFC 3339 cannot write would not re-encode.
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"createdAt":-62167219201"#).into_bytes()), invalid("createdAt")),
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"createdAt":253402300800"#).into_bytes()), invalid("createdAt")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"eventId":"""#).into_bytes()), invalid("eventId")),
         (Some(b"Stage2Created"), Some(with(r#""stage1Prefix":"DEFAULT/1/other_stage1/""#).into_bytes()), invalid("stage1Prefix")),
         (Some(b"Stage2Created"), Some(with(r#""stage1Prefix":"DEFAULT/../j_stage1/""#).into_bytes()), invalid("stage1Prefix")),

@@ -8,6 +8,7 @@ mod chaos;
 mod demo;
 mod events;
 mod report;
+mod secrets;
 mod settings;
 mod shared_rate;
 mod storage;

@@ -30,7 +30,7 @@ fn i8s(table: &Table, column: &str) -> Vec<i8> {
 }
 
 /// Open, active users with a modest friend count: quick seeds.
-async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
+pub(crate) async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
     let candidates: Vec<u32> = (from..from + 200).collect();
     let t = truth(sim, &candidates).await;
     candidates
@@ -46,18 +46,18 @@ async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
         .collect()
 }
 
-fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
+pub(crate) fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
     json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind,
            "socialNetworkIds": seeds.iter().map(|s| format!("id{s}")).collect::<Vec<_>>(),
            "options": {"subsGraph": true}})
 }
 
-fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
+pub(crate) fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
     json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind})
 }
 
 /// Runs stage 1 and stage 2 of a report; returns the two prefixes.
-async fn run_report(
+pub(crate) async fn run_report(
     service: &Service,
     job: &str,
     kind: &str,

@@ -3,10 +3,19 @@
 //! A thread-scoped subscriber (`set_default`) misses events when tests run in parallel: tracing
 //! caches each callsite's interest globally, so a callsite first hit under the no-op dispatcher
 //! can stay silent. One global subscriber, installed on first use, sees everything from then on
-//! (at trace level for vk_parser, in the production JSON format); tests that check what reaches
-//! the logs read it, and nothing is printed.
+//! (in the production JSON format); tests that check what reaches the logs read it, and nothing
+//! is printed. vk-parser's own events are kept at every level; every other crate's (reqwest,
+//! hyper, the AWS SDK, redis, ...) are kept, at every level too, only while a test holds
+//! [`capture_everything`]'s guard: always on, they would fill memory in every other test.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{filter, Layer, Registry};
+
+/// Tests currently holding a [`capture_everything`] guard.
+static EVERYTHING: AtomicUsize = AtomicUsize::new(0);
 
 /// A `MakeWriter` appending to a shared buffer.
 #[derive(Clone, Default)]
@@ -41,13 +50,32 @@ pub fn captured() -> &'static Captured {
     static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Captured::default();
-        let subscriber = vk_parser::telemetry::subscriber(
-            vk_parser::settings::Environment::Production,
-            "vk_parser=trace",
-            logs.clone(),
-        );
+        // A dynamic filter: its interest is "sometimes", so the switch is read at every event
+        // rather than cached per callsite.
+        let keep = filter::dynamic_filter_fn(|meta, _| {
+            meta.target().starts_with("vk_parser") || EVERYTHING.load(Ordering::SeqCst) > 0
+        });
+        let subscriber = Registry::default()
+            .with(vk_parser::telemetry::json_layer(logs.clone()).with_filter(keep));
         // Another test binary component may have installed one first: then logs go there.
         let _ = tracing::subscriber::set_global_default(subscriber);
         logs
     })
+}
+
+/// Keeps every crate's events, at every level, until dropped (see the module header).
+#[must_use = "events are kept only while the guard lives"]
+pub struct Everything(());
+
+impl Drop for Everything {
+    fn drop(&mut self) {
+        EVERYTHING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Installs the capture if needed and keeps every crate's events until the guard drops.
+pub fn capture_everything() -> Everything {
+    captured();
+    EVERYTHING.fetch_add(1, Ordering::SeqCst);
+    Everything(())
 }

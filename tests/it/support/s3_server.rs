@@ -22,13 +22,18 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Starts a server with `bucket` already created.
+    /// Starts a server with `bucket` already created, accepting [`ACCESS_KEY`] / [`SECRET_KEY`].
     pub async fn start(bucket: &str) -> S3Server {
+        S3Server::start_with_secret(bucket, SECRET_KEY).await
+    }
+
+    /// Starts a server with `bucket` already created, accepting [`ACCESS_KEY`] / `secret`.
+    pub async fn start_with_secret(bucket: &str, secret: &str) -> S3Server {
         let root = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(root.path().join(bucket)).expect("bucket folder");
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
         let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, secret));
         let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));

@@ -35,14 +35,24 @@ impl Service {
 
     /// The app writing to the S3 server's bucket `reports`.
     pub async fn start_s3(sim: &SimHandle, s3: &S3Server) -> Service {
+        Service::start_s3_with(sim, s3, SECRET_KEY, &[]).await
+    }
+
+    /// The app writing to the S3 server's bucket `reports` with the S3 secret `secret`.
+    pub async fn start_s3_with(
+        sim: &SimHandle,
+        s3: &S3Server,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Service {
         let storage = [
             ("STORAGE_URL", "s3://reports".to_owned()),
             ("AWS_ENDPOINT_URL", s3.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
         ];
         let files = s3.root.path().join("reports");
-        Service::start_with(sim, tempfile::tempdir().unwrap(), files, &storage, &[]).await
+        Service::start_with(sim, tempfile::tempdir().unwrap(), files, &storage, extra).await
     }
 
     pub async fn start_with(
