@@ -17,6 +17,7 @@ use crate::parser::ReportParser;
 use crate::settings::Settings;
 use crate::storage::{self, Storage, StorageError};
 use crate::stream::{Consumer, StreamError};
+use crate::vk::lease_journal::LeaseJournal;
 use crate::vk::{self, VkError};
 
 /// How long start-up waits for Redis before saying it is unreachable.
@@ -53,6 +54,8 @@ pub struct App {
     consumer: Consumer,
     ops: OpsServer,
     parser: Arc<ReportParser>,
+    journal: Option<Arc<LeaseJournal>>,
+    heartbeat: Duration,
 }
 
 impl std::fmt::Debug for App {
@@ -70,8 +73,9 @@ impl App {
         let storage = storage::open(&settings.storage).await?;
         let redis = connect_redis(&settings).await?;
         let metrics = Arc::new(Metrics::new());
+        let vk = vk::connect_stack(&settings)?;
         let parser = Arc::new(ReportParser::new(
-            vk::connect(&settings)?.with_metrics(metrics.clone()),
+            vk.orchestrator.with_metrics(metrics.clone()),
             storage.clone(),
             &settings.parser,
         ));
@@ -90,6 +94,8 @@ impl App {
             consumer,
             ops,
             parser,
+            journal: vk.journal,
+            heartbeat: settings.stream.heartbeat_interval,
         })
     }
 
@@ -112,9 +118,16 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let ops_stop = CancellationToken::new();
         let ops = tokio::spawn(self.ops.run(ops_stop.clone()));
+        // The journal's heartbeat runs as long as jobs may hold leases: through the drain.
+        let journal = self
+            .journal
+            .map(|j| tokio::spawn(j.run(self.heartbeat, ops_stop.clone())));
         let served = self.consumer.run(shutdown).await;
         // The ops port outlives the drain so probes and scrapes see it through.
         ops_stop.cancel();
+        if let Some(journal) = journal {
+            let _ = journal.await;
+        }
         match ops.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "ops port stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "ops task failed"),

@@ -7,6 +7,8 @@
 //!   (`vk.rate_limiter = "redis"`);
 //! - [`client`]: a paced call on one token, retried past transport errors, 5xx, 10 and 6;
 //! - [`tokens`]: where tokens come from (token manager or a static list);
+//! - [`lease_journal`]: the token manager's leases recorded in Redis, so a survivor releases
+//!   the leases of a replica that died holding them;
 //! - [`orchestrator`]: which token a job uses and when it moves to another;
 //! - [`execute`]: 25 calls per request, with per-call results and batch splitting;
 //! - [`methods`]: typed methods and the paged, packed operations the stages call;
@@ -18,6 +20,7 @@ pub mod client;
 pub mod error;
 pub mod execute;
 pub mod http;
+pub mod lease_journal;
 pub mod methods;
 pub mod orchestrator;
 pub mod rate;
@@ -32,16 +35,31 @@ use std::sync::Arc;
 use crate::settings::{RateLimiterKind, Settings};
 use client::{RetryPolicy, VkClient};
 use http::VkHttp;
+use lease_journal::{JournalSettings, LeaseJournal};
 use orchestrator::{Orchestrator, OrchestratorSettings};
 use rate::{PaceSettings, RpsGuard};
 use shared_rate::SharedLimiter;
 use tokens::{StaticTokens, TokenManager, TokenSource};
+
+/// The VK stack as the app runs it.
+pub struct VkStack {
+    /// Sessions for jobs.
+    pub orchestrator: Orchestrator,
+    /// The lease journal, whose heartbeat the app runs (with a token manager only).
+    pub journal: Option<Arc<LeaseJournal>>,
+}
 
 /// Builds the VK stack from settings: HTTP client, RPS guard (and the shared limiter on
 /// `redis.url` when `vk.rate_limiter` is `redis`; it connects on first use), token source,
 /// orchestrator. The token manager is used when `tokens.service_url` is set, else the static
 /// token list.
 pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
+    Ok(connect_stack(settings)?.orchestrator)
+}
+
+/// [`connect`], plus the lease journal in front of the token manager (on `redis.url`; it
+/// connects on first use). The caller runs [`LeaseJournal::run`].
+pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
     let vk = &settings.vk;
     let http = VkHttp::new(
         vk.api_base_url.clone(),
@@ -66,12 +84,29 @@ pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
         )?;
         client = client.with_shared_limiter(shared);
     }
+    let mut journal = None;
     let source: Arc<dyn TokenSource> = match &settings.tokens.service_url {
-        Some(url) => Arc::new(TokenManager::new(
-            url.clone(),
-            settings.tokens.service_api_key.clone(),
-            vk.request_timeout,
-        )?),
+        Some(url) => {
+            let manager = Arc::new(TokenManager::new(
+                url.clone(),
+                settings.tokens.service_api_key.clone(),
+                vk.request_timeout,
+            )?);
+            let journaled = Arc::new(
+                LeaseJournal::new(
+                    manager,
+                    &settings.redis.url,
+                    JournalSettings {
+                        key_prefix: settings.stream.key_prefix.clone(),
+                        holder: settings.redis.consumer_name.clone(),
+                        ttl: settings.stream.lease_ttl,
+                    },
+                )
+                .map_err(|e| VkError::TokenSource(format!("lease journal: {e}")))?,
+            );
+            journal = Some(journaled.clone());
+            journaled
+        }
         None => Arc::new(StaticTokens::new(settings.tokens.static_tokens.clone())),
     };
     let orchestrator = OrchestratorSettings {
@@ -81,5 +116,8 @@ pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
         calls_per_execute: usize::from(vk.calls_per_execute),
         decoy_every: vk.decoy_every,
     };
-    Ok(Orchestrator::new(client, source, orchestrator))
+    Ok(VkStack {
+        orchestrator: Orchestrator::new(client, source, orchestrator),
+        journal,
+    })
 }

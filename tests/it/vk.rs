@@ -541,3 +541,77 @@ async fn no_secret_reaches_logs_or_errors() {
         );
     }
 }
+
+/// The lease journal: the leases of a process that stopped heartbeating (killed) are released
+/// by a survivor; a live holder's leases are left alone; a normal release forgets its record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_survivor_releases_the_leases_of_a_dead_process() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use vk_parser::vk::lease_journal::{JournalSettings, LeaseJournal};
+    use vk_parser::vk::tokens::{TokenManager, TokenSource};
+
+    let sim = sim::start(|c| c.global_pool = 6).await;
+    let redis = crate::support::redis_server::RedisServer::start();
+    let url = redis.url();
+    let settings = sim::settings(&sim, &[("REDIS_URL", url.as_str())]);
+    let journal = |holder: &str| {
+        let manager = TokenManager::new(
+            settings.tokens.service_url.clone().unwrap(),
+            settings.tokens.service_api_key.clone(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        LeaseJournal::new(
+            Arc::new(manager),
+            &settings.redis.url,
+            JournalSettings {
+                key_prefix: "vkp".to_owned(),
+                holder: holder.to_owned(),
+                ttl: Duration::from_millis(300),
+            },
+        )
+        .unwrap()
+    };
+    let outstanding = || stat(&sim.stats(), &["token_manager", "outstanding"]);
+    let (dead, alive) = (journal("dead"), journal("alive"));
+    let _d1 = dead.lease(&job("d1")).await.unwrap().unwrap();
+    let _d2 = dead.lease(&job("d2")).await.unwrap().unwrap();
+    let a1 = alive.lease(&job("a1")).await.unwrap().unwrap();
+    assert_eq!(outstanding(), 3);
+    // While "dead" is still within its TTL, nothing of it is touched.
+    assert_eq!(alive.heartbeat().await.unwrap(), 0);
+    // "dead" never heartbeats again; "alive" does, and outlives it.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        alive.heartbeat().await.unwrap();
+    }
+    assert_eq!(
+        outstanding(),
+        1,
+        "the dead holder's two leases are released"
+    );
+    assert_eq!(
+        stat(
+            &sim.stats(),
+            &[
+                "token_manager",
+                "counters",
+                "released_by_reason",
+                "job_failed"
+            ]
+        ),
+        2
+    );
+    alive.release(&a1, ReleaseReason::Completed).await.unwrap();
+    assert_eq!(outstanding(), 0);
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let left: i64 = redis::cmd("HLEN")
+        .arg("vkp:leases")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(left, 0, "every record forgotten");
+}
