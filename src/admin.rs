@@ -118,7 +118,7 @@ type RawField = (Vec<u8>, Vec<u8>);
 pub type DeadLetter = (String, HashMap<String, String>);
 
 fn dead_stream(settings: &Settings) -> String {
-    format!("{}:dead", settings.redis.stream_vk_parser)
+    crate::stream::StreamNames::from_settings(settings).dead
 }
 
 /// Up to `count` dead letters, oldest first.

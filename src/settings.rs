@@ -797,4 +797,86 @@ mod tests {
             assert!(documented, "undocumented key in default.toml: {line}");
         }
     }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(None, &env)
+    }
+
+    fn refused_key(pairs: &[(&str, &str)]) -> String {
+        match load(pairs) {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    const TAGGED: [(&str, &str); 3] = [
+        ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
+        ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
+        ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
+    ];
+
+    #[test]
+    fn hash_tags_are_read_as_redis_cluster_reads_them() {
+        assert_eq!(key_hash_tag("stream:{vkp}:parser:vk"), Some("vkp"));
+        assert_eq!(key_hash_tag("a{b}{c}"), Some("b"));
+        assert_eq!(key_hash_tag("a{}{c}"), None);
+        assert_eq!(key_hash_tag("stream:parser:vk"), None);
+        assert_eq!(key_hash_tag("a{b"), None);
+    }
+
+    #[test]
+    fn cluster_mode_takes_a_node_list_a_tag_and_tagged_streams() {
+        let mut pairs = vec![
+            ("REDIS_URL", "redis://127.0.0.1:7001, redis://:pw@127.0.0.1:7002"),
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
+        pairs.extend(TAGGED);
+        let s = load(&pairs).unwrap();
+        assert!(s.redis.cluster);
+        assert_eq!(s.redis.url.len(), 2);
+        assert_eq!(
+            s.redis.url.to_string(),
+            "redis://127.0.0.1:7001,redis://:***@127.0.0.1:7002"
+        );
+    }
+
+    #[test]
+    fn cluster_mode_refuses_names_that_would_split_a_script_across_slots() {
+        let cluster = [("VKP_REDIS__CLUSTER", "true")];
+        assert_eq!(refused_key(&cluster), "redis.hash_tag");
+        let mut untagged = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        untagged.extend(&TAGGED[..2]);
+        assert_eq!(refused_key(&untagged), "redis.stream_graph_worker");
+        let mut other_tag = untagged.clone();
+        other_tag.push(("STREAM_GRAPH_WORKER", "stream:{other}:graph-worker"));
+        assert_eq!(refused_key(&other_tag), "redis.stream_graph_worker");
+        let mut prefix = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        prefix.extend(TAGGED);
+        prefix.push(("VKP_STREAM__KEY_PREFIX", "{x}"));
+        assert_eq!(refused_key(&prefix), "stream.key_prefix");
+        let mut unix = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        unix.extend(TAGGED);
+        unix.push(("REDIS_URL", "redis+unix:///tmp/redis.sock"));
+        assert_eq!(refused_key(&unix), "redis.url");
+    }
+
+    #[test]
+    fn a_single_server_takes_one_url_and_keeps_plain_names() {
+        assert_eq!(
+            refused_key(&[("REDIS_URL", "redis://a:1,redis://b:2")]),
+            "redis.url"
+        );
+        let s = load(&[]).unwrap();
+        assert!(!s.redis.cluster);
+        assert!(s.redis.hash_tag.is_empty());
+        assert_eq!(
+            refused_key(&[("VKP_REDIS__HASH_TAG", "vkp")]),
+            "redis.stream_vk_parser"
+        );
+    }
 }
