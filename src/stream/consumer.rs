@@ -6,7 +6,9 @@
 //! - **Keys.** Events arrive on `stream:parser:vk`. Statuses go to
 //!   `stream:report:status-change`, GraphReady events to `stream:graph-worker`, entries we give up
 //!   on to `stream:parser:vk:dead`. Per job, `vkp:job:{jobId}:stage{n}` (a hash) records its state
-//!   and `vkp:lease:{jobId}` (a string with a TTL) says who runs it.
+//!   and `vkp:lease:{jobId}` (a string with a TTL) says who runs it. On a Redis Cluster every
+//!   one of these names carries the `redis.hash_tag` (`stream:{vkp}:parser:vk`,
+//!   `vkp:{vkp}:job:…`), so each script's keys share one slot ([`super::keys`]).
 //! - **Group and consumer.** All replicas read as one group (`cg_vk_parser`), each under its own
 //!   consumer name; `XREADGROUP … >` hands every new entry to exactly one of them and records it
 //!   in the group's pending list (PEL) under that consumer. The group is created at start
