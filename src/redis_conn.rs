@@ -28,7 +28,8 @@ pub enum RedisTarget {
     /// One server (`redis.cluster = false`).
     Single(redis::Client),
     /// A Redis Cluster (`redis.cluster = true`); the nodes are only where discovery starts.
-    Cluster(ClusterClient),
+    /// Boxed: the cluster client is twice the size of a plain one.
+    Cluster(Box<ClusterClient>),
 }
 
 impl std::fmt::Debug for RedisTarget {
@@ -59,9 +60,9 @@ impl RedisTarget {
     /// The target `redis.url` and `redis.cluster` name. Does not connect.
     pub fn from_settings(redis: &RedisSettings) -> RedisResult<RedisTarget> {
         if redis.cluster {
-            Ok(RedisTarget::Cluster(ClusterClient::new(
+            Ok(RedisTarget::Cluster(Box::new(ClusterClient::new(
                 redis.url.nodes().collect::<Vec<_>>(),
-            )?))
+            )?)))
         } else {
             RedisTarget::single(&redis.url)
         }

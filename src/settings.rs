@@ -374,9 +374,11 @@ impl RedisUrl {
                 .map_err(|e| format!("expected a Redis URL (redis://host:port): {e}"))?;
             match url.scheme() {
                 "redis" | "rediss" | "redis+unix" | "unix" => urls.push(url),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "expected a redis://, rediss:// or redis+unix:// URL, found scheme `{other}`"
-                )),
+                ))
+                }
             }
         }
         if urls.is_empty() {
@@ -831,7 +833,10 @@ mod tests {
     #[test]
     fn cluster_mode_takes_a_node_list_a_tag_and_tagged_streams() {
         let mut pairs = vec![
-            ("REDIS_URL", "redis://127.0.0.1:7001, redis://:pw@127.0.0.1:7002"),
+            (
+                "REDIS_URL",
+                "redis://127.0.0.1:7001, redis://:pw@127.0.0.1:7002",
+            ),
             ("VKP_REDIS__CLUSTER", "true"),
             ("VKP_REDIS__HASH_TAG", "vkp"),
         ];
@@ -849,17 +854,26 @@ mod tests {
     fn cluster_mode_refuses_names_that_would_split_a_script_across_slots() {
         let cluster = [("VKP_REDIS__CLUSTER", "true")];
         assert_eq!(refused_key(&cluster), "redis.hash_tag");
-        let mut untagged = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        let mut untagged = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
         untagged.extend(&TAGGED[..2]);
         assert_eq!(refused_key(&untagged), "redis.stream_graph_worker");
         let mut other_tag = untagged.clone();
         other_tag.push(("STREAM_GRAPH_WORKER", "stream:{other}:graph-worker"));
         assert_eq!(refused_key(&other_tag), "redis.stream_graph_worker");
-        let mut prefix = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        let mut prefix = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
         prefix.extend(TAGGED);
         prefix.push(("VKP_STREAM__KEY_PREFIX", "{x}"));
         assert_eq!(refused_key(&prefix), "stream.key_prefix");
-        let mut unix = vec![("VKP_REDIS__CLUSTER", "true"), ("VKP_REDIS__HASH_TAG", "vkp")];
+        let mut unix = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
         unix.extend(TAGGED);
         unix.push(("REDIS_URL", "redis+unix:///tmp/redis.sock"));
         assert_eq!(refused_key(&unix), "redis.url");

@@ -85,7 +85,9 @@ async fn jobs_complete_through_a_three_node_cluster() {
     let sim = sim::start(|_| {}).await;
     let data = tempfile::tempdir().unwrap();
     let settings = cluster_settings(&sim, &cluster, data.path());
-    let app = App::build(settings.clone()).await.expect("app builds on the cluster");
+    let app = App::build(settings.clone())
+        .await
+        .expect("app builds on the cluster");
     let ops = app.ops_addr();
     let stop = CancellationToken::new();
     let task = tokio::spawn({
