@@ -23,6 +23,12 @@ ensure_redis_server() {
     echo "== redis-server is missing: the tests start their own private redis-server"
     apt_install redis-server
   fi
+  # The cluster test joins its nodes with redis-cli (Debian's redis-tools, which redis-server
+  # depends on; a server installed some other way may lack it).
+  if ! command -v redis-cli >/dev/null 2>&1; then
+    echo "== redis-cli is missing: the cluster test creates its cluster with it"
+    apt_install redis-tools
+  fi
 }
 
 # ensure_python_module MODULE WHY: pip-installs MODULE when python3 cannot import it.

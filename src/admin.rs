@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use crate::events::{IncomingEvent, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
+use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
 use crate::storage::{self, read_manifest, StagePrefix};
 use crate::tables::{from_parquet, ColumnData};
@@ -28,9 +29,9 @@ pub enum AdminError {
     Read(String),
 }
 
-async fn redis(settings: &Settings) -> Result<redis::aio::MultiplexedConnection, AdminError> {
-    let client = redis::Client::open(settings.redis.url.expose())?;
-    Ok(client.get_multiplexed_async_connection().await?)
+async fn redis(settings: &Settings) -> Result<RedisConn, AdminError> {
+    let target = RedisTarget::from_settings(&settings.redis)?;
+    Ok(target.dedicated(ConnectOptions::default()).await?)
 }
 
 /// Publishes `event_type` with `payload` on the input stream, after checking it decodes.
@@ -117,7 +118,7 @@ type RawField = (Vec<u8>, Vec<u8>);
 pub type DeadLetter = (String, HashMap<String, String>);
 
 fn dead_stream(settings: &Settings) -> String {
-    format!("{}:dead", settings.redis.stream_vk_parser)
+    crate::stream::StreamNames::from_settings(settings).dead
 }
 
 /// Up to `count` dead letters, oldest first.

@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::{Metrics, OpsError, OpsServer, ReadinessCheck};
 use crate::parser::ReportParser;
+use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
 use crate::storage::{self, Storage, StorageError};
 use crate::stream::{Consumer, StreamError};
@@ -86,6 +86,7 @@ impl App {
             storage = %storage.describe(),
             redis = %settings.redis.url,
             consumer = %settings.redis.consumer_name,
+            cluster = settings.redis.cluster,
             ops = %ops.local_addr(),
             "vk-parser ready"
         );
@@ -137,15 +138,15 @@ impl App {
     }
 }
 
-async fn connect_redis(settings: &Settings) -> Result<ConnectionManager, AppError> {
+async fn connect_redis(settings: &Settings) -> Result<RedisConn, AppError> {
     let url = &settings.redis.url;
     let fail = |message: String| AppError::Redis {
         url: url.to_string(),
         message,
     };
-    let client = redis::Client::open(url.expose()).map_err(|e| fail(e.to_string()))?;
+    let target = RedisTarget::from_settings(&settings.redis).map_err(|e| fail(e.to_string()))?;
     let connect = async {
-        let mut conn = ConnectionManager::new(client).await?;
+        let mut conn = target.managed(ConnectOptions::default()).await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
         Ok::<_, redis::RedisError>(conn)
     };
@@ -160,7 +161,7 @@ async fn connect_redis(settings: &Settings) -> Result<ConnectionManager, AppErro
 }
 
 /// Ready when Redis answers and the consumer group exists.
-fn readiness(redis: ConnectionManager, settings: &Settings) -> ReadinessCheck {
+fn readiness(redis: RedisConn, settings: &Settings) -> ReadinessCheck {
     let stream = settings.redis.stream_vk_parser.clone();
     let group = settings.redis.consumer_group.clone();
     Arc::new(move || {

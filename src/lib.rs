@@ -16,6 +16,7 @@ mod fuzz;
 pub mod ids;
 pub mod ops;
 pub mod parser;
+pub mod redis_conn;
 pub mod secret;
 pub mod settings;
 pub mod storage;

@@ -148,8 +148,14 @@ pub enum Environment {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
-    /// Connection URL (may carry a password: printed redacted).
+    /// Connection URL (may carry a password: printed redacted); in cluster mode a comma list of
+    /// seed node URLs.
     pub url: RedisUrl,
+    /// Whether `url` points at a Redis Cluster.
+    pub cluster: bool,
+    /// Hash tag put in the job keys (and required in the stream names) so that every script's
+    /// keys share one cluster slot; empty: plain names, as on a single server.
+    pub hash_tag: String,
     /// Input stream.
     pub stream_vk_parser: String,
     /// Status output stream.
@@ -308,14 +314,29 @@ pub struct TelemetrySettings {
     pub log_level: String,
 }
 
-/// A Redis URL whose password never reaches a log.
+/// A Redis URL whose password never reaches a log; in cluster mode, several (a comma list).
 #[derive(Clone)]
-pub struct RedisUrl(Url);
+pub struct RedisUrl(Vec<Url>);
 
 impl RedisUrl {
-    /// The URL to connect with (contains the password, if any).
+    /// The URL to connect with (contains the password, if any); of a list, the first.
     pub fn expose(&self) -> &str {
-        self.0.as_str()
+        self.0[0].as_str()
+    }
+
+    /// Every URL of the list (passwords included), in order.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(Url::as_str)
+    }
+
+    /// How many URLs the list holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true (a parsed list holds at least one URL); here for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -327,27 +348,50 @@ impl fmt::Debug for RedisUrl {
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.0.clone();
-        if shown.password().is_some() {
-            // Cannot fail: only URLs with a host can carry a password.
-            let _ = shown.set_password(Some("***"));
+        for (i, url) in self.0.iter().enumerate() {
+            let mut shown = url.clone();
+            if shown.password().is_some() {
+                // Cannot fail: only URLs with a host can carry a password.
+                let _ = shown.set_password(Some("***"));
+            }
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(shown.as_str())?;
         }
-        f.write_str(shown.as_str())
+        Ok(())
     }
 }
 
 impl RedisUrl {
-    /// Parses a `redis://`, `rediss://` or `redis+unix://` URL; the error never echoes `raw`.
+    /// Parses a `redis://`, `rediss://` or `redis+unix://` URL, or a comma list of them; the
+    /// error never echoes `raw`.
     pub fn parse(raw: &str) -> Result<RedisUrl, String> {
-        // The parse error of `url` never echoes its input, so a password cannot leak through it.
-        let url = Url::parse(raw)
-            .map_err(|e| format!("expected a Redis URL (redis://host:port): {e}"))?;
-        match url.scheme() {
-            "redis" | "rediss" | "redis+unix" | "unix" => Ok(RedisUrl(url)),
-            other => Err(format!(
-                "expected a redis://, rediss:// or redis+unix:// URL, found scheme `{other}`"
-            )),
+        let mut urls = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            // The parse error of `url` never echoes its input, so a password cannot leak through it.
+            let url = Url::parse(part)
+                .map_err(|e| format!("expected a Redis URL (redis://host:port): {e}"))?;
+            match url.scheme() {
+                "redis" | "rediss" | "redis+unix" | "unix" => urls.push(url),
+                other => {
+                    return Err(format!(
+                    "expected a redis://, rediss:// or redis+unix:// URL, found scheme `{other}`"
+                ))
+                }
+            }
         }
+        if urls.is_empty() {
+            return Err("expected a Redis URL (redis://host:port)".to_owned());
+        }
+        Ok(RedisUrl(urls))
+    }
+
+    /// Whether every URL is a TCP one (a cluster's nodes announce host:port, never a socket).
+    pub fn all_tcp(&self) -> bool {
+        self.0
+            .iter()
+            .all(|u| matches!(u.scheme(), "redis" | "rediss"))
     }
 }
 
@@ -590,6 +634,7 @@ impl Layered {
         ] {
             check(key, !value.trim().is_empty(), "expected a non-empty name")?;
         }
+        check_redis_topology(&settings.redis, &settings.stream.key_prefix, &origin_of)?;
         if settings.redis.consumer_name.trim().is_empty() {
             settings.redis.consumer_name = default_consumer_name(env);
         }
@@ -602,6 +647,86 @@ impl Layered {
                 })?;
         Ok(settings)
     }
+}
+
+/// The hash tag of a key as Redis Cluster computes it: the text between the first `{` and the
+/// next `}`, when that is not empty; `None` when the whole key is hashed.
+pub fn key_hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// A single server takes one URL; a cluster needs TCP node URLs and a hash tag that every
+/// stream name carries (the scripts touch the input, output and dead-letter streams and the job
+/// keys together, and a script's keys must share one slot).
+fn check_redis_topology(
+    redis: &RedisSettings,
+    key_prefix: &str,
+    origin_of: &dyn Fn(&str) -> String,
+) -> Result<(), SettingsError> {
+    let invalid = |key: &str, message: String| SettingsError::Invalid {
+        key: key.to_owned(),
+        origin: origin_of(key),
+        message,
+    };
+    let tag = redis.hash_tag.as_str();
+    if !tag.is_empty() && (tag.contains('{') || tag.contains('}')) {
+        return Err(invalid(
+            "redis.hash_tag",
+            "expected the tag without braces (\"vkp\", used as {vkp})".to_owned(),
+        ));
+    }
+    if !redis.cluster {
+        if redis.url.len() > 1 {
+            return Err(invalid(
+                "redis.url",
+                "a list of URLs needs redis.cluster = true (a single server takes one URL)"
+                    .to_owned(),
+            ));
+        }
+        if tag.is_empty() {
+            return Ok(());
+        }
+    } else {
+        if !redis.url.all_tcp() {
+            return Err(invalid(
+                "redis.url",
+                "cluster mode needs redis:// or rediss:// node URLs (cluster nodes are reached over TCP)"
+                    .to_owned(),
+            ));
+        }
+        if tag.is_empty() {
+            return Err(invalid(
+                "redis.hash_tag",
+                "cluster mode needs a hash tag (e.g. \"vkp\"), and the stream names must carry it as {vkp}"
+                    .to_owned(),
+            ));
+        }
+    }
+    // The job keys are `{key_prefix}:{tag}:…`: a different tag in the prefix would win.
+    if key_hash_tag(key_prefix).is_some_and(|t| t != tag) {
+        return Err(invalid(
+            "stream.key_prefix",
+            format!("with redis.hash_tag = \"{tag}\" the prefix must carry no other hash tag"),
+        ));
+    }
+    for (key, name) in [
+        ("redis.stream_vk_parser", &redis.stream_vk_parser),
+        ("redis.stream_status_change", &redis.stream_status_change),
+        ("redis.stream_graph_worker", &redis.stream_graph_worker),
+    ] {
+        if key_hash_tag(name) != Some(tag) {
+            return Err(invalid(
+                key,
+                format!(
+                    "with redis.hash_tag = \"{tag}\" the stream name must carry {{{tag}}} as its hash tag (e.g. \"stream:{{{tag}}}:parser:vk\"), found \"{name}\""
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unknown_env(var: &str, key: &str) -> SettingsError {
@@ -673,5 +798,99 @@ mod tests {
                 .any(|l| l.trim_start().starts_with('#'));
             assert!(documented, "undocumented key in default.toml: {line}");
         }
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(None, &env)
+    }
+
+    fn refused_key(pairs: &[(&str, &str)]) -> String {
+        match load(pairs) {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    const TAGGED: [(&str, &str); 3] = [
+        ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
+        ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
+        ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
+    ];
+
+    #[test]
+    fn hash_tags_are_read_as_redis_cluster_reads_them() {
+        assert_eq!(key_hash_tag("stream:{vkp}:parser:vk"), Some("vkp"));
+        assert_eq!(key_hash_tag("a{b}{c}"), Some("b"));
+        assert_eq!(key_hash_tag("a{}{c}"), None);
+        assert_eq!(key_hash_tag("stream:parser:vk"), None);
+        assert_eq!(key_hash_tag("a{b"), None);
+    }
+
+    #[test]
+    fn cluster_mode_takes_a_node_list_a_tag_and_tagged_streams() {
+        let mut pairs = vec![
+            (
+                "REDIS_URL",
+                "redis://127.0.0.1:7001, redis://:pw@127.0.0.1:7002",
+            ),
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
+        pairs.extend(TAGGED);
+        let s = load(&pairs).unwrap();
+        assert!(s.redis.cluster);
+        assert_eq!(s.redis.url.len(), 2);
+        assert_eq!(
+            s.redis.url.to_string(),
+            "redis://127.0.0.1:7001,redis://:***@127.0.0.1:7002"
+        );
+    }
+
+    #[test]
+    fn cluster_mode_refuses_names_that_would_split_a_script_across_slots() {
+        let cluster = [("VKP_REDIS__CLUSTER", "true")];
+        assert_eq!(refused_key(&cluster), "redis.hash_tag");
+        let mut untagged = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
+        untagged.extend(&TAGGED[..2]);
+        assert_eq!(refused_key(&untagged), "redis.stream_graph_worker");
+        let mut other_tag = untagged.clone();
+        other_tag.push(("STREAM_GRAPH_WORKER", "stream:{other}:graph-worker"));
+        assert_eq!(refused_key(&other_tag), "redis.stream_graph_worker");
+        let mut prefix = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
+        prefix.extend(TAGGED);
+        prefix.push(("VKP_STREAM__KEY_PREFIX", "{x}"));
+        assert_eq!(refused_key(&prefix), "stream.key_prefix");
+        let mut unix = vec![
+            ("VKP_REDIS__CLUSTER", "true"),
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+        ];
+        unix.extend(TAGGED);
+        unix.push(("REDIS_URL", "redis+unix:///tmp/redis.sock"));
+        assert_eq!(refused_key(&unix), "redis.url");
+    }
+
+    #[test]
+    fn a_single_server_takes_one_url_and_keeps_plain_names() {
+        assert_eq!(
+            refused_key(&[("REDIS_URL", "redis://a:1,redis://b:2")]),
+            "redis.url"
+        );
+        let s = load(&[]).unwrap();
+        assert!(!s.redis.cluster);
+        assert!(s.redis.hash_tag.is_empty());
+        assert_eq!(
+            refused_key(&[("VKP_REDIS__HASH_TAG", "vkp")]),
+            "redis.stream_vk_parser"
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! - **Keys.** Events arrive on `stream:parser:vk`. Statuses go to
 //!   `stream:report:status-change`, GraphReady events to `stream:graph-worker`, entries we give up
 //!   on to `stream:parser:vk:dead`. Per job, `vkp:job:{jobId}:stage{n}` (a hash) records its state
-//!   and `vkp:lease:{jobId}` (a string with a TTL) says who runs it.
+//!   and `vkp:lease:{jobId}` (a string with a TTL) says who runs it. On a Redis Cluster every
+//!   one of these names carries the `redis.hash_tag` (`stream:{vkp}:parser:vk`,
+//!   `vkp:{vkp}:job:…`), so each script's keys share one slot ([`super::keys`]).
 //! - **Group and consumer.** All replicas read as one group (`cg_vk_parser`), each under its own
 //!   consumer name; `XREADGROUP … >` hands every new entry to exactly one of them and records it
 //!   in the group's pending list (PEL) under that consumer. The group is created at start
@@ -38,8 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Script, Value};
+use redis::{Script, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,7 @@ use crate::events::{
 };
 use crate::ids::Stage;
 use crate::ops::metrics::Metrics;
+use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::{Settings, StreamSettings};
 
 /// Largest field value copied into a dead letter; longer ones are cut and flagged.
@@ -105,7 +107,7 @@ struct Config {
 
 /// What every job task shares.
 struct Shared {
-    conn: ConnectionManager,
+    conn: RedisConn,
     config: Config,
     handler: Arc<dyn JobHandler>,
     metrics: Arc<Metrics>,
@@ -118,9 +120,9 @@ struct Shared {
 
 /// A stream consumer of the group.
 pub struct Consumer {
-    client: redis::Client,
+    target: RedisTarget,
     shared: Arc<Shared>,
-    reader: Option<MultiplexedConnection>,
+    reader: Option<RedisConn>,
     /// Own pending entries are read (from this id on) before new ones; `None` once done.
     pending_cursor: Option<String>,
 }
@@ -140,16 +142,15 @@ impl Consumer {
         handler: Arc<dyn JobHandler>,
         metrics: Arc<Metrics>,
     ) -> Result<Consumer, StreamError> {
-        let client = redis::Client::open(settings.redis.url.expose())?;
-        let conn = ConnectionManager::new_with_config(
-            client.clone(),
-            ConnectionManagerConfig::new()
-                .set_response_timeout(Some(COMMAND_TIMEOUT))
-                .set_connection_timeout(Some(COMMAND_TIMEOUT))
-                .set_number_of_retries(3)
-                .set_max_delay(Duration::from_secs(2)),
-        )
-        .await?;
+        let target = RedisTarget::from_settings(&settings.redis)?;
+        let conn = target
+            .managed(ConnectOptions {
+                connection_timeout: Some(COMMAND_TIMEOUT),
+                response_timeout: Some(COMMAND_TIMEOUT),
+                retries: Some(3),
+                max_delay: Some(Duration::from_secs(2)),
+            })
+            .await?;
         let config = Config {
             names: StreamNames::from_settings(settings),
             stream: settings.stream.clone(),
@@ -168,7 +169,7 @@ impl Consumer {
             release: scripts::release(),
         });
         let consumer = Consumer {
-            client,
+            target,
             shared,
             reader: None,
             pending_cursor: Some("0".to_owned()),
@@ -205,16 +206,17 @@ impl Consumer {
 
     /// The dedicated connection for blocking reads: its response timeout must outlast BLOCK, and
     /// it must not be the multiplexed connection other commands wait behind.
-    async fn reader(&mut self) -> Result<MultiplexedConnection, StreamError> {
+    async fn reader(&mut self) -> Result<RedisConn, StreamError> {
         if let Some(reader) = &self.reader {
             return Ok(reader.clone());
         }
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(self.shared.config.stream.block + COMMAND_TIMEOUT))
-            .set_connection_timeout(Some(COMMAND_TIMEOUT));
         let reader = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
+            .target
+            .dedicated(ConnectOptions {
+                connection_timeout: Some(COMMAND_TIMEOUT),
+                response_timeout: Some(self.shared.config.stream.block + COMMAND_TIMEOUT),
+                ..ConnectOptions::default()
+            })
             .await?;
         self.reader = Some(reader.clone());
         Ok(reader)

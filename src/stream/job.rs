@@ -82,7 +82,7 @@ pub struct JobContext {
 /// Publishes `IN_PROGRESS` updates for one job, at most once per interval.
 #[derive(Debug)]
 pub struct Progress {
-    conn: redis::aio::ConnectionManager,
+    conn: crate::redis_conn::RedisConn,
     names: StreamNames,
     maxlen: u32,
     report_id: ReportId,
@@ -94,7 +94,7 @@ pub struct Progress {
 
 impl Progress {
     pub(super) fn new(
-        conn: redis::aio::ConnectionManager,
+        conn: crate::redis_conn::RedisConn,
         names: StreamNames,
         maxlen: u32,
         event: &IncomingEvent,

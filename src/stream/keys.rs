@@ -1,6 +1,11 @@
 //! The Redis keys of the consumer: input, output and dead-letter streams, and per job its state
 //! record and lease. Job keys are built from a validated [`JobId`], so a job id cannot address
 //! another key.
+//!
+//! In a Redis Cluster a script's keys must live in one slot, and the scripts touch the streams
+//! and a job's keys together. With `redis.hash_tag` set, the job keys carry `{tag}` after the
+//! prefix and the dead-letter stream inherits the input stream's tag; settings refuse stream
+//! names without the same tag. Without a tag the names are the plain ones of a single server.
 
 use crate::ids::{JobId, Stage};
 use crate::settings::Settings;
@@ -20,7 +25,7 @@ pub struct StreamNames {
     pub group: String,
     /// This process in the group.
     pub consumer: String,
-    /// Prefix of job keys.
+    /// Prefix of job keys: `stream.key_prefix`, then `:{tag}` when `redis.hash_tag` is set.
     pub key_prefix: String,
 }
 
@@ -35,7 +40,11 @@ impl StreamNames {
             graph: redis.stream_graph_worker.clone(),
             group: redis.consumer_group.clone(),
             consumer: redis.consumer_name.clone(),
-            key_prefix: settings.stream.key_prefix.clone(),
+            key_prefix: if redis.hash_tag.is_empty() {
+                settings.stream.key_prefix.clone()
+            } else {
+                format!("{}:{{{}}}", settings.stream.key_prefix, redis.hash_tag)
+            },
         }
     }
 
@@ -56,4 +65,53 @@ pub struct JobKeys {
     pub state: String,
     /// String `{entry}|{consumer}|{stage}` with a TTL: one per job, shared by both stages.
     pub lease: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::settings::key_hash_tag;
+
+    fn names(env: &[(&str, &str)]) -> StreamNames {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        StreamNames::from_settings(&Settings::load(None, &env).expect("settings load"))
+    }
+
+    #[test]
+    fn without_a_tag_the_names_are_the_plain_ones() {
+        let names = names(&[]);
+        let job = JobId::parse("job-1").unwrap();
+        let keys = names.job(&job, Stage::One);
+        assert_eq!(names.dead, "stream:parser:vk:dead");
+        assert_eq!(keys.state, "vkp:job:job-1:stage1");
+        assert_eq!(keys.lease, "vkp:lease:job-1");
+    }
+
+    #[test]
+    fn with_a_tag_every_script_key_shares_it() {
+        let names = names(&[
+            ("VKP_REDIS__HASH_TAG", "vkp"),
+            ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
+            ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
+            ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
+        ]);
+        let job = JobId::parse("job-1").unwrap();
+        let keys = names.job(&job, Stage::Two);
+        assert_eq!(keys.state, "vkp:{vkp}:job:job-1:stage2");
+        for key in [
+            &names.input,
+            &names.dead,
+            &names.status,
+            &names.graph,
+            &keys.state,
+            &keys.lease,
+        ] {
+            assert_eq!(key_hash_tag(key), Some("vkp"), "{key}");
+        }
+    }
 }

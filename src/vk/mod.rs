@@ -32,6 +32,7 @@ pub use error::{Action, ApiError, VkError};
 
 use std::sync::Arc;
 
+use crate::redis_conn::RedisTarget;
 use crate::settings::{RateLimiterKind, Settings};
 use client::{RetryPolicy, VkClient};
 use http::VkHttp;
@@ -76,12 +77,12 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
     });
     let mut client = VkClient::new(http, guard, RetryPolicy::default());
     if vk.rate_limiter == RateLimiterKind::Redis {
-        let shared = SharedLimiter::new(&settings.redis.url, &settings.stream.key_prefix).map_err(
-            |source| VkError::RateLimiter {
+        let target =
+            RedisTarget::from_settings(&settings.redis).map_err(|e| VkError::RateLimiter {
                 method: "(setup)".to_owned(),
-                source,
-            },
-        )?;
+                source: e.into(),
+            })?;
+        let shared = SharedLimiter::on(target, &settings.stream.key_prefix);
         client = client.with_shared_limiter(shared);
     }
     let mut journal = None;

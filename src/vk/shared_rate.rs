@@ -38,11 +38,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use tokio::sync::OnceCell;
 
 use super::rate::{TokenKey, MAX_SPACING};
+use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::RedisUrl;
 
 /// Longest one reservation may take, connecting included, before it fails.
@@ -79,10 +79,10 @@ pub struct SharedLimiter {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: RedisTarget,
     /// Connected on first use, so building the VK stack needs no Redis (and no runtime); a failed
     /// connect leaves it empty and the next reservation tries again.
-    conn: OnceCell<ConnectionManager>,
+    conn: OnceCell<RedisConn>,
     script: Script,
     key_prefix: String,
 }
@@ -110,15 +110,20 @@ return tat - now
 impl SharedLimiter {
     /// A limiter on the Redis at `url`, with keys under `{key_prefix}:rate:`. Does not connect.
     pub fn new(url: &RedisUrl, key_prefix: &str) -> Result<SharedLimiter, SharedRateError> {
-        let client = redis::Client::open(url.expose())?;
-        Ok(SharedLimiter {
+        Ok(SharedLimiter::on(RedisTarget::single(url)?, key_prefix))
+    }
+
+    /// A limiter on `target` (a single server or a cluster: each reservation touches one key,
+    /// so keys need no hash tag), with keys under `{key_prefix}:rate:`. Does not connect.
+    pub fn on(target: RedisTarget, key_prefix: &str) -> SharedLimiter {
+        SharedLimiter {
             inner: Arc::new(Inner {
-                client,
+                target,
                 conn: OnceCell::new(),
                 script: Script::new(RESERVE),
                 key_prefix: key_prefix.to_owned(),
             }),
-        })
+        }
     }
 
     /// The Redis key holding `token`'s pace (a hash of the token, never the token).
@@ -168,19 +173,19 @@ impl SharedLimiter {
         Ok(wait)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, SharedRateError> {
+    async fn connection(&self) -> Result<RedisConn, SharedRateError> {
         let conn = self
             .inner
             .conn
             .get_or_try_init(|| {
                 // Short timeouts and one reconnect attempt: a request waiting on a dead Redis
                 // should fail (and be retried by the client) rather than hang.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(OPERATION_TIMEOUT / 2))
-                    .set_response_timeout(Some(OPERATION_TIMEOUT / 2))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_with_config(self.inner.client.clone(), config)
+                self.inner.target.managed(ConnectOptions {
+                    connection_timeout: Some(OPERATION_TIMEOUT / 2),
+                    response_timeout: Some(OPERATION_TIMEOUT / 2),
+                    retries: Some(1),
+                    max_delay: Some(Duration::from_millis(500)),
+                })
             })
             .await?;
         Ok(conn.clone())

@@ -5,6 +5,7 @@ mod admin;
 mod app;
 mod bad_input;
 mod chaos;
+mod cluster;
 mod demo;
 mod events;
 mod report;

@@ -1,6 +1,7 @@
 //! Real servers for tests, each private to the test that starts it.
 
 pub mod logs;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod s3_server;
 pub mod service;
