@@ -21,15 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use super::error::VkError;
 use super::tokens::{ReleaseReason, Token, TokenOrigin, TokenSource};
 use crate::ids::{JobId, VkUserId};
+use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::secret::Secret;
-use crate::settings::RedisUrl;
 
 /// A Redis command's time limit here: the journal must never hold a job up for long.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,8 +37,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct LeaseJournal {
     inner: Arc<dyn TokenSource>,
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
+    target: RedisTarget,
+    conn: OnceCell<RedisConn>,
     leases_key: String,
     holder_prefix: String,
     holder: String,
@@ -58,15 +57,16 @@ pub struct JournalSettings {
 }
 
 impl LeaseJournal {
-    /// Wraps `inner`, journaling in the Redis at `url`. Does not connect.
+    /// Wraps `inner`, journaling in the Redis `target` (one server or a cluster; every command
+    /// touches one key, so a cluster needs no hash tag here). Does not connect.
     pub fn new(
         inner: Arc<dyn TokenSource>,
-        url: &RedisUrl,
+        target: RedisTarget,
         settings: JournalSettings,
     ) -> Result<LeaseJournal, redis::RedisError> {
         Ok(LeaseJournal {
             inner,
-            client: redis::Client::open(url.expose())?,
+            target,
             conn: OnceCell::new(),
             leases_key: format!("{}:leases", settings.key_prefix),
             holder_prefix: format!("{}:holder:", settings.key_prefix),
@@ -75,22 +75,23 @@ impl LeaseJournal {
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+    async fn connection(&self) -> Result<RedisConn, redis::RedisError> {
         let conn = self
             .conn
             .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
-                    .set_response_timeout(Some(COMMAND_TIMEOUT))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(self.client.clone(), config)
+                self.target.managed(ConnectOptions {
+                    connection_timeout: Some(COMMAND_TIMEOUT),
+                    response_timeout: Some(COMMAND_TIMEOUT),
+                    retries: Some(1),
+                    max_delay: None,
+                })
             })
             .await?;
         Ok(conn.clone())
     }
 
     /// Marks this process alive for another TTL.
-    async fn refresh_holder(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+    async fn refresh_holder(&self, conn: &mut RedisConn) -> redis::RedisResult<()> {
         redis::cmd("SET")
             .arg(format!("{}{}", self.holder_prefix, self.holder))
             .arg(1)

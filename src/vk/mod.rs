@@ -96,7 +96,8 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
             let journaled = Arc::new(
                 LeaseJournal::new(
                     manager,
-                    &settings.redis.url,
+                    RedisTarget::from_settings(&settings.redis)
+                        .map_err(|e| VkError::TokenSource(format!("lease journal: {e}")))?,
                     JournalSettings {
                         key_prefix: settings.stream.key_prefix.clone(),
                         holder: settings.redis.consumer_name.clone(),

@@ -564,7 +564,7 @@ async fn a_survivor_releases_the_leases_of_a_dead_process() {
         .unwrap();
         LeaseJournal::new(
             Arc::new(manager),
-            &settings.redis.url,
+            vk_parser::redis_conn::RedisTarget::from_settings(&settings.redis).unwrap(),
             JournalSettings {
                 key_prefix: "vkp".to_owned(),
                 holder: holder.to_owned(),
