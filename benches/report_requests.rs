@@ -59,7 +59,13 @@ struct Run {
     seconds: f64,
 }
 
-async fn run(sim: &SimHandle, seeds: &[i64], strategy: &str, per_execute: u8) -> Run {
+async fn run(
+    sim: &SimHandle,
+    seeds: &[i64],
+    strategy: &str,
+    per_execute: u8,
+    report_type: &str,
+) -> Run {
     let redis = redis_server::RedisServer::start();
     let data = tempfile::tempdir().unwrap();
     let interval_us = (420_000.0 / TIME_SCALE) as u64;
@@ -91,7 +97,7 @@ async fn run(sim: &SimHandle, seeds: &[i64], strategy: &str, per_execute: u8) ->
     let author = sim.named().open;
     let mut prefixes = BTreeMap::new();
     for (stage, event_type) in [(1, "ReportCreated"), (2, "Stage2Created")] {
-        let payload = json!({"reportId": "bench", "jobId": strategy, "userId": author, "reportType": "DEFAULT", "socialNetworkIds": seeds});
+        let payload = json!({"reportId": "bench", "jobId": strategy, "userId": author, "reportType": report_type, "socialNetworkIds": seeds});
         let _: String = redis::cmd("XADD")
             .arg("stream:parser:vk")
             .arg("*")
@@ -163,8 +169,9 @@ fn main() {
         .await
         .unwrap();
         let seeds = seeds(&sim).await;
-        let ours = run(&sim, &seeds, "mutual", 25).await;
-        let seed = run(&sim, &seeds, "friends", 17).await;
+        let ours = run(&sim, &seeds, "mutual", 25, "DEFAULT").await;
+        let seed = run(&sim, &seeds, "friends", 17, "DEFAULT").await;
+        let handshakes = run(&sim, &seeds, "mutual", 25, "HANDSHAKES").await;
         assert_eq!(ours.edges, seed.edges, "both policies find the same graph");
         // The lower bound: stage 1 reads 2 lists per seed (one execute) and the profiles of the
         // audience (1,000 per call, 25 calls per execute); stage 2 needs K x |V| getMutual pairs
@@ -194,5 +201,25 @@ fn main() {
             seed.requests as f64 / ours.requests as f64
         );
         println!("{:<44} {:>9}", "lower bound (arithmetic)", bound);
+        // HANDSHAKES anchor: a breadth-first search by friends.get, expanding the smaller seed
+        // of each pair (one friend list per friend, 25 per execute), after the same stage 1.
+        let t = truth(&sim, &seeds).await;
+        let friends = |id: i64| t["users"][id.to_string()]["friends"].as_array().map(Vec::len).unwrap_or(0);
+        let mut bfs = 1.0 + (handshakes.valid as f64 / 25_000.0).ceil();
+        for (i, a) in seeds.iter().enumerate() {
+            for b in &seeds[i + 1..] {
+                bfs += (friends(*a).min(friends(*b)) as f64 / 25.0).ceil();
+            }
+        }
+        println!();
+        println!(
+            "HANDSHAKES report, same seeds: {} chain edges; vk-parser {} requests ({:.1} VK seconds), \
+             BFS by friends.get {} requests ({:.1}x as many)",
+            handshakes.edges,
+            handshakes.requests,
+            handshakes.seconds,
+            bfs,
+            bfs / handshakes.requests.max(1) as f64
+        );
     });
 }
