@@ -38,6 +38,7 @@ RUN cargo build --release --locked --workspace --bins
 FROM debian:bookworm-slim AS runtime
 # ca-certificates: reqwest (rustls) and the S3 client verify TLS against the system store.
 # busybox: its `wget` answers the HEALTHCHECKs (~1 MB; curl would bring ~10 MB of libraries).
+# Debian's build of it has no `-T` (and crashes on it): HEALTHCHECK --timeout bounds the wait.
 # The binaries need nothing else: rustls instead of OpenSSL, zstd/lz4/aws-lc compiled in.
 # Versions are not pinned (DL3008): bookworm's archive drops superseded versions, so a pin
 # would break the build at the next security update; the base tag fixes the release.
@@ -59,7 +60,7 @@ COPY --from=builder /src/target/release/vk-sim /usr/local/bin/vk-sim
 STOPSIGNAL SIGINT
 EXPOSE 8080 8081
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["busybox", "wget", "-q", "-T", "2", "-O", "/dev/null", "http://127.0.0.1:8080/sim/truth/named"]
+  CMD ["busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/sim/truth/named"]
 ENTRYPOINT ["vk-sim"]
 CMD ["--api-addr", "0.0.0.0:8080", "--proxy-addr", "0.0.0.0:8081"]
 
@@ -75,6 +76,6 @@ EXPOSE 9090
 # (`docker stop -t 45`, compose `stop_grace_period: 45s`).
 # /healthz checks no dependency: a Redis outage shows on /readyz, it does not restart replicas.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["busybox", "wget", "-q", "-T", "2", "-O", "/dev/null", "http://127.0.0.1:9090/healthz"]
+  CMD ["busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/healthz"]
 ENTRYPOINT ["vk-parser"]
 CMD ["run"]
