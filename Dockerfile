@@ -45,6 +45,7 @@ FROM debian:bookworm-slim AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates busybox \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 vkparser \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin vkparser \
