@@ -3,8 +3,10 @@
 #   chef     the Rust toolchain plus cargo-chef
 #   planner  reduces the workspace to a recipe: manifests, Cargo.lock, target names
 #   builder  compiles the dependencies from the recipe alone (a layer that is reused until
-#            Cargo.toml or Cargo.lock change, which saves ~15 of the ~18 minutes of a release
-#            build on 2 cores), then the workspace's own code
+#            Cargo.toml or Cargo.lock change), then the workspace's own code. Measured on 2
+#            shared cores: cargo-chef 4 min, dependencies 33 min, the workspace 1 min; after a
+#            change to src/ the cooked layer was reused and only the 3 workspace crates
+#            compiled (1m43s)
 #   runtime  Debian slim with CA certificates and busybox (for the health checks), non-root
 #   vk-sim   the VK simulator (docker-compose.yml's stand-in for VK and the token manager)
 #   vk-parser the service; the default target, so a plain `docker build .` gives it
