@@ -10,6 +10,7 @@ use crate::events::{IncomingEvent, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
 use crate::storage::{self, read_manifest, StagePrefix};
+use crate::stream::keys::StreamNames;
 use crate::tables::{from_parquet, ColumnData};
 
 /// Why an operator command failed.
@@ -149,9 +150,20 @@ pub async fn dlq_list(settings: &Settings, count: usize) -> Result<Vec<DeadLette
         .collect())
 }
 
+/// Forgets a job stage's `failed` state, so its replayed entry runs again instead of being
+/// acknowledged as a duplicate of a finished stage. A `completed` stage is never touched.
+const FORGET_FAILED: &str = r#"
+if redis.call('HGET', KEYS[1], 'state') == 'failed' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
 /// Puts dead letters back on the input stream (after a fix) and removes them from the
-/// dead-letter stream; `ids` empty means all. Entries without `event_type` and `payload` (not
-/// events at all) are left where they are. Returns how many were replayed.
+/// dead-letter stream; `ids` empty means all. A letter of a job stage that failed for good
+/// reruns from attempt 1 (its `failed` state is forgotten first). Entries without `event_type`
+/// and `payload` (not events at all) are left where they are. Returns how many were replayed.
 pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, AdminError> {
     let mut conn = redis(settings).await?;
     let dead = dead_stream(settings);
@@ -165,6 +177,15 @@ pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, Ad
         else {
             continue;
         };
+        if let Ok(event) =
+            IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))
+        {
+            let keys = StreamNames::from_settings(settings).job(event.job_id(), event.stage());
+            let _: i64 = redis::Script::new(FORGET_FAILED)
+                .key(&keys.state)
+                .invoke_async(&mut conn)
+                .await?;
+        }
         let _: String = redis::cmd("XADD")
             .arg(&settings.redis.stream_vk_parser)
             .arg("*")

@@ -53,6 +53,9 @@ pub enum ParserError {
     /// Stage 2 found no stage 1 output.
     #[error("{0}")]
     Stage1NotFound(String),
+    /// A bug: an encoding or decoding task panicked.
+    #[error("{0}")]
+    Internal(String),
     /// The report is larger than the configured limits allow.
     #[error("{0}")]
     TooLarge(String),
@@ -84,7 +87,7 @@ impl From<ParserError> for JobFailure {
                 JobFailure::permanent(FailureReason::Stage1NotFound, message)
             }
             ParserError::Storage(_) => JobFailure::retryable(FailureReason::StorageError, message),
-            ParserError::Table(_) | ParserError::Key(_) => {
+            ParserError::Table(_) | ParserError::Key(_) | ParserError::Internal(_) => {
                 JobFailure::permanent(FailureReason::InternalError, message)
             }
             ParserError::Empty(_) => JobFailure::permanent(FailureReason::EmptyResult, message),

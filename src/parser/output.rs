@@ -63,7 +63,7 @@ pub async fn write(
             .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| ParserError::Empty(format!("encoding task failed: {e}")))??;
+    .map_err(|e| ParserError::Internal(format!("encoding task failed: {e}")))??;
     let files = encoded
         .into_iter()
         .map(|(name, e)| StageFile {

@@ -105,7 +105,7 @@ pub async fn read_table(
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || from_parquet(&name, &bytes))
         .await
-        .map_err(|e| ParserError::Empty(format!("decoding task failed: {e}")))?
+        .map_err(|e| ParserError::Internal(format!("decoding task failed: {e}")))?
         .map_err(ParserError::from)
 }
 

@@ -66,6 +66,14 @@ fn dead_letters_are_listed_and_replayed() {
         .arg(payload)
         .query(&mut conn)
         .unwrap();
+    // The job stage failed for good: replay must forget that, or its entry would be
+    // acknowledged as a duplicate and never run.
+    let _: i64 = redis::cmd("HSET")
+        .arg("vkp:job:j:stage1")
+        .arg("state")
+        .arg("failed")
+        .query(&mut conn)
+        .unwrap();
     let url = redis.url();
     let vars = [("REDIS_URL", url.as_str())];
     let list = vk_parser(&["dlq", "list"], &vars);
@@ -74,6 +82,12 @@ fn dead_letters_are_listed_and_replayed() {
     assert!(String::from_utf8_lossy(&replay.stdout).contains("replayed 1"));
     assert_eq!(xlen(&redis, "stream:parser:vk:dead"), 0);
     assert_eq!(xlen(&redis, "stream:parser:vk"), 1);
+    let state: Option<String> = redis::cmd("HGET")
+        .arg("vkp:job:j:stage1")
+        .arg("state")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(state, None, "the failed state is forgotten");
 }
 
 #[tokio::test(flavor = "multi_thread")]
