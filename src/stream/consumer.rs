@@ -617,12 +617,12 @@ impl Shared {
                 EntryOutcome::LostOwnership
             }
             None | Some(Err(_)) if stopped => {
-                self.release_lease(&keys, &lease, None).await;
+                self.release_lease(&keys, &lease, None, true).await;
                 tracing::info!("job interrupted by shutdown: entry left pending");
                 EntryOutcome::Interrupted
             }
             None => {
-                self.release_lease(&keys, &lease, None).await;
+                self.release_lease(&keys, &lease, None, true).await;
                 EntryOutcome::Interrupted
             }
             Some(Ok(output)) => self.complete(&entry, &event, &keys, &lease, output).await,
@@ -633,7 +633,8 @@ impl Shared {
             }
             Some(Err(failure)) => {
                 tracing::warn!(reason = ?failure.reason, error = %failure.message, attempt, "attempt failed: will be retried");
-                self.release_lease(&keys, &lease, Some(&failure)).await;
+                self.release_lease(&keys, &lease, Some(&failure), false)
+                    .await;
                 EntryOutcome::RetryLater(failure.reason)
             }
         };
@@ -833,7 +834,15 @@ impl Shared {
         invocation.invoke_async(&mut conn).await
     }
 
-    async fn release_lease(&self, keys: &JobKeys, lease: &str, failure: Option<&JobFailure>) {
+    /// Gives the lease back; `interrupted`: the attempt was stopped by a shutdown and is not
+    /// counted against `max_retries`.
+    async fn release_lease(
+        &self,
+        keys: &JobKeys,
+        lease: &str,
+        failure: Option<&JobFailure>,
+        interrupted: bool,
+    ) {
         let reason = failure
             .and_then(|f| serde_json::to_value(f.reason).ok())
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -847,6 +856,7 @@ impl Shared {
             .arg(lease)
             .arg(reason)
             .arg(message)
+            .arg(if interrupted { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await;
         if let Err(e) = released {

@@ -119,14 +119,20 @@ return 1
 }
 
 /// Gives a job's lease back after a failed or interrupted attempt, recording why, so the entry
-/// can be retried (by anyone) once it is reclaimed.
+/// can be retried (by anyone) once it is reclaimed. An attempt stopped by a shutdown gives its
+/// attempt back: a drain is not the job's fault, and a few rolling deploys during one long job
+/// must not use up `max_retries`.
 ///
-/// KEYS: lease, state. ARGV: lease value, last reason ('' to keep), last message.
+/// KEYS: lease, state. ARGV: lease value, last reason ('' to keep), last message, '1' to give
+/// the attempt back.
 pub fn release() -> Script {
     Script::new(
         r#"
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], 'state', 'retrying', 'last_reason', ARGV[2], 'last_error', ARGV[3])
+end
+if ARGV[4] == '1' and tonumber(redis.call('HGET', KEYS[2], 'attempt') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[2], 'attempt', -1)
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
