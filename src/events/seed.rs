@@ -65,7 +65,13 @@ impl SeedRef {
                 .map(SeedRef::Id)
                 .map_err(|_| SeedError::BadId);
         }
-        if let Some(digits) = name.strip_prefix("id") {
+        // `ID5` is `id5`: names are matched without case (the accepted name is lower-cased
+        // below), so the id form must be too, or `Id0` would pass as the name `id0`.
+        let id_digits = name
+            .get(..2)
+            .filter(|p| p.eq_ignore_ascii_case("id"))
+            .map(|_| &name[2..]);
+        if let Some(digits) = id_digits {
             if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
                 return digits
                     .parse::<VkUserId>()
@@ -159,6 +165,8 @@ mod tests {
             ("https://www.vk.com/durov/", name("durov")),
             ("https://vk.ru/durov#wall", name("durov")),
             ("idol", name("idol")),
+            ("ID5", id(5)),
+            ("vk.com/Id15", id(15)),
         ];
         for (raw, want) in cases {
             assert_eq!(SeedRef::parse(raw), Ok(want), "{raw:?}");
@@ -173,6 +181,8 @@ mod tests {
             ("0", SeedError::BadId),
             ("-5", SeedError::BadId),
             ("id0", SeedError::BadId),
+            // Found by the fuzz harness: once parsed as the name `id0`.
+            ("Id0", SeedError::BadId),
             ("99999999999999999999", SeedError::BadId),
             ("https://evil.example/durov", SeedError::ForeignLink),
             ("../etc/passwd", SeedError::ForeignLink),
