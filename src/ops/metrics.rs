@@ -71,7 +71,7 @@ impl Metrics {
             ),
             jobs_finished: Family::new(
                 "vkp_jobs_finished_total",
-                "Job stages finished, by outcome (completed, failed, skipped) and failure reason.",
+                "Job stage attempts finished, by outcome (completed, failed, retried, interrupted) and failure reason.",
                 &["report_type", "stage", "outcome", "reason"],
             ),
             job_duration: Family::new(

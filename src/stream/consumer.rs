@@ -642,6 +642,8 @@ impl Shared {
             EntryOutcome::Completed => ("completed", None),
             EntryOutcome::Failed(r) => ("failed", Some(*r)),
             EntryOutcome::DeadLettered(_) => ("failed", Some(FailureReason::MaxRetriesExceeded)),
+            // Not final: the entry goes back to the group, with the reason the attempt failed.
+            EntryOutcome::RetryLater(r) => ("retried", Some(*r)),
             _ => ("interrupted", None),
         };
         let reason = reason.map(|r| {
