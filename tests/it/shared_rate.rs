@@ -204,6 +204,20 @@ async fn replica(
     limiter: &str,
 ) -> (App, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
+    let vars = replica_env(sim, redis, name, token, limiter, data.path());
+    let settings = vk_parser::settings::Settings::load(None, &vars).unwrap();
+    (App::build(settings).await.expect("app builds"), data)
+}
+
+/// The environment of one replica using only `token`, paced by `limiter`, writing to `data`.
+fn replica_env(
+    sim: &SimHandle,
+    redis: &RedisServer,
+    name: &str,
+    token: &str,
+    limiter: &str,
+    data: &std::path::Path,
+) -> std::collections::HashMap<String, String> {
     let mut vars = sim::env(sim);
     vars.remove("TOKEN_SERVICE_URL");
     vars.remove("TOKEN_SERVICE_API_KEY");
@@ -213,7 +227,7 @@ async fn replica(
         ("VK_STATIC_TOKENS", token),
         ("VKP_VK__RATE_LIMITER", limiter),
         ("REDIS_URL", &redis.url()),
-        ("STORAGE_URL", data.path().to_str().unwrap()),
+        ("STORAGE_URL", data.to_str().unwrap()),
         ("CONSUMER_VK_PARSER", name),
         ("VKP_OPS__LISTEN", "127.0.0.1:0"),
         ("VKP_STREAM__BLOCK", "100ms"),
@@ -225,8 +239,7 @@ async fn replica(
     ] {
         vars.insert(k.to_owned(), v.to_owned());
     }
-    let settings = vk_parser::settings::Settings::load(None, &vars).unwrap();
-    (App::build(settings).await.expect("app builds"), data)
+    vars
 }
 
 /// Open, active users with a modest friend list: quick seeds.
@@ -381,6 +394,128 @@ async fn two_replicas_sharing_a_token_keep_its_limit_only_with_the_redis_limiter
     // The same work with only each replica's own guard: together they break the token's limit.
     let local = two_replicas_on_one_token("local", jobs).await;
     assert!(local.per_replica.iter().all(|&n| n > 0));
+    assert!(
+        local.violations > 0,
+        "two local guards on one token should overrun it (what the shared limiter prevents)"
+    );
+}
+
+/// What two real `vk-parser run` processes on one token did.
+struct ProcessRun {
+    completed: usize,
+    violations: u64,
+    /// The consumers that ran jobs (from the job state records).
+    owners: BTreeSet<String>,
+}
+
+/// As [`two_replicas_on_one_token`], with two real `vk-parser run` processes.
+async fn two_processes_on_one_token(limiter: &str, jobs: usize) -> ProcessRun {
+    let sim = sim::start(|c| {
+        c.time_scale = TWO_REPLICA_TIME_SCALE;
+        c.flood_threshold = 1_000_000;
+    })
+    .await;
+    let redis = RedisServer::start();
+    let token = sim.pool_tokens()[0].clone();
+    let seeds = seeds(&sim, 2 * jobs).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut children = Vec::new();
+    for name in ["process-a", "process-b"] {
+        let vars = replica_env(&sim, &redis, name, &token, limiter, data.path());
+        children.push(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_vk-parser"))
+                .arg("run")
+                .env_clear()
+                .envs(&vars)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("vk-parser starts"),
+        );
+    }
+    let mut conn = conn(&redis).await;
+    // The group is created at `$` when a process starts: publish once both consumers exist.
+    for _ in 0..600 {
+        let consumers: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("stream:parser:vk")
+            .arg("cg_vk_parser")
+            .query_async(&mut conn)
+            .await;
+        if consumers.is_ok_and(|c| c.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ids = Vec::new();
+    for j in 0..jobs {
+        let id = format!("{limiter}-p{j}");
+        let payload = json!({"reportId": format!("r-{id}"), "jobId": id, "userId": 1,
+            "reportType": "DEFAULT",
+            "socialNetworkIds": seeds[2 * j..2 * j + 2].iter().map(|s| format!("id{s}")).collect::<Vec<_>>()});
+        let _: String = redis::cmd("XADD")
+            .arg("stream:parser:vk")
+            .arg("*")
+            .arg("event_type")
+            .arg("ReportCreated")
+            .arg("payload")
+            .arg(payload.to_string())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let finals = final_statuses(&redis, &ids).await;
+    let mut owners = BTreeSet::new();
+    for id in &ids {
+        let owner: Option<String> = redis::cmd("HGET")
+            .arg(format!("vkp:job:{id}:stage1"))
+            .arg("owner")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        owners.extend(owner);
+    }
+    for child in &mut children {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    let run = ProcessRun {
+        completed: finals
+            .values()
+            .filter(|s| s["status"] == "STAGE1_COMPLETED")
+            .count(),
+        violations: stat(&sim.stats(), &["rate_limit_violations"]),
+        owners,
+    };
+    println!(
+        "{limiter}, two processes: {} of {jobs} jobs completed by {:?}, {} answered error 6",
+        run.completed, run.owners, run.violations
+    );
+    run
+}
+
+/// The acceptance test as written: two service processes on one token.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_sharing_a_token_keep_its_limit_only_with_the_redis_limiter() {
+    let jobs = 12;
+    let shared = two_processes_on_one_token("redis", jobs).await;
+    assert_eq!(shared.completed, jobs, "every job completes");
+    assert_eq!(
+        shared.owners.len(),
+        2,
+        "both processes ran jobs: {:?}",
+        shared.owners
+    );
+    assert_eq!(shared.violations, 0, "no error 6 with the shared limiter");
+    let local = two_processes_on_one_token("local", jobs).await;
+    assert_eq!(
+        local.owners.len(),
+        2,
+        "both processes ran jobs: {:?}",
+        local.owners
+    );
     assert!(
         local.violations > 0,
         "two local guards on one token should overrun it (what the shared limiter prevents)"
