@@ -76,6 +76,17 @@ pub enum AttrType {
     String,
 }
 
+impl AttrType {
+    /// The name GEXF and GraphML both use for the type.
+    fn type_name(self) -> &'static str {
+        match self {
+            AttrType::Long => "long",
+            AttrType::Boolean => "boolean",
+            AttrType::String => "string",
+        }
+    }
+}
+
 /// One attribute value; `None` in a node's values is a null (written as nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrValue {
@@ -415,11 +426,7 @@ pub fn write_gexf(graph: &Graph, w: &mut impl Write) -> io::Result<()> {
     writeln!(w, r#"  <graph mode="static" defaultedgetype="directed">"#)?;
     writeln!(w, r#"    <attributes class="node">"#)?;
     for (i, (name, kind)) in graph.attributes.iter().enumerate() {
-        let kind = match kind {
-            AttrType::Long => "long",
-            AttrType::Boolean => "boolean",
-            AttrType::String => "string",
-        };
+        let kind = kind.type_name();
         writeln!(
             w,
             r#"      <attribute id="{i}" title="{}" type="{kind}"/>"#,
@@ -478,11 +485,7 @@ pub fn write_graphml(graph: &Graph, w: &mut impl Write) -> io::Result<()> {
         r#"  <key id="label" for="node" attr.name="label" attr.type="string"/>"#
     )?;
     for (i, (name, kind)) in graph.attributes.iter().enumerate() {
-        let kind = match kind {
-            AttrType::Long => "long",
-            AttrType::Boolean => "boolean",
-            AttrType::String => "string",
-        };
+        let kind = kind.type_name();
         writeln!(
             w,
             r#"  <key id="n{i}" for="node" attr.name="{}" attr.type="{kind}"/>"#,

@@ -284,6 +284,34 @@ async fn final_statuses(redis: &RedisServer, jobs: &[String]) -> BTreeMap<String
     panic!("not every job reached a final status");
 }
 
+/// Publishes `jobs` stage-1 reports of two seeds each, ids `{prefix}-{n}`; returns the ids.
+async fn publish_reports(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    seeds: &[u32],
+    jobs: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for j in 0..jobs {
+        let id = format!("{prefix}-{j}");
+        let payload = json!({"reportId": format!("r-{id}"), "jobId": id, "userId": 1,
+            "reportType": "DEFAULT",
+            "socialNetworkIds": seeds[2 * j..2 * j + 2].iter().map(|s| format!("id{s}")).collect::<Vec<_>>()});
+        let _: String = redis::cmd("XADD")
+            .arg("stream:parser:vk")
+            .arg("*")
+            .arg("event_type")
+            .arg("ReportCreated")
+            .arg("payload")
+            .arg(payload.to_string())
+            .query_async(conn)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
 /// What one run of two replicas on one token did.
 struct Run {
     completed: usize,
@@ -317,24 +345,7 @@ async fn two_replicas_on_one_token(limiter: &str, jobs: usize) -> Run {
     }
     // Every job is on the stream before either replica reads, so both start at once.
     let mut conn = conn(&redis).await;
-    let mut ids = Vec::new();
-    for j in 0..jobs {
-        let id = format!("{limiter}-{j}");
-        let payload = json!({"reportId": format!("r-{id}"), "jobId": id, "userId": 1,
-            "reportType": "DEFAULT",
-            "socialNetworkIds": seeds[2 * j..2 * j + 2].iter().map(|s| format!("id{s}")).collect::<Vec<_>>()});
-        let _: String = redis::cmd("XADD")
-            .arg("stream:parser:vk")
-            .arg("*")
-            .arg("event_type")
-            .arg("ReportCreated")
-            .arg("payload")
-            .arg(payload.to_string())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        ids.push(id);
-    }
+    let ids = publish_reports(&mut conn, limiter, &seeds, jobs).await;
     let stop = CancellationToken::new();
     let mut running = Vec::new();
     for (app, (parser, data)) in apps.into_iter().zip(replicas) {
@@ -448,24 +459,7 @@ async fn two_processes_on_one_token(limiter: &str, jobs: usize) -> ProcessRun {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut ids = Vec::new();
-    for j in 0..jobs {
-        let id = format!("{limiter}-p{j}");
-        let payload = json!({"reportId": format!("r-{id}"), "jobId": id, "userId": 1,
-            "reportType": "DEFAULT",
-            "socialNetworkIds": seeds[2 * j..2 * j + 2].iter().map(|s| format!("id{s}")).collect::<Vec<_>>()});
-        let _: String = redis::cmd("XADD")
-            .arg("stream:parser:vk")
-            .arg("*")
-            .arg("event_type")
-            .arg("ReportCreated")
-            .arg("payload")
-            .arg(payload.to_string())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        ids.push(id);
-    }
+    let ids = publish_reports(&mut conn, &format!("{limiter}-p"), &seeds, jobs).await;
     let finals = final_statuses(&redis, &ids).await;
     let mut owners = BTreeSet::new();
     for id in &ids {
