@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::report::pick_seeds;
 use crate::support::service::Service;
-use crate::support::sim::{self, truth};
+use crate::support::sim;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Answer {
@@ -347,17 +348,9 @@ async fn every_bad_input_gets_its_documented_answer() {
         ],
     )
     .await;
-    let candidates: Vec<u32> = (300..500).collect();
-    let t = truth(&sim, &candidates).await;
-    let seed = candidates
-        .into_iter()
-        .find(|u| {
-            let info = &t["users"][u.to_string()];
-            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
-            info["is_closed"] == false
-                && info["deactivated"].is_null()
-                && (15..80).contains(&friends)
-        })
+    let seed = *pick_seeds(&sim, 300, 1)
+        .await
+        .first()
         .expect("a quick seed");
     let author = sim.named().open;
     let cases = catalogue(seed, sim.named().hub);

@@ -27,8 +27,9 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 use vk_sim::SimHandle;
 
+use crate::report::pick_seeds;
 use crate::support::redis_server::RedisServer;
-use crate::support::sim::{self, truth};
+use crate::support::sim;
 
 /// What a job must end with.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,23 +162,6 @@ fn finals(statuses: &[Value]) -> BTreeMap<(String, u64), Vec<Value>> {
         out.entry(key).or_default().push(s.clone());
     }
     out
-}
-
-/// Open, active users with few friends: quick seeds.
-async fn quick_users(sim: &SimHandle, count: usize) -> Vec<u32> {
-    let candidates: Vec<u32> = (300..900).collect();
-    let t = truth(sim, &candidates).await;
-    candidates
-        .into_iter()
-        .filter(|u| {
-            let info = &t["users"][u.to_string()];
-            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
-            info["is_closed"] == false
-                && info["deactivated"].is_null()
-                && (15..80).contains(&friends)
-        })
-        .take(count)
-        .collect()
 }
 
 /// The n-th job of the run: mostly reports that must complete, three in seven that must fail,
@@ -368,7 +352,7 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
     for _ in 0..3 {
         fleet.spawn();
     }
-    let users = quick_users(&sim, 30).await;
+    let users = pick_seeds(&sim, 300, 30).await;
     assert!(users.len() >= 10, "quick seeds: {users:?}");
     let named = sim.named();
     let mut jobs: Vec<Job> = Vec::new();
