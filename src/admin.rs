@@ -44,16 +44,25 @@ pub async fn publish(
 ) -> Result<String, AdminError> {
     IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))?;
     let mut conn = redis(settings).await?;
-    let id: String = redis::cmd("XADD")
+    add_event(&mut conn, settings, event_type, payload).await
+}
+
+/// Appends one event to the input stream, as the backend does; returns the entry id.
+async fn add_event(
+    conn: &mut RedisConn,
+    settings: &Settings,
+    event_type: &str,
+    payload: &str,
+) -> Result<String, AdminError> {
+    Ok(redis::cmd("XADD")
         .arg(&settings.redis.stream_vk_parser)
         .arg("*")
         .arg(FIELD_EVENT_TYPE)
         .arg(event_type)
         .arg(FIELD_PAYLOAD)
         .arg(payload)
-        .query_async(&mut conn)
-        .await?;
-    Ok(id)
+        .query_async(conn)
+        .await?)
 }
 
 /// A readable description of a stage: its manifest, then a few rows of each table.
@@ -186,15 +195,7 @@ pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, Ad
                 .invoke_async(&mut conn)
                 .await?;
         }
-        let _: String = redis::cmd("XADD")
-            .arg(&settings.redis.stream_vk_parser)
-            .arg("*")
-            .arg(FIELD_EVENT_TYPE)
-            .arg(event_type)
-            .arg(FIELD_PAYLOAD)
-            .arg(payload)
-            .query_async(&mut conn)
-            .await?;
+        add_event(&mut conn, settings, event_type, payload).await?;
         let _: i64 = redis::cmd("XDEL")
             .arg(&dead)
             .arg(&id)
