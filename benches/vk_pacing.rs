@@ -4,6 +4,9 @@
 //! Run: `cargo bench --bench vk_pacing`. The simulator runs `TIME_SCALE` times faster than VK
 //! and the service's interval is scaled alike, so every figure is reported in VK seconds.
 //! The anchors: 75 lists/s per token is the ceiling (3 requests/s × 25 calls per execute).
+//! Every row runs twice in the same run: on vk-sim's defaults (strict: latency, inner-call
+//! faults, quotas...) and on `SimConfig::kind()` (the simulator before issue 13), so the table
+//! shows what the kindness was worth.
 
 use std::time::Instant;
 
@@ -42,13 +45,30 @@ fn stat(stats: &serde_json::Value, key: &str) -> u64 {
     stats[key].as_u64().unwrap_or(0)
 }
 
-async fn friend_lists_per_second(policy: &Policy) -> (f64, u64, u64) {
-    let sim = vk_sim::spawn(SimConfig {
+/// The bench's simulator: the defaults at `TIME_SCALE`, or their kind variant.
+fn sim_config(strict: bool, pool: u32) -> SimConfig {
+    let config = SimConfig {
         time_scale: TIME_SCALE,
+        global_pool: pool,
         ..SimConfig::small()
-    })
-    .await
-    .expect("sim");
+    };
+    if strict {
+        config
+    } else {
+        config.kind()
+    }
+}
+
+fn label(strict: bool) -> &'static str {
+    if strict {
+        "strict"
+    } else {
+        "kind"
+    }
+}
+
+async fn friend_lists_per_second(policy: &Policy, strict: bool) -> (f64, u64, u64) {
+    let sim = vk_sim::spawn(sim_config(strict, 4)).await.expect("sim");
     let token = sim.pool_tokens()[0].clone();
     let orchestrator = vk::connect(&settings(&sim, policy, &[token])).expect("vk");
     let mut session = orchestrator
@@ -74,14 +94,10 @@ async fn friend_lists_per_second(policy: &Policy) -> (f64, u64, u64) {
 }
 
 /// Requests per VK second from 50 tasks over `tokens` tokens (cheap calls), and error-6 count.
-async fn concurrent_throughput(tokens: usize) -> (f64, u64) {
-    let sim = vk_sim::spawn(SimConfig {
-        time_scale: TIME_SCALE,
-        global_pool: tokens as u32,
-        ..SimConfig::small()
-    })
-    .await
-    .expect("sim");
+async fn concurrent_throughput(tokens: usize, strict: bool) -> (f64, u64) {
+    let sim = vk_sim::spawn(sim_config(strict, tokens as u32))
+        .await
+        .expect("sim");
     let policy = Policy {
         name: "",
         calls_per_execute: 25,
@@ -129,33 +145,39 @@ fn main() {
     runtime.block_on(async {
         println!("VK pacing against vk-sim (3 requests/s per token, time scale {TIME_SCALE}x; figures in VK seconds)");
         println!("{LISTS} friend lists on one token; the ceiling is 75 lists/s (3 req/s x 25 calls)");
-        println!("{:<36} {:>10} {:>9} {:>8} {:>9}", "policy", "lists/s", "of 75/s", "requests", "error 6");
+        println!("{:<36} {:>7} {:>10} {:>9} {:>8} {:>9}", "policy", "vk-sim", "lists/s", "of 75/s", "requests", "error 6");
         let policies = [
             Policy { name: "seed: 17 per execute, 420 ms", calls_per_execute: 17, interval_ms: 420.0 },
             Policy { name: "vk-parser: 25 per execute, 420 ms", calls_per_execute: 25, interval_ms: 420.0 },
             Policy { name: "vk-parser: 25 per execute, 350 ms", calls_per_execute: 25, interval_ms: 350.0 },
         ];
-        let mut seed_rate = 0.0;
-        for policy in &policies {
-            let (rate, requests, violations) = friend_lists_per_second(policy).await;
-            if seed_rate == 0.0 {
-                seed_rate = rate;
+        for strict in [true, false] {
+            let mut seed_rate = 0.0;
+            for policy in &policies {
+                let (rate, requests, violations) = friend_lists_per_second(policy, strict).await;
+                if seed_rate == 0.0 {
+                    seed_rate = rate;
+                }
+                println!(
+                    "{:<36} {:>7} {:>10.1} {:>8.0}% {:>8} {:>9}   ({:.2}x seed)",
+                    policy.name,
+                    label(strict),
+                    rate,
+                    rate / 75.0 * 100.0,
+                    requests,
+                    violations,
+                    rate / seed_rate
+                );
             }
-            println!(
-                "{:<36} {:>10.1} {:>8.0}% {:>8} {:>9}   ({:.2}x seed)",
-                policy.name,
-                rate,
-                rate / 75.0 * 100.0,
-                requests,
-                violations,
-                rate / seed_rate
-            );
         }
         println!();
         println!("50 concurrent tasks, cheap calls, 420 ms per token:");
-        let (one, v1) = concurrent_throughput(1).await;
-        let (five, v5) = concurrent_throughput(5).await;
-        println!("  1 token : {one:>6.2} requests/s, error 6: {v1}");
-        println!("  5 tokens: {five:>6.2} requests/s, error 6: {v5}   ({:.2}x one token)", five / one);
+        for strict in [true, false] {
+            let (one, v1) = concurrent_throughput(1, strict).await;
+            let (five, v5) = concurrent_throughput(5, strict).await;
+            let vk_sim = label(strict);
+            println!("  {vk_sim:<6} 1 token : {one:>6.2} requests/s, error 6: {v1}");
+            println!("  {vk_sim:<6} 5 tokens: {five:>6.2} requests/s, error 6: {v5}   ({:.2}x one token)", five / one);
+        }
     });
 }

@@ -247,6 +247,8 @@ pub struct VkSettings {
     pub request_interval: Duration,
     /// API calls packed into one `execute` (1 to 25).
     pub calls_per_execute: u8,
+    /// Longest `code` an execute may carry; a batch whose script would be longer is cut.
+    pub execute_max_code_bytes: usize,
     /// Timeout of one HTTP request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -566,6 +568,11 @@ impl Layered {
             "vk.calls_per_execute",
             (1..=25).contains(&settings.vk.calls_per_execute),
             "expected 1 to 25 (VK runs at most 25 API calls per execute)",
+        )?;
+        check(
+            "vk.execute_max_code_bytes",
+            settings.vk.execute_max_code_bytes >= 1024,
+            "expected at least 1024 bytes",
         )?;
         check(
             "parser.max_audience",

@@ -30,6 +30,7 @@ fn bad_request(detail: impl Into<String>) -> Response {
 pub(crate) fn stats_json(sim: &Sim) -> Value {
     let mut v = serde_json::to_value(&*lock(&sim.stats)).expect("serializable");
     v["token_manager"] = crate::manager::manager_stats(sim);
+    v["quota_today"] = json!(sim.quota_today());
     v
 }
 
@@ -60,11 +61,20 @@ fn truth(sim: &Sim, ids: Vec<u32>) -> Response {
     let mut follow_edges = Vec::new();
     for &id in &ids {
         let u = g.user(id).expect("checked");
-        let friends = g.friends.of(id);
+        // `friends` is what VK shows other tokens; `hidden_friends` what it hides from them.
+        let friends = g.visible.of(id);
+        let hidden: Vec<u32> = g
+            .friends
+            .of(id)
+            .iter()
+            .copied()
+            .filter(|f| friends.binary_search(f).is_err())
+            .collect();
         users.insert(
             id.to_string(),
             json!({
                 "friends": friends,
+                "hidden_friends": hidden,
                 "followers": g.followers.of(id),
                 "subscriptions": {"users": g.following.of(id), "groups": g.subscriptions.of(id)},
                 "is_closed": u.is_closed,
@@ -133,7 +143,10 @@ pub(crate) async fn named(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "groups": g.groups.len(),
         "friendship_edges": g.friends.total() / 2,
         "follow_edges": g.followers.total(),
-        "hub_friends": g.friends.of(g.named.hub).len(),
+        "hub_friends": g.visible.of(g.named.hub).len(),
+        "celebrity_followers": g.followers.of(g.named.celebrity).len(),
+        "hidden_friendships": (g.friends.total() - g.visible.total()) / 2,
+        "deactivated_groups": g.groups.iter().filter(|x| x.deactivated.is_some()).count(),
     }))
 }
 
@@ -143,7 +156,7 @@ pub(crate) struct PathQuery {
     to: u32,
 }
 
-/// `GET /sim/truth/path?from=A&to=B`: a shortest friendship chain (BFS), or `null`.
+/// `GET /sim/truth/path?from=A&to=B`: a shortest chain of visible friendships (BFS), or `null`.
 pub(crate) async fn path(State(sim): State<Arc<Sim>>, Query(q): Query<PathQuery>) -> Response {
     let g = &*sim.graph;
     if g.user(q.from).is_none() || g.user(q.to).is_none() {
@@ -158,7 +171,7 @@ pub(crate) async fn path(State(sim): State<Arc<Sim>>, Query(q): Query<PathQuery>
         if u == q.to {
             break;
         }
-        for &f in g.friends.of(u) {
+        for &f in g.visible.of(u) {
             if !seen[f as usize] {
                 seen[f as usize] = true;
                 prev[f as usize] = u;
@@ -293,6 +306,7 @@ pub(crate) async fn tokens(State(sim): State<Arc<Sim>>) -> Json<Value> {
                 "revoked": r.revoked,
                 "banned": r.banned,
                 "expires_at": r.expires_at.map(|x| x as u64),
+                "scopes": r.scopes,
             })
         })
         .collect();

@@ -1,8 +1,11 @@
 //! `/method/{name}`: the request pipeline VK applies, in VK's order: fault injection (the
 //! infrastructure in front of VK), version, token checks (missing, invalid, revoked, banned,
 //! expired, IP-bound), the per-token rate limit (6, then 9), captcha (14), then the method
-//! itself with its daily quota (29). Errors are HTTP 200 bodies built by `error`.
+//! itself with its daily quota (29) and its access right (15/1133). Errors are HTTP 200 bodies
+//! built by `error`. Every answer that is not a transport fault then waits as the latency model
+//! says (a request counts against the rate window when it arrives, as on VK).
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,10 @@ use crate::methods::{self, Caller, Params};
 use crate::server::{ClientIp, DropConnection};
 use crate::state::{lock, Sim};
 use crate::tokens::unix_now;
+
+/// Response header with the real milliseconds the answer was held by the latency model (so tests
+/// can check the model without timing the network).
+pub const LATENCY_HEADER: &str = "x-sim-latency-ms";
 
 /// Axum handler of `GET|POST /method/{name}`.
 pub(crate) async fn method_handler(
@@ -84,12 +91,19 @@ async fn handle(
             _ => {}
         }
     }
-    let body = if fault == Some(FaultKind::Error10) {
-        error_body(&sim, None, &method, &params, &VkError::internal())
+    let (body, inner_calls) = if fault == Some(FaultKind::Error10) {
+        let e = VkError::internal();
+        (error_body(&sim, None, &method, &params, &e), 0)
     } else {
         process(&sim, &method, ip, &params).await
     };
     let mut bytes = serde_json::to_vec(&body).expect("serializable");
+    // The answer waits as VK's would; the request already counted against the rate window
+    // when it arrived (check_rate runs before the method).
+    let wait_ms = sim.draw_latency_ms(inner_calls, bytes.len());
+    if wait_ms > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(wait_ms / 1000.0)).await;
+    }
     match fault {
         Some(FaultKind::Truncated) => bytes.truncate(bytes.len() / 2),
         Some(FaultKind::InvalidJson) => {
@@ -99,7 +113,16 @@ async fn handle(
     }
     lock(&sim.stats).bytes_out += bytes.len() as u64;
     (
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/json; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static(LATENCY_HEADER),
+                format!("{wait_ms:.3}"),
+            ),
+        ],
         bytes,
     )
         .into_response()
@@ -124,8 +147,13 @@ fn error_body(sim: &Sim, token: Option<&str>, method: &str, params: &Params, e: 
     e.body(method, &params.0)
 }
 
-/// Checks a token the way VK does; returns its owner.
-fn authenticate(sim: &Sim, token: &str, ip: IpAddr, v_minor: u32) -> Result<u32, VkError> {
+/// Checks a token the way VK does; returns its owner and rights.
+fn authenticate(
+    sim: &Sim,
+    token: &str,
+    ip: IpAddr,
+    v_minor: u32,
+) -> Result<(u32, BTreeSet<String>), VkError> {
     let tokens = lock(&sim.tokens);
     let rec = tokens
         .by_token
@@ -144,7 +172,7 @@ fn authenticate(sim: &Sim, token: &str, ip: IpAddr, v_minor: u32) -> Result<u32,
     if rec.bound_ip.is_some_and(|b| b != ip) {
         return Err(VkError::ip_mismatch());
     }
-    Ok(rec.owner)
+    Ok((rec.owner, rec.scopes.clone()))
 }
 
 /// Parses `v`: `5.131` gives 131.
@@ -157,17 +185,25 @@ fn version(params: &Params) -> Result<u32, VkError> {
     }
 }
 
-async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> Value {
+/// Runs the request after fault injection; returns the body and how many inner calls an
+/// execute made (the latency model charges them).
+async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> (Value, u32) {
     let is_execute = method == "execute";
     if !is_execute && !methods::METHODS.contains(&method) {
-        return error_body(sim, None, method, params, &VkError::unknown_method());
+        return (
+            error_body(sim, None, method, params, &VkError::unknown_method()),
+            0,
+        );
     }
     let v_minor = match version(params) {
         Ok(v) => v,
-        Err(e) => return error_body(sim, None, method, params, &e),
+        Err(e) => return (error_body(sim, None, method, params, &e), 0),
     };
     let Some(token) = params.get("access_token").map(str::to_string) else {
-        return error_body(sim, None, method, params, &VkError::no_token());
+        return (
+            error_body(sim, None, method, params, &VkError::no_token()),
+            0,
+        );
     };
     {
         let mut st = lock(&sim.stats);
@@ -175,19 +211,20 @@ async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> V
         ts.requests += 1;
         *ts.by_method.entry(method.to_string()).or_default() += 1;
     }
-    let owner = match authenticate(sim, &token, ip, v_minor) {
+    let (owner, scopes) = match authenticate(sim, &token, ip, v_minor) {
         Ok(o) => o,
-        Err(e) => return error_body(sim, Some(&token), method, params, &e),
+        Err(e) => return (error_body(sim, Some(&token), method, params, &e), 0),
     };
     if let Err(e) = sim.check_rate(&token) {
-        return error_body(sim, Some(&token), method, params, &e);
+        return (error_body(sim, Some(&token), method, params, &e), 0);
     }
     if let Some(e) = sim.draw_captcha(&token) {
-        return error_body(sim, Some(&token), method, params, &e);
+        return (error_body(sim, Some(&token), method, params, &e), 0);
     }
     let caller = Caller {
         token: token.clone(),
         owner,
+        scopes,
         v_minor,
     };
     if is_execute {
@@ -198,20 +235,23 @@ async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> V
         }
         let sim2 = Arc::clone(sim);
         let params2 = params.clone();
-        let result =
+        let (result, inner_calls) =
             tokio::task::spawn_blocking(move || crate::execute::execute(&sim2, &caller, &params2))
                 .await
-                .unwrap_or_else(|_| Err(VkError::internal()));
+                .unwrap_or_else(|_| (Err(VkError::internal()), 0));
         return match result {
-            Ok(v) => v,
-            Err(e) => error_body(sim, Some(&token), method, params, &e),
+            Ok(v) => (v, inner_calls),
+            Err(e) => (
+                error_body(sim, Some(&token), method, params, &e),
+                inner_calls,
+            ),
         };
     }
     let result = sim
         .charge_quota(&token, method)
         .and_then(|()| methods::call(sim, &caller, method, params));
     match result {
-        Ok(v) => serde_json::json!({ "response": v }),
-        Err(e) => error_body(sim, Some(&token), method, params, &e),
+        Ok(v) => (serde_json::json!({ "response": v }), 0),
+        Err(e) => (error_body(sim, Some(&token), method, params, &e), 0),
     }
 }

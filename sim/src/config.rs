@@ -3,7 +3,7 @@
 //! the binary does with no arguments). Parsing of the compact string forms (`--quota`,
 //! `--fault`) happens once, in [`SimConfig::validate`], into domain types the rest of the crate uses.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -85,10 +85,11 @@ pub struct SimConfig {
     pub flood_penalty_secs: f64,
 
     /// Per-token daily quota of a method, METHOD=N (repeatable; inner execute calls count too).
-    /// A day is 86400 simulated seconds. Replaces the defaults when given
-    #[arg(long = "quota", value_name = "METHOD=N", default_values_t = [
-        "wall.post=50".to_string(), "wall.get=5000".to_string(), "wall.search=1000".to_string()
-    ])]
+    /// A day is 86400 simulated seconds. Replaces the defaults when given. Defaults: VK's
+    /// published wall.post 50, wall.get 5000, wall.search 1000; 5000 for each read method the
+    /// service uses (unpublished: users report 29 after about 1,000 to 6,000 calls of one
+    /// method a day; sim/README.md names the reports)
+    #[arg(long = "quota", value_name = "METHOD=N", default_values_t = DEFAULT_QUOTAS.iter().map(|q| q.to_string()))]
     pub quotas: Vec<String>,
 
     /// Probability that a request (after auth and rate limit) is answered with captcha error 14
@@ -121,6 +122,68 @@ pub struct SimConfig {
     #[arg(long, default_value_t = 5 * 1024 * 1024)]
     pub execute_max_response_bytes: usize,
 
+    /// Largest execute `code` in bytes; longer code is refused with error 12 (unpublished by
+    /// VK: 64 KiB, see sim/README.md)
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub execute_max_code_bytes: usize,
+
+    /// Probability that one inner call of an execute fails on its own with error 10 while the
+    /// execute itself succeeds (an `execute_errors` entry and a `false` slot)
+    #[arg(long, default_value_t = 0.002)]
+    pub inner_fault_rate: f64,
+
+    /// Rights (OAuth scopes) of user tokens, comma-separated. Default: the seed service's
+    /// OAuth link (scope=wall,photos,docs,offline,groups): no `friends`
+    #[arg(long, default_value = "wall,photos,docs,offline,groups")]
+    pub user_token_scopes: String,
+
+    /// Rights (OAuth scopes) of the global pool's tokens, comma-separated
+    #[arg(long, default_value = "wall,photos,docs,offline,groups,friends")]
+    pub pool_token_scopes: String,
+
+    /// Kind setting: return `counters` for every id of a many-id users.get (VK returns them
+    /// only when one user is asked for)
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub bulk_counters: bool,
+
+    /// Latency model: `on` (answers wait base + per inner call + per KB, with jitter, scaled
+    /// by --time-scale) or `off` (answers as fast as the machine allows)
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub latency: String,
+
+    /// Latency: fixed part of every answer, simulated milliseconds
+    #[arg(long, default_value_t = 150.0)]
+    pub latency_base_ms: f64,
+
+    /// Latency: added per inner call of an execute, simulated milliseconds
+    #[arg(long, default_value_t = 10.0)]
+    pub latency_per_call_ms: f64,
+
+    /// Latency: added per KiB of the response body, simulated milliseconds
+    #[arg(long, default_value_t = 0.2)]
+    pub latency_per_kb_ms: f64,
+
+    /// Latency: relative jitter, each answer's wait is drawn within ±this share of the model
+    #[arg(long, default_value_t = 0.2)]
+    pub latency_jitter: f64,
+
+    /// Users with a huge audience ("celebrities"); the most-followed is the named `celebrity`
+    #[arg(long, default_value_t = 5)]
+    pub celebrities: u32,
+
+    /// Share of all users following the most-followed celebrity; each next one has half
+    #[arg(long, default_value_t = 0.9)]
+    pub celebrity_share: f64,
+
+    /// Share of active users who hide some friends (at most 30 each, VK's old cap) from
+    /// everyone but themselves: friends.get and friends.getMutual leave them out
+    #[arg(long, default_value_t = 0.05)]
+    pub hidden_friends_share: f64,
+
+    /// Share of communities that are deactivated (deleted or banned)
+    #[arg(long, default_value_t = 0.02)]
+    pub deactivated_groups_share: f64,
+
     /// Lifetime of a user token issued by the token manager (simulated seconds)
     #[arg(long, default_value_t = 86_400)]
     pub user_token_ttl_secs: u64,
@@ -143,6 +206,20 @@ pub struct SimConfig {
     pub proxy_key: String,
 }
 
+/// The default daily quotas (`--quota`): VK's published ones and the read methods' 5000.
+pub const DEFAULT_QUOTAS: &[&str] = &[
+    "wall.post=50",
+    "wall.get=5000",
+    "wall.search=1000",
+    "friends.get=5000",
+    "friends.getMutual=5000",
+    "users.get=5000",
+    "users.getFollowers=5000",
+    "users.getSubscriptions=5000",
+    "groups.getById=5000",
+    "groups.getMembers=5000",
+];
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig::parse_from(["vk-sim"])
@@ -157,6 +234,26 @@ impl SimConfig {
             users: 12_000,
             groups: 400,
             ..SimConfig::default()
+        }
+    }
+
+    /// These settings with every strictness of VK that the simulator once lacked turned off:
+    /// every token has `friends`, counters in bulk, no latency, quotas only on wall.*, no
+    /// celebrities, no hidden friends, no inner-call faults, no code-size limit, no
+    /// deactivated communities. For measuring what each kindness was worth (BENCHMARKS.md),
+    /// never as a default.
+    pub fn kind(self) -> SimConfig {
+        SimConfig {
+            user_token_scopes: self.pool_token_scopes.clone(),
+            bulk_counters: true,
+            latency: "off".into(),
+            quotas: DEFAULT_QUOTAS[..3].iter().map(|q| q.to_string()).collect(),
+            celebrities: 0,
+            hidden_friends_share: 0.0,
+            inner_fault_rate: 0.0,
+            execute_max_code_bytes: usize::MAX,
+            deactivated_groups_share: 0.0,
+            ..self
         }
     }
 }
@@ -284,6 +381,11 @@ fn config_err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub cfg: SimConfig,
+    /// Rights of user tokens and of pool tokens.
+    pub user_scopes: BTreeSet<String>,
+    pub pool_scopes: BTreeSet<String>,
+    /// The latency model, `None` when `--latency off`.
+    pub latency: Option<Latency>,
     pub quotas: HashMap<String, u64>,
     pub faults: FaultRates,
     /// Length of the rate-limit window (one simulated second).
@@ -293,6 +395,51 @@ pub(crate) struct Settings {
     /// Length of a quota day.
     pub day: Duration,
     pub user_token_ttl: Duration,
+}
+
+/// VK's access rights (dev.vk.com, "Access rights" of user tokens) the simulator knows.
+pub const KNOWN_SCOPES: &[&str] = &[
+    "notify",
+    "friends",
+    "photos",
+    "audio",
+    "video",
+    "stories",
+    "pages",
+    "status",
+    "notes",
+    "messages",
+    "wall",
+    "ads",
+    "offline",
+    "docs",
+    "groups",
+    "notifications",
+    "stats",
+    "email",
+    "market",
+    "phone",
+];
+
+/// The latency model: how long an answer waits before it is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Latency {
+    pub base_ms: f64,
+    pub per_call_ms: f64,
+    pub per_kb_ms: f64,
+    pub jitter: f64,
+    pub time_scale: f64,
+}
+
+impl Latency {
+    /// The wait, real milliseconds, of an answer of `bytes` after `inner_calls` inner calls;
+    /// `draw` in [-1, 1] places it within the jitter.
+    pub fn wait_ms(&self, inner_calls: u32, bytes: usize, draw: f64) -> f64 {
+        let model = self.base_ms
+            + self.per_call_ms * f64::from(inner_calls)
+            + self.per_kb_ms * bytes as f64 / 1024.0;
+        model * (1.0 + self.jitter * draw.clamp(-1.0, 1.0)) / self.time_scale
+    }
 }
 
 fn parse_rate(setting: &'static str, s: &str) -> Result<f64, ConfigError> {
@@ -326,6 +473,11 @@ impl SimConfig {
             ("banned_share", self.banned_share),
             ("screen_name_share", self.screen_name_share),
             ("captcha_rate", self.captcha_rate),
+            ("inner_fault_rate", self.inner_fault_rate),
+            ("celebrity_share", self.celebrity_share),
+            ("hidden_friends_share", self.hidden_friends_share),
+            ("deactivated_groups_share", self.deactivated_groups_share),
+            ("latency_jitter", self.latency_jitter),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(config_err(name, format!("{v} is outside 0..=1")));
@@ -365,9 +517,42 @@ impl SimConfig {
                 .or_default()
                 .insert(kind, parse_rate("method_fault", r)?);
         }
+        for (name, v) in [
+            ("latency_base_ms", self.latency_base_ms),
+            ("latency_per_call_ms", self.latency_per_call_ms),
+            ("latency_per_kb_ms", self.latency_per_kb_ms),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(config_err(
+                    name,
+                    format!("{v} is not a non-negative number"),
+                ));
+            }
+        }
+        let scopes = |setting: &'static str, list: &str| -> Result<BTreeSet<String>, ConfigError> {
+            let set: BTreeSet<String> = list
+                .split(',')
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            match set.iter().find(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
+                Some(bad) => Err(config_err(setting, format!("unknown right {bad:?}"))),
+                None => Ok(set),
+            }
+        };
+        let latency = (self.latency == "on").then_some(Latency {
+            base_ms: self.latency_base_ms,
+            per_call_ms: self.latency_per_call_ms,
+            per_kb_ms: self.latency_per_kb_ms,
+            jitter: self.latency_jitter,
+            time_scale: self.time_scale,
+        });
         let scaled = |secs: f64| Duration::from_secs_f64(secs / self.time_scale);
         Ok(Settings {
             cfg: self.clone(),
+            user_scopes: scopes("user_token_scopes", &self.user_token_scopes)?,
+            pool_scopes: scopes("pool_token_scopes", &self.pool_token_scopes)?,
+            latency,
             quotas,
             faults,
             rate_window: scaled(1.0),
@@ -396,6 +581,31 @@ mod tests {
         .unwrap();
         assert_eq!(fast.rate_window, Duration::from_millis(10));
         assert_eq!(fast.day, Duration::from_secs(864));
+    }
+
+    #[test]
+    fn the_latency_model_and_the_kind_variant() {
+        let model = Latency {
+            base_ms: 150.0,
+            per_call_ms: 10.0,
+            per_kb_ms: 0.2,
+            jitter: 0.2,
+            time_scale: 1.0,
+        };
+        // An execute of 25 calls answering 200 KiB: 440 ms, within ±20%.
+        assert_eq!(model.wait_ms(25, 200 * 1024, 0.0), 440.0);
+        assert_eq!(model.wait_ms(0, 0, 1.0), 180.0);
+        assert_eq!(model.wait_ms(0, 0, -1.0), 120.0);
+        let strict = SimConfig::default().validate().unwrap();
+        assert!(strict.latency.is_some());
+        assert!(!strict.user_scopes.contains("friends"));
+        assert!(strict.pool_scopes.contains("friends"));
+        assert_eq!(strict.quotas.get("users.getFollowers"), Some(&5000));
+        let kind = SimConfig::default().kind().validate().unwrap();
+        assert!(kind.latency.is_none());
+        assert!(kind.user_scopes.contains("friends"));
+        assert_eq!(kind.quotas.len(), 3, "only wall.*");
+        assert!(kind.cfg.bulk_counters && kind.cfg.celebrities == 0);
     }
 
     #[test]

@@ -110,6 +110,27 @@ impl VkError {
     pub fn access_denied() -> VkError {
         VkError::new(15, "Access denied: group hide members")
     }
+    /// 15 with subcode 1133 (`method_permission_denied`): the token lacks the method's right.
+    pub fn no_method_right() -> VkError {
+        let mut e = VkError::new(15, "Access denied: no access to call this method");
+        e.extra.insert("error_subcode".into(), json!(1133));
+        e
+    }
+    /// 15 for friends.get / users.getFollowers of a deactivated user (18 elsewhere).
+    pub fn user_deactivated() -> VkError {
+        VkError::new(15, "Access denied: user deactivated")
+    }
+    /// 15 for a deleted or banned community.
+    pub fn group_deactivated() -> VkError {
+        VkError::new(15, "Access denied: community is deactivated")
+    }
+    /// 12: the execute code is longer than the simulator accepts.
+    pub fn code_too_long(limit: usize) -> VkError {
+        VkError::new(
+            12,
+            format!("Unable to compile code: code is too long (at most {limit} bytes)"),
+        )
+    }
     pub fn post_denied() -> VkError {
         VkError::new(214, "Access to adding post denied")
     }

@@ -2,7 +2,9 @@
 //! dispatches inner calls to the simulator's methods. Inner calls are counted (stats) and
 //! charged against the same daily quotas as direct calls, but not against the per-second rate
 //! limit: an execute is one request. A failed inner call becomes `false` in the script and an
-//! entry of `execute_errors`; a response above the size limit is error 13.
+//! entry of `execute_errors`; a response above the size limit is error 13, code above the
+//! code-size limit error 12. An inner call may also fail on its own with 10
+//! (`inner_fault_rate`), as VK's do, while the execute succeeds.
 
 use serde_json::{json, Map, Value};
 use vkscript::{ApiCallError, ApiHost, Limits};
@@ -14,6 +16,8 @@ use crate::state::{lock, Sim};
 struct Host<'a> {
     sim: &'a Sim,
     caller: &'a Caller,
+    /// Inner calls made so far (the latency model charges them).
+    calls: u32,
 }
 
 /// How a VKScript value travels as a request parameter: arrays become comma lists.
@@ -31,6 +35,7 @@ impl ApiHost for Host<'_> {
     fn call(&mut self, method: &str, params: &Map<String, Value>) -> Result<Value, ApiCallError> {
         let sim = self.sim;
         let token = &self.caller.token;
+        self.calls += 1;
         {
             let mut st = lock(&sim.stats);
             st.inner_calls += 1;
@@ -45,7 +50,11 @@ impl ApiHost for Host<'_> {
                 .map(|(k, v)| (k.clone(), param_string(v)))
                 .collect(),
         );
-        let result = if methods::METHODS.contains(&method) {
+        let result = if sim.draw_inner_fault() {
+            // VK's inner calls fail on their own now and then while the execute succeeds.
+            lock(&sim.stats).inner_faults += 1;
+            Err(VkError::internal())
+        } else if methods::METHODS.contains(&method) {
             sim.charge_quota(token, method)
                 .and_then(|()| methods::call(sim, self.caller, method, &p))
         } else {
@@ -65,11 +74,30 @@ impl ApiHost for Host<'_> {
 }
 
 /// Runs an execute request; returns the whole success body (`response` plus
-/// `execute_errors` when inner calls failed).
-pub(crate) fn execute(sim: &Sim, caller: &Caller, params: &Params) -> Result<Value, VkError> {
+/// `execute_errors` when inner calls failed) and the number of inner calls made.
+pub(crate) fn execute(
+    sim: &Sim,
+    caller: &Caller,
+    params: &Params,
+) -> (Result<Value, VkError>, u32) {
+    let mut host = Host {
+        sim,
+        caller,
+        calls: 0,
+    };
+    let result = run(&mut host, params);
+    (result, host.calls)
+}
+
+fn run(host: &mut Host<'_>, params: &Params) -> Result<Value, VkError> {
+    let sim = host.sim;
     let code = params
         .get("code")
         .ok_or_else(|| VkError::param("code is undefined"))?;
+    let max_code = sim.settings.cfg.execute_max_code_bytes;
+    if code.len() > max_code {
+        return Err(VkError::code_too_long(max_code));
+    }
     // Every request parameter except the token is visible to the script as Args.name.
     let mut args = Map::new();
     for (k, v) in &params.0 {
@@ -82,9 +110,8 @@ pub(crate) fn execute(sim: &Sim, caller: &Caller, params: &Params) -> Result<Val
         max_api_calls: cfg.execute_max_calls,
         max_operations: cfg.execute_max_operations,
     };
-    let mut host = Host { sim, caller };
     // The interpreter's messages already carry VK's wording ("Unable to compile code: ...").
-    let outcome = vkscript::run(code, &args, &mut host, &limits)
+    let outcome = vkscript::run(code, &args, host, &limits)
         .map_err(|e| VkError::new(e.error_code(), e.to_string()))?;
     let size = serde_json::to_vec(&outcome.response)
         .map(|b| b.len())

@@ -37,6 +37,9 @@ pub struct NamedUsers {
     pub banned: u32,
     /// An ordinary open profile with a few hundred friends.
     pub open: u32,
+    /// The most-followed user (`--celebrity-share` of all users follow it when
+    /// `--celebrities` is at least 1): paging users.getFollowers to its end matters.
+    pub celebrity: u32,
 }
 
 /// Deactivation state of a user.
@@ -111,6 +114,8 @@ pub struct Group {
     /// Whether members may post on the wall (otherwise wall.post answers 214).
     pub wall_open: bool,
     pub members_count: u32,
+    /// A deleted or banned community: groups.getById says so, the rest refuses.
+    pub deactivated: Option<Deactivated>,
 }
 
 /// What a screen name resolves to.
@@ -158,8 +163,10 @@ impl Csr {
 pub struct Graph {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
-    /// Symmetric friendships.
+    /// Symmetric friendships, hidden ones included (what the two users themselves see).
     pub friends: Csr,
+    /// The friendships VK shows to everyone else: `friends` without the hidden ones.
+    pub visible: Csr,
     /// Users following a user (one-way; never friends of that user).
     pub followers: Csr,
     /// Users a user follows (the reverse of `followers`).
@@ -339,6 +346,7 @@ impl Graph {
             deleted: 4,
             banned: 5,
             open: 6,
+            celebrity: 7,
         };
 
         // Profiles.
@@ -361,7 +369,7 @@ impl Graph {
                 None
             };
             let mut is_closed = deactivated.is_none() && rng.random_bool(cfg.closed_share);
-            if id <= 6 {
+            if id <= named.celebrity {
                 deactivated = None;
                 is_closed = false;
             }
@@ -486,6 +494,7 @@ impl Graph {
                 }
             }
         }
+        add_celebrity_followers(cfg, &named, &users, &friends, &mut follows);
         follows.sort_unstable();
         follows.dedup();
         let following = Csr::from_sorted_pairs(
@@ -576,8 +585,11 @@ impl Graph {
                 screen_name,
                 wall_open: rng.random_bool(0.6),
                 members_count,
+                deactivated: None,
             });
         }
+        deactivate_groups(cfg, &mut groups);
+        let visible = hide_friendships(cfg, &named, &users, &friends);
 
         let mut screen_names = HashMap::new();
         for (i, u) in users.iter().enumerate() {
@@ -593,6 +605,7 @@ impl Graph {
             users,
             groups,
             friends,
+            visible,
             followers,
             following,
             subscriptions,
@@ -659,6 +672,107 @@ impl Graph {
             None => format!("id{id}"),
         }
     }
+}
+
+/// The extra follow edges (packed `follower << 32 | followed`) of the celebrities: the k-th
+/// (k = 0, 1, ...) is followed by `celebrity_share / 2^k` of all users, never by its friends.
+/// Drawn from their own random stream, so the rest of the graph stays what it was.
+fn add_celebrity_followers(
+    cfg: &SimConfig,
+    named: &NamedUsers,
+    users: &[User],
+    friends: &Csr,
+    follows: &mut Vec<u64>,
+) {
+    if cfg.celebrities == 0 {
+        return;
+    }
+    let n = users.len() as u32;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xce1e_b817_7135);
+    let mut stars = vec![named.celebrity];
+    let mut tries = 0;
+    while stars.len() < cfg.celebrities as usize && tries < 10_000 {
+        tries += 1;
+        let id = rng.random_range(named.celebrity + 1..=n);
+        let active = users[id as usize - 1].deactivated.is_none();
+        if active && !stars.contains(&id) {
+            stars.push(id);
+        }
+    }
+    for (k, &star) in stars.iter().enumerate() {
+        let share = cfg.celebrity_share / f64::from(1u32 << k.min(30));
+        let own_friends = friends.of(star);
+        for follower in 1..=n {
+            if rng.random_bool(share)
+                && follower != star
+                && own_friends.binary_search(&follower).is_err()
+            {
+                follows.push(((follower as u64) << 32) | star as u64);
+            }
+        }
+    }
+}
+
+/// Marks a share of communities deleted or banned (their own random stream).
+fn deactivate_groups(cfg: &SimConfig, groups: &mut [Group]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xdead_c0aa);
+    for grp in groups.iter_mut() {
+        if rng.random_bool(cfg.deactivated_groups_share) {
+            grp.deactivated = Some(if rng.random_bool(0.5) {
+                Deactivated::Deleted
+            } else {
+                Deactivated::Banned
+            });
+        }
+    }
+}
+
+/// Hidden friendships: `hidden_friends_share` of active users hide up to 30 of their friends
+/// (VK's cap for years). The simulator hides such a friendship from both users' lists as
+/// others see them (VK hides it from the hider's list only: this is the harsher reading, and it
+/// keeps the truth one set of edges). Named users neither hide nor are hidden. Returns the
+/// visible adjacency.
+fn hide_friendships(cfg: &SimConfig, named: &NamedUsers, users: &[User], friends: &Csr) -> Csr {
+    let n = users.len();
+    if cfg.hidden_friends_share == 0.0 {
+        return friends.clone();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x41dd_e4f7);
+    let mut hidden: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    for (i, user) in users.iter().enumerate() {
+        let id = i as u32 + 1;
+        if id <= named.celebrity
+            || user.deactivated.is_some()
+            || !rng.random_bool(cfg.hidden_friends_share)
+        {
+            continue;
+        }
+        let list = friends.of(id);
+        let candidates: Vec<u32> = list
+            .iter()
+            .copied()
+            .filter(|&f| f > named.celebrity)
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let k = rng.random_range(1..=candidates.len().min(30));
+        for _ in 0..k {
+            let f = candidates[rng.random_range(0..candidates.len())];
+            hidden.insert(edge(id, f));
+        }
+    }
+    Csr::from_sorted_pairs(
+        n,
+        (1..=n as u32).flat_map(|id| {
+            let hidden = &hidden;
+            friends
+                .of(id)
+                .iter()
+                .filter(move |&&f| !hidden.contains(&edge(id, f)))
+                .map(move |&f| (id as usize - 1, f))
+        }),
+    )
 }
 
 fn capitalize(w: &str) -> String {

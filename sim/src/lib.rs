@@ -119,13 +119,8 @@ impl SimHandle {
             self.sim.graph.user(user_id).is_some(),
             "vk-sim has no user {user_id}"
         );
-        let bound = self
-            .sim
-            .settings
-            .cfg
-            .user_tokens_ip_bound
-            .then_some(self.sim.settings.cfg.proxy_ip);
-        lock(&self.sim.tokens).user_token(user_id, self.sim.settings.user_token_ttl, bound)
+        let grant = self.sim.user_grant();
+        lock(&self.sim.tokens).user_token(user_id, &grant)
     }
 
     /// The global pool's tokens (the token manager leases them).
@@ -286,6 +281,7 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SpawnError> {
             revoked: false,
             banned: false,
             expires_at: None,
+            scopes: settings.pool_scopes.clone(),
         };
         pool.push(tokens.issue("p", record));
     }
@@ -300,6 +296,7 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SpawnError> {
                 revoked,
                 banned,
                 expires_at: None,
+                scopes: settings.user_scopes.clone(),
             },
         )
     };

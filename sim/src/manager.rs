@@ -37,16 +37,14 @@ fn unauthorized(sim: &Sim) -> Response {
 
 fn user_token_body(sim: &Sim, user_id: u32, token: &str) -> Value {
     let tokens = lock(&sim.tokens);
-    let expires_at = tokens
-        .by_token
-        .get(token)
-        .and_then(|r| r.expires_at)
-        .unwrap_or(f64::MAX);
+    let record = tokens.by_token.get(token);
+    let expires_at = record.and_then(|r| r.expires_at).unwrap_or(f64::MAX);
     json!({
         "user_id": user_id,
         "token": token,
         "access_expires_at": expires_at as u64,
         "expired": expires_at <= unix_now(),
+        "scopes": record.map(|r| &r.scopes),
         "proxy_url": sim.proxy_url,
         "proxy_api_key": sim.settings.cfg.proxy_key,
     })
@@ -60,13 +58,6 @@ fn parse_user(sim: &Sim, raw: &str) -> Result<u32, Box<Response>> {
             json!({"error": "user_not_found", "user_id": raw}),
         ))),
     }
-}
-
-fn bound_ip(sim: &Sim) -> Option<std::net::IpAddr> {
-    sim.settings
-        .cfg
-        .user_tokens_ip_bound
-        .then_some(sim.settings.cfg.proxy_ip)
 }
 
 /// `GET /tokens/user/{user_id}`: the user's current token (issued on first request). An
@@ -97,11 +88,11 @@ fn user_token_reply(sim: &Sim, user_id: &str, headers: &HeaderMap, refresh: bool
         Ok(id) => id,
         Err(r) => return *r,
     };
-    let ttl = sim.settings.user_token_ttl;
+    let grant = sim.user_grant();
     let token = if refresh {
-        lock(&sim.tokens).refresh_user_token(id, ttl, bound_ip(sim))
+        lock(&sim.tokens).refresh_user_token(id, &grant)
     } else {
-        lock(&sim.tokens).user_token(id, ttl, bound_ip(sim))
+        lock(&sim.tokens).user_token(id, &grant)
     };
     reply(StatusCode::OK, user_token_body(sim, id, &token))
 }
@@ -148,6 +139,7 @@ pub(crate) async fn lease(
                 "token": l.token,
                 "job_id": l.job_id,
                 "leased_at": l.leased_at as u64,
+                "scopes": tokens.by_token.get(&l.token).map(|r| &r.scopes),
                 "proxy_url": null,
                 "proxy_api_key": null,
             }),

@@ -25,11 +25,17 @@ pub const METHODS: &[&str] = &[
     "wall.post",
 ];
 
-/// Who is calling: the token's owner and the API version.
+/// The right (OAuth scope) each method needs, from dev.vk.com's method pages; a method not
+/// listed needs none. Without it VK answers 15 with subcode 1133.
+pub const METHOD_RIGHTS: &[(&str, &str)] =
+    &[("friends.getMutual", "friends"), ("wall.post", "wall")];
+
+/// Who is calling: the token's owner, its rights and the API version.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub token: String,
     pub owner: u32,
+    pub scopes: std::collections::BTreeSet<String>,
     /// Minor part of `v` (131 for 5.131).
     pub v_minor: u32,
 }
@@ -95,11 +101,16 @@ impl Params {
 /// Runs one method. `method` must be one of [`METHODS`].
 pub(crate) fn call(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Result<Value, VkError> {
     let g = &*sim.graph;
+    if let Some((_, right)) = METHOD_RIGHTS.iter().find(|(m, _)| *m == method) {
+        if !caller.scopes.contains(*right) {
+            return Err(VkError::no_method_right());
+        }
+    }
     match method {
         "friends.get" => friends_get(g, caller, p),
         "friends.getMutual" => friends_get_mutual(g, caller, p),
         "users.getFollowers" => users_get_followers(g, caller, p),
-        "users.get" => users_get(g, caller, p),
+        "users.get" => users_get(g, caller, p, sim.settings.cfg.bulk_counters),
         "users.getSubscriptions" => users_get_subscriptions(g, caller, p),
         "groups.getById" => groups_get_by_id(g, caller, p),
         "groups.getMembers" => groups_get_members(g, caller, p),
@@ -260,7 +271,7 @@ pub(crate) fn user_object(g: &Graph, id: u32, fields: &HashSet<String>, viewer: 
         if has("common_count") && viewer != id && g.user(viewer).is_some() {
             o.insert(
                 "common_count".into(),
-                json!(intersect_count(g.friends.of(viewer), g.friends.of(id))),
+                json!(intersect_count(g.visible.of(viewer), g.visible.of(id))),
             );
         }
         if has("counters") {
@@ -272,7 +283,7 @@ pub(crate) fn user_object(g: &Graph, id: u32, fields: &HashSet<String>, viewer: 
             o.insert(
                 "counters".into(),
                 json!({
-                    "friends": g.friends.of(id).len(),
+                    "friends": friends_seen(g, viewer, id).len(),
                     "followers": g.followers.of(id).len(),
                     "subscriptions": g.following.of(id).len(),
                     "groups": subs.len() - pages,
@@ -303,6 +314,11 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, viewer
             format!("photo_{size}"),
             json!(format!("https://sun.userapi.com/sim/g{gid}_{size}.jpg")),
         );
+    }
+    if let Some(d) = grp.deactivated {
+        // A deactivated community has no optional fields.
+        o.insert("deactivated".into(), json!(d.as_str()));
+        return Value::Object(o);
     }
     let has = |f: &str| fields.contains(f);
     if has("members_count") {
@@ -343,12 +359,31 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, viewer
     Value::Object(o)
 }
 
+/// The friend list of `id` as `viewer` sees it: all of it for the user itself, the visible
+/// part (hidden friendships left out) for everyone else.
+fn friends_seen(g: &Graph, viewer: u32, id: u32) -> &[u32] {
+    if viewer == id {
+        g.friends.of(id)
+    } else {
+        g.visible.of(id)
+    }
+}
+
+/// `check_visible` for friends.get and users.getFollowers, where VK answers a deactivated
+/// user with 15 "Access denied: user deactivated" rather than 18.
+fn check_list_visible(g: &Graph, viewer: u32, id: u32) -> Result<(), VkError> {
+    match check_visible(g, viewer, id) {
+        Err(e) if e.code == 18 => Err(VkError::user_deactivated()),
+        other => other,
+    }
+}
+
 fn friends_get(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
     let id = user_id_param(g, p, "user_id", c.owner)?;
-    check_visible(g, c.owner, id)?;
+    check_list_visible(g, c.owner, id)?;
     let count = p.count(5000, 5000)?;
     let offset = p.offset()?;
-    let list = g.friends.of(id);
+    let list = friends_seen(g, c.owner, id);
     let ids = page(list.iter().copied(), offset, count);
     let f = fields(p);
     let items: Vec<Value> = if f.is_empty() {
@@ -364,7 +399,8 @@ fn friends_get(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
 fn friends_get_mutual(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
     let source = user_id_param(g, p, "source_uid", c.owner)?;
     check_visible(g, c.owner, source)?;
-    let src = g.friends.of(source);
+    // Hidden friendships count on neither side, whoever asks.
+    let src = g.visible.of(source);
     let targets = p.list("target_uids");
     if !targets.is_empty() {
         if targets.len() > 100 {
@@ -381,7 +417,7 @@ fn friends_get_mutual(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErro
             if u.deactivated.is_some() {
                 continue;
             }
-            let common = intersect(src, g.friends.of(id as u32));
+            let common = intersect(src, g.visible.of(id as u32));
             out.push(json!({"id": id, "common_friends": common, "common_count": common.len()}));
         }
         return Ok(Value::Array(out));
@@ -393,7 +429,7 @@ fn friends_get_mutual(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErro
     if g.user(target).is_some_and(|u| u.deactivated.is_some()) {
         return Err(VkError::deleted());
     }
-    let common = intersect(src, g.friends.of(target));
+    let common = intersect(src, g.visible.of(target));
     let count = p.count(usize::MAX, usize::MAX)?;
     let offset = p.offset()?;
     Ok(json!(page(common.into_iter(), offset, count)))
@@ -401,7 +437,7 @@ fn friends_get_mutual(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErro
 
 fn users_get_followers(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
     let id = user_id_param(g, p, "user_id", c.owner)?;
-    check_visible(g, c.owner, id)?;
+    check_list_visible(g, c.owner, id)?;
     let count = p.count(100, 1000)?;
     let offset = p.offset()?;
     // Newest first: followers are stored ascending, a larger id stands for a later follow.
@@ -418,7 +454,7 @@ fn users_get_followers(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErr
     Ok(json!({"count": list.len(), "items": items}))
 }
 
-fn users_get(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
+fn users_get(g: &Graph, c: &Caller, p: &Params, bulk_counters: bool) -> Result<Value, VkError> {
     let mut wanted = p.list("user_ids");
     if wanted.is_empty() {
         if let Some(one) = p.get("user_id") {
@@ -445,7 +481,11 @@ fn users_get(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
             }
         }
     }
-    let f = fields(p);
+    let mut f = fields(p);
+    // VK returns counters only when one user is asked for (dev.vk.com, the User object).
+    if ids.len() > 1 && !bulk_counters {
+        f.remove("counters");
+    }
     Ok(Value::Array(
         ids.into_iter()
             .map(|id| user_object(g, id, &f, c.owner))
@@ -539,6 +579,9 @@ fn groups_get_members(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErro
     };
     let members = g.members.of(gid);
     let grp = g.group(gid).expect("resolved group");
+    if grp.deactivated.is_some() {
+        return Err(VkError::group_deactivated());
+    }
     if grp.is_closed != 0 && members.binary_search(&c.owner).is_err() {
         return Err(VkError::access_denied());
     }
@@ -592,6 +635,9 @@ fn wall_post(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkError> {
             .ok()
             .and_then(|gid| g.group(gid))
             .ok_or_else(|| VkError::param("owner_id is invalid"))?;
+        if grp.deactivated.is_some() {
+            return Err(VkError::group_deactivated());
+        }
         if !grp.wall_open {
             return Err(VkError::post_denied());
         }

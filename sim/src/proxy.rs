@@ -1,6 +1,6 @@
 //! Proxy emulation: the second listener. A request must carry `X-Proxy-Key` (wrong or missing:
-//! 407 `{"error":"bad_proxy_key"}`) and `X-Target-Host` naming VK (`api.vk.com`, `api.vk.ru`)
-//! or the simulator's API listener (`127.0.0.1:PORT`, with or without `http://`); anything
+//! 407 `{"error":"bad_proxy_key"}`) and `X-Target-Host` naming VK (`api`, `oauth` or `id` on
+//! `vk.ru` or `vk.com`) or the simulator's API listener (`127.0.0.1:PORT`, with or without `http://`); anything
 //! else is 502 `{"error":"unknown_target_host"}`. Accepted requests are handed to the API
 //! router in-process as if they came from `proxy_ip`, so IP-bound tokens work only here.
 
@@ -23,6 +23,17 @@ pub(crate) struct Proxy {
     pub api: Router,
 }
 
+/// The VK hosts the proxy forwards to: the API, OAuth and VK ID hosts, on VK's 2025 `.ru`
+/// domain and the old `.com` one (the seed service's proxy rewrite covers all six).
+pub const VK_HOSTS: &[&str] = &[
+    "api.vk.ru",
+    "oauth.vk.ru",
+    "id.vk.ru",
+    "api.vk.com",
+    "oauth.vk.com",
+    "id.vk.com",
+];
+
 fn known_target(sim: &Sim, host: &str) -> bool {
     let host = host
         .trim()
@@ -30,7 +41,7 @@ fn known_target(sim: &Sim, host: &str) -> bool {
         .trim_start_matches("http://")
         .trim_end_matches('/');
     let api = sim.api_url.trim_start_matches("http://");
-    matches!(host, "api.vk.com" | "api.vk.ru") || host == api
+    VK_HOSTS.contains(&host) || host == api
 }
 
 /// Fallback handler of the proxy listener: every path is forwarded.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::config::{FaultKind, FaultRates, Settings};
 use crate::error::VkError;
 use crate::graph::Graph;
-use crate::tokens::TokenRegistry;
+use crate::tokens::{TokenRegistry, UserGrant};
 
 /// Locks a mutex, ignoring poisoning (a panicking handler must not wedge the simulator).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -51,6 +51,8 @@ pub struct Stats {
     pub flood_errors: u64,
     /// Injected faults by kind.
     pub faults: BTreeMap<String, u64>,
+    /// Inner execute calls failed on their own with 10 (`inner_fault_rate`).
+    pub inner_faults: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub proxy_forwarded: u64,
@@ -103,6 +105,10 @@ pub(crate) struct Sim {
     pub stats: Mutex<Stats>,
     pub runtime: RwLock<Runtime>,
     rng: Mutex<ChaCha8Rng>,
+    /// Separate streams for inner-call faults and latency jitter, so turning either on does
+    /// not move the captcha and fault draws of the same requests.
+    inner_rng: Mutex<ChaCha8Rng>,
+    latency_rng: Mutex<ChaCha8Rng>,
     pub wall: Mutex<Wall>,
     start: Instant,
     pub api_url: String,
@@ -122,7 +128,8 @@ impl Sim {
             captcha_rate: settings.cfg.captcha_rate,
             captcha_by_token: HashMap::new(),
         };
-        let rng = ChaCha8Rng::seed_from_u64(settings.cfg.seed ^ 0xfa17_5eed);
+        let seed = settings.cfg.seed;
+        let rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_5eed);
         Sim {
             settings,
             graph,
@@ -132,10 +139,22 @@ impl Sim {
             stats: Mutex::new(Stats::default()),
             runtime: RwLock::new(runtime),
             rng: Mutex::new(rng),
+            inner_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_f417)),
+            latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_05c7)),
             wall: Mutex::new(Wall::default()),
             start: Instant::now(),
             api_url,
             proxy_url,
+        }
+    }
+
+    /// How user tokens are issued now: lifetime, bound address, rights.
+    pub fn user_grant(&self) -> UserGrant {
+        let cfg = &self.settings.cfg;
+        UserGrant {
+            ttl: self.settings.user_token_ttl,
+            bound_ip: cfg.user_tokens_ip_bound.then_some(cfg.proxy_ip),
+            scopes: self.settings.user_scopes.clone(),
         }
     }
 
@@ -193,7 +212,7 @@ impl Sim {
         let Some(&limit) = self.settings.quotas.get(method) else {
             return Ok(());
         };
-        let day = (self.start.elapsed().as_secs_f64() / self.settings.day.as_secs_f64()) as u64;
+        let day = self.quota_day();
         let mut q = lock(&self.quotas);
         let entry = q
             .entry((token.to_string(), method.to_string()))
@@ -206,6 +225,45 @@ impl Sim {
         }
         entry.1 += 1;
         Ok(())
+    }
+
+    /// The current quota day (0 from start).
+    fn quota_day(&self) -> u64 {
+        (self.start.elapsed().as_secs_f64() / self.settings.day.as_secs_f64()) as u64
+    }
+
+    /// Calls each token made today of each method that has a quota.
+    pub fn quota_today(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let day = self.quota_day();
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((token, method), (d, n)) in lock(&self.quotas).iter() {
+            if *d == day {
+                out.entry(token.clone())
+                    .or_default()
+                    .insert(method.clone(), *n);
+            }
+        }
+        out
+    }
+
+    /// Draws whether one inner execute call fails on its own (error 10).
+    pub fn draw_inner_fault(&self) -> bool {
+        let rate = self.settings.cfg.inner_fault_rate;
+        rate > 0.0 && lock(&self.inner_rng).random_bool(rate.min(1.0))
+    }
+
+    /// How long (real milliseconds) an answer of `bytes` after `inner_calls` inner calls waits;
+    /// 0 with `--latency off`.
+    pub fn draw_latency_ms(&self, inner_calls: u32, bytes: usize) -> f64 {
+        let Some(model) = self.settings.latency else {
+            return 0.0;
+        };
+        let draw = if model.jitter > 0.0 {
+            lock(&self.latency_rng).random_range(-1.0..=1.0)
+        } else {
+            0.0
+        };
+        model.wait_ms(inner_calls, bytes, draw)
     }
 
     /// Draws whether this request of `token` needs a captcha.

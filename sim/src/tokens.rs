@@ -4,7 +4,7 @@
 //!
 //! This module only keeps the records; VK-side checks live in `api`, HTTP in `manager`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,8 @@ pub struct TokenRecord {
     pub banned: bool,
     /// Unix seconds (fractional) after which the token is expired.
     pub expires_at: Option<f64>,
+    /// The rights (OAuth scopes) the token was granted.
+    pub scopes: BTreeSet<String>,
 }
 
 /// Why a leased pool token is given back. The token manager counts releases per reason.
@@ -66,6 +68,14 @@ pub struct LeaseStats {
     pub user_tokens_issued: u64,
     pub user_tokens_refreshed: u64,
     pub unauthorized: u64,
+}
+
+/// What a user token is issued with: its lifetime, the address it is bound to, its rights.
+#[derive(Debug, Clone)]
+pub struct UserGrant {
+    pub ttl: Duration,
+    pub bound_ip: Option<IpAddr>,
+    pub scopes: BTreeSet<String>,
 }
 
 /// All tokens of one simulator.
@@ -122,7 +132,7 @@ impl TokenRegistry {
     }
 
     /// The current token of `user`, issuing one if there is none.
-    pub fn user_token(&mut self, user: u32, ttl: Duration, bound_ip: Option<IpAddr>) -> String {
+    pub fn user_token(&mut self, user: u32, grant: &UserGrant) -> String {
         if let Some(t) = self.user_current.get(&user) {
             return t.clone();
         }
@@ -132,10 +142,11 @@ impl TokenRegistry {
             TokenRecord {
                 owner: user,
                 kind: TokenKind::User,
-                bound_ip,
+                bound_ip: grant.bound_ip,
                 revoked: false,
                 banned: false,
-                expires_at: Some(unix_now() + ttl.as_secs_f64()),
+                expires_at: Some(unix_now() + grant.ttl.as_secs_f64()),
+                scopes: grant.scopes.clone(),
             },
         );
         self.user_current.insert(user, token.clone());
@@ -143,12 +154,7 @@ impl TokenRegistry {
     }
 
     /// Replaces the user's token with a new one; the old one stops working.
-    pub fn refresh_user_token(
-        &mut self,
-        user: u32,
-        ttl: Duration,
-        bound_ip: Option<IpAddr>,
-    ) -> String {
+    pub fn refresh_user_token(&mut self, user: u32, grant: &UserGrant) -> String {
         if let Some(old) = self.user_current.remove(&user) {
             if let Some(r) = self.by_token.get_mut(&old) {
                 r.revoked = true;
@@ -156,7 +162,7 @@ impl TokenRegistry {
         }
         self.stats.user_tokens_refreshed += 1;
         self.stats.user_tokens_issued = self.stats.user_tokens_issued.saturating_sub(1);
-        self.user_token(user, ttl, bound_ip)
+        self.user_token(user, grant)
     }
 
     /// Whether a token is dead for good (revoked, banned or expired).

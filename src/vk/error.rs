@@ -121,6 +121,17 @@ pub const CAPTCHA_BENCH: Duration = Duration::from_secs(10 * 60);
 pub const QUOTA_BENCH: Duration = Duration::from_secs(60 * 60);
 
 impl ApiError {
+    /// Whether VK says the target account is gone: 18 (deleted or banned), 113 (no such id),
+    /// or 15 "Access denied: user deactivated", which friends.get and users.getFollowers answer
+    /// for a deactivated user (shared/vk-api.md).
+    pub fn is_missing_target(&self) -> bool {
+        match self.error_code {
+            18 | 113 => true,
+            15 => self.error_msg.to_ascii_lowercase().contains("deactivated"),
+            _ => false,
+        }
+    }
+
     /// The decision table for VK error codes.
     pub fn action(&self) -> Action {
         let msg = self.error_msg.to_ascii_lowercase();
@@ -171,9 +182,7 @@ impl VkError {
             VkError::Api { error, .. } => match error.action() {
                 Action::SlowDown | Action::Rotate | Action::Bench(_) => FailureReason::VkRateLimit,
                 Action::DropToken(_) => FailureReason::VkReconnectRequired,
-                Action::SkipTarget if error.error_code == 18 || error.error_code == 113 => {
-                    FailureReason::VkUserNotFound
-                }
+                Action::SkipTarget if error.is_missing_target() => FailureReason::VkUserNotFound,
                 Action::SkipTarget => FailureReason::VkAccessDenied,
                 Action::Fail(reason) => reason,
                 Action::Retry(_) | Action::SplitBatch => FailureReason::VkApiError,
@@ -286,6 +295,10 @@ mod tests {
             FailureReason::VkReconnectRequired
         );
         assert_eq!(err(18, "").failure_reason(), FailureReason::VkUserNotFound);
+        assert_eq!(
+            err(15, "Access denied: user deactivated").failure_reason(),
+            FailureReason::VkUserNotFound
+        );
         assert_eq!(err(30, "").failure_reason(), FailureReason::VkAccessDenied);
         let transport = VkError::Transport {
             method: "execute".into(),

@@ -8,7 +8,8 @@
 //! (10, 6, 9, a captcha), is re-asked on its own through the client's retries and the session's
 //! token moves, which costs one request and is always right.
 //!
-//! [`run_calls`] cuts any number of calls into executes of `calls_per_execute`, splits a batch in
+//! [`run_calls`] cuts any number of calls into executes of `calls_per_execute` (fewer when the
+//! script would pass `execute_max_code_bytes`), splits a batch in
 //! half on error 13 (response too big) until it fits, and falls back to direct calls for a
 //! batch that execute cannot run at all.
 
@@ -158,6 +159,7 @@ pub async fn run_calls(session: &mut Session, calls: &[Call]) -> Result<Vec<Call
     let settings = session.settings();
     let per_execute = settings.calls_per_execute.clamp(1, 25);
     let decoy_every = u64::from(settings.decoy_every);
+    let max_code = settings.execute_max_code_bytes;
     let mut results = Vec::with_capacity(calls.len());
     let mut rest = calls;
     while !rest.is_empty() {
@@ -169,11 +171,24 @@ pub async fn run_calls(session: &mut Session, calls: &[Call]) -> Result<Vec<Call
         } else {
             per_execute
         };
-        let (chunk, tail) = rest.split_at(room.min(rest.len()));
+        let fit = fitting(&rest[..room.min(rest.len())], max_code);
+        let (chunk, tail) = rest.split_at(fit);
         results.extend(run_batch(session, chunk, with_decoy && chunk.len() > 1).await?);
         rest = tail;
     }
     Ok(results)
+}
+
+/// How many of `calls` (at least one) fit into one execute whose script, with a decoy's room,
+/// stays within `max_code` bytes: VK bounds the size of `code`, and long id lists written into
+/// it (users.get of 1,000 ids) reach that bound well before 25 calls.
+fn fitting(calls: &[Call], max_code: usize) -> usize {
+    let budget = max_code.saturating_sub(script(&[decoy()]).len());
+    let mut n = calls.len();
+    while n > 1 && script(&calls[..n]).len() > budget {
+        n -= 1;
+    }
+    n
 }
 
 /// One batch: execute, split on 13, re-ask unattributed slots, fall back to direct calls.
@@ -267,6 +282,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn batches_are_cut_to_the_code_size_limit() {
+        // 25 users.get of 1,000 ids each is about 150 KB of script: far past a 60,000-byte limit.
+        let ids: Vec<String> = (1_000_000..1_001_000).map(|i| i.to_string()).collect();
+        let calls: Vec<Call> = (0..25)
+            .map(|_| Call::new("users.get", json!({"user_ids": ids.join(",")})))
+            .collect();
+        let n = fitting(&calls, 60_000);
+        assert!((1..25).contains(&n), "{n}");
+        assert!(script(&calls[..n]).len() + script(&[decoy()]).len() <= 60_000);
+        assert!(script(&calls[..n + 1]).len() > 60_000 - script(&[decoy()]).len());
+        // Small calls still pack 25 to an execute.
+        let small: Vec<Call> = (0..25)
+            .map(|i| Call::new("friends.get", json!({"user_id": i})))
+            .collect();
+        assert_eq!(fitting(&small, 60_000), 25);
+        // One call that alone is too long still goes (direct, as a single call).
+        assert_eq!(fitting(&calls[..1], 100), 1);
+    }
 
     fn friends(id: i64) -> Call {
         Call::new("friends.get", json!({"user_id": id, "count": 5000}))

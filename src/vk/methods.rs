@@ -271,7 +271,7 @@ pub async fn profiles(
         match result {
             Ok(value) => out.extend(decode::<Vec<Profile>>("users.get", value)?),
             // 113 for a whole chunk means none of its ids exist.
-            Err(error) if error.error_code == 113 || error.error_code == 18 => {}
+            Err(error) if error.is_missing_target() => {}
             Err(error) => {
                 return Err(VkError::Api {
                     method: "users.get".to_owned(),

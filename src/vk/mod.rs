@@ -116,6 +116,7 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
         switch_backoff: vk.switch_backoff,
         rotate_every: (vk.rotate_every_min.get(), vk.rotate_every_max.get()),
         calls_per_execute: usize::from(vk.calls_per_execute),
+        execute_max_code_bytes: vk.execute_max_code_bytes,
         decoy_every: vk.decoy_every,
     };
     Ok(VkStack {

@@ -41,6 +41,8 @@ pub struct OrchestratorSettings {
     pub rotate_every: (u32, u32),
     /// API calls packed into one execute (1 to 25).
     pub calls_per_execute: usize,
+    /// Longest `code` of one execute; batches are cut to fit.
+    pub execute_max_code_bytes: usize,
     /// Every Nth execute carries one decoy call (`utils.getServerTime`), as the seed service
     /// did to look less like a crawler; 0 turns decoys off (the default: they cost slots).
     pub decoy_every: u32,
@@ -53,6 +55,7 @@ impl Default for OrchestratorSettings {
             switch_backoff: Duration::from_secs(1),
             rotate_every: (30, 40),
             calls_per_execute: 25,
+            execute_max_code_bytes: 60_000,
             decoy_every: 0,
         }
     }

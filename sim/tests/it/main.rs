@@ -8,6 +8,7 @@ mod limits;
 mod manager;
 mod methods;
 mod schema;
+mod strict;
 
 use serde_json::Value;
 use vk_sim::{SimConfig, SimHandle};
@@ -18,6 +19,10 @@ pub fn small_config() -> SimConfig {
         // Tests that are not about the rate limit never meet it; those that are set VK's 3/s.
         rate_per_second: 1_000_000,
         user_tokens_ip_bound: false,
+        // Tests of one method's answers neither wait for the latency model nor meet random
+        // inner-call faults; tests/it/strict.rs checks both with these at their defaults.
+        latency: "off".into(),
+        inner_fault_rate: 0.0,
         ..SimConfig::small()
     }
 }

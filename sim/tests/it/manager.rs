@@ -45,7 +45,7 @@ impl Manager {
 }
 
 /// Calls a method through the proxy.
-async fn via_proxy(
+pub(crate) async fn via_proxy(
     sim: &vk_sim::SimHandle,
     key: &str,
     target: Option<&str>,

@@ -96,13 +96,21 @@ async fn closed_deleted_and_invalid_users() {
             stranger
                 .err("friends.get", &[("user_id", &id.to_string())])
                 .await,
-            18
+            15,
+            "friends.get of a deactivated user: 15 (Access denied: user deactivated)"
         );
         assert_eq!(
             stranger
                 .err("users.getFollowers", &[("user_id", &id.to_string())])
                 .await,
-            18
+            15
+        );
+        assert_eq!(
+            stranger
+                .err("users.getSubscriptions", &[("user_id", &id.to_string())])
+                .await,
+            18,
+            "other methods keep 18"
         );
     }
     for bad in ["abc", "0", "-5", "99999999"] {
@@ -138,8 +146,18 @@ async fn closed_deleted_and_invalid_users() {
     assert!(users[1].get("is_closed").is_none());
     assert_eq!(users[2]["deactivated"], json!("banned"));
     assert_eq!(users[3]["id"], json!(named.hub));
-    assert!(users[3]["counters"]["friends"].as_u64().unwrap() > 5000);
+    assert!(
+        users[3].get("counters").is_none(),
+        "no counters in a many-id users.get"
+    );
     assert_eq!(users[3]["screen_name"], json!("sim_hub"));
+    let hub = stranger
+        .ok(
+            "users.get",
+            &[("user_ids", &named.hub.to_string()), ("fields", "counters")],
+        )
+        .await;
+    assert!(hub[0]["counters"]["friends"].as_u64().unwrap() > 5000);
     assert_eq!(
         stranger
             .err("users.get", &[("user_ids", "no_such_name_xyz")])
@@ -295,7 +313,7 @@ async fn followers_subscriptions_groups_and_utils() {
     let info = info["groups"].as_array().unwrap();
     let big_open = info
         .iter()
-        .filter(|g| g["is_closed"] == json!(0))
+        .filter(|g| g["is_closed"] == json!(0) && g.get("deactivated").is_none())
         .max_by_key(|g| g["members_count"].as_u64().unwrap())
         .unwrap();
     let gid = big_open["id"].to_string();

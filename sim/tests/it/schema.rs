@@ -321,6 +321,27 @@ async fn every_method_response_validates() {
         )
         .await,
     );
+    // One id: the only users.get that carries `counters`.
+    add(
+        "users.get one id",
+        "users_get_response",
+        vk.call("users.get", &[("user_ids", &hub), ("fields", all_fields)])
+            .await,
+    );
+    let celebrity = named.celebrity.to_string();
+    add(
+        "users.getFollowers celebrity",
+        "users_getFollowers_response",
+        vk.call(
+            "users.getFollowers",
+            &[
+                ("user_id", &celebrity),
+                ("count", "1000"),
+                ("offset", "5000"),
+            ],
+        )
+        .await,
+    );
     add(
         "users.getSubscriptions",
         "users_getSubscriptions_response",
@@ -377,7 +398,7 @@ async fn every_method_response_validates() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|g| g["is_closed"] == 0)
+        .filter(|g| g["is_closed"] == 0 && g.get("deactivated").is_none())
         .max_by_key(|g| g["members_count"].as_u64().unwrap())
         .unwrap()["id"]
         .to_string();
@@ -504,11 +525,36 @@ async fn every_error_body_validates() {
         .await
         .unwrap();
     bodies.push(no_v); // 8
+                       // Fresh tokens for the cases added with the strict simulator, so none meets the rate limit of this test's config.
+    let graph = sim.graph();
+    let mut fresh = (8..sim.users())
+        .filter(|&id| graph.user(id).is_some_and(|u| u.deactivated.is_none()))
+        .map(|id| sim.user_token(id));
     let a = Vk::new(&sim, &sim.pool_tokens()[1]);
     bodies.push(
         a.call("friends.get", &[("user_id", &named.deleted.to_string())])
             .await,
+    ); // 15 (user deactivated)
+    bodies.push(
+        Vk::new(&sim, &fresh.next().unwrap())
+            .call(
+                "users.getSubscriptions",
+                &[("user_id", &named.deleted.to_string())],
+            )
+            .await,
     ); // 18
+    let no_friends_right = Vk::new(&sim, &fresh.next().unwrap());
+    bodies.push(
+        no_friends_right
+            .call(
+                "friends.getMutual",
+                &[("target_uid", &named.hub.to_string())],
+            )
+            .await,
+    ); // 15, subcode 1133
+    let long_code = format!("return {};", "1+".repeat(40_000) + "1");
+    let g = Vk::new(&sim, &fresh.next().unwrap());
+    bodies.push(g.call("execute", &[("code", &long_code)]).await); // 12 (code too long)
     bodies.push(
         a.call("friends.get", &[("user_id", &named.closed.to_string())])
             .await,
