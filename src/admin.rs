@@ -110,6 +110,9 @@ pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<S
                 .iter()
                 .map(|c| match &c.data {
                     ColumnData::I64(v) => v[row].to_string(),
+                    ColumnData::OptI64(v) => {
+                        v[row].map_or_else(|| "null".to_owned(), |n| n.to_string())
+                    }
                     ColumnData::I8(v) => v[row].to_string(),
                     ColumnData::Bool(v) => v[row].to_string(),
                     ColumnData::Str(v) => v[row].clone().unwrap_or_else(|| "null".to_owned()),

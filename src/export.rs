@@ -262,7 +262,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
     let columns: Vec<_> = users.columns.iter().filter(|c| c.name != "id").collect();
     for c in &columns {
         let kind = match c.data {
-            ColumnData::I64(_) | ColumnData::I8(_) => AttrType::Long,
+            ColumnData::I64(_) | ColumnData::OptI64(_) | ColumnData::I8(_) => AttrType::Long,
             ColumnData::Bool(_) => AttrType::Boolean,
             ColumnData::Str(_) => AttrType::String,
         };
@@ -289,6 +289,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         ];
         values.extend(columns.iter().map(|c| match &c.data {
             ColumnData::I64(v) => Some(AttrValue::Long(v[row])),
+            ColumnData::OptI64(v) => v[row].map(AttrValue::Long),
             ColumnData::I8(v) => Some(AttrValue::Long(v[row].into())),
             ColumnData::Bool(v) => Some(AttrValue::Boolean(v[row])),
             ColumnData::Str(v) => v[row].clone().map(AttrValue::String),

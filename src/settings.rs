@@ -211,6 +211,9 @@ pub struct ParserSettings {
     /// Most users the seeds' friend and follower lists may hold; a larger report is refused
     /// (`INVALID_EVENT`) before its profiles are read, instead of exhausting memory.
     pub max_audience: usize,
+    /// Largest share of a stage's planned VK calls that may fail (not skipped for privacy or
+    /// deactivation) before the stage fails with `INCOMPLETE_DATA` instead of completing.
+    pub max_failed_share: f64,
 }
 
 /// `[ops]`.
@@ -573,6 +576,11 @@ impl Layered {
             "vk.execute_max_code_bytes",
             settings.vk.execute_max_code_bytes >= 1024,
             "expected at least 1024 bytes",
+        )?;
+        check(
+            "parser.max_failed_share",
+            (0.0..=1.0).contains(&settings.parser.max_failed_share),
+            "expected a share from 0 to 1",
         )?;
         check(
             "parser.max_audience",

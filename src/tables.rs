@@ -137,6 +137,8 @@ impl From<pl::PolarsError> for TableError {
 pub enum ColumnData {
     /// 64-bit integers (VK ids, counts).
     I64(Vec<i64>),
+    /// 64-bit integers that may be unknown (`None` is a null): counts VK does not always give.
+    OptI64(Vec<Option<i64>>),
     /// 8-bit integers (small codes such as the edge relation).
     I8(Vec<i8>),
     /// Flags.
@@ -150,6 +152,7 @@ impl ColumnData {
     pub fn len(&self) -> usize {
         match self {
             ColumnData::I64(v) => v.len(),
+            ColumnData::OptI64(v) => v.len(),
             ColumnData::I8(v) => v.len(),
             ColumnData::Bool(v) => v.len(),
             ColumnData::Str(v) => v.len(),
@@ -164,7 +167,7 @@ impl ColumnData {
     /// The manifest dtype: `int64`, `int8`, `bool` or `string`.
     pub fn dtype(&self) -> &'static str {
         match self {
-            ColumnData::I64(_) => INT64_DTYPE,
+            ColumnData::I64(_) | ColumnData::OptI64(_) => INT64_DTYPE,
             ColumnData::I8(_) => INT8_DTYPE,
             ColumnData::Bool(_) => BOOL_DTYPE,
             ColumnData::Str(_) => STRING_DTYPE,
@@ -252,6 +255,15 @@ impl Table {
     pub fn i64s(&self, name: &str) -> Result<&[i64], TableError> {
         match self.named(name)? {
             ColumnData::I64(v) => Ok(v),
+            other => Err(self.wrong_type(name, INT64_DTYPE, other)),
+        }
+    }
+
+    /// The `int64` column `name` with its nulls (a column written without nulls reads the same).
+    pub fn opt_i64s(&self, name: &str) -> Result<Vec<Option<i64>>, TableError> {
+        match self.named(name)? {
+            ColumnData::OptI64(v) => Ok(v.clone()),
+            ColumnData::I64(v) => Ok(v.iter().copied().map(Some).collect()),
             other => Err(self.wrong_type(name, INT64_DTYPE, other)),
         }
     }
@@ -344,6 +356,9 @@ pub fn into_parquet(table: Table) -> Result<Encoded, TableError> {
             let name = PlSmallStr::from(name);
             match data {
                 ColumnData::I64(v) => Int64Chunked::from_vec(name, v).into_column(),
+                ColumnData::OptI64(v) => {
+                    Int64Chunked::from_iter_options(name, v.into_iter()).into_column()
+                }
                 ColumnData::I8(v) => Int8Chunked::from_vec(name, v).into_column(),
                 ColumnData::Bool(v) => BooleanChunked::from_slice(name, &v).into_column(),
                 ColumnData::Str(v) => {
@@ -457,7 +472,7 @@ fn column_data(table: &str, column: &pl::Column) -> Result<ColumnData, TableErro
     let series = column.as_materialized_series();
     let nulls = series.null_count();
     let dtype = series.dtype();
-    if nulls > 0 && *dtype != DataType::String {
+    if nulls > 0 && !matches!(dtype, DataType::String | DataType::Int64) {
         return Err(TableError::UnexpectedNulls {
             table: table.to_owned(),
             column: column.name().to_string(),
@@ -466,6 +481,7 @@ fn column_data(table: &str, column: &pl::Column) -> Result<ColumnData, TableErro
     }
     // The null check above makes the no-null iterators exact.
     let data = match dtype {
+        DataType::Int64 if nulls > 0 => ColumnData::OptI64(series.i64()?.iter().collect()),
         DataType::Int64 => ColumnData::I64(numbers(series.i64()?)),
         DataType::Int32 => {
             ColumnData::I64(series.i32()?.into_no_null_iter().map(i64::from).collect())
@@ -707,7 +723,7 @@ mod tests {
             from_parquet("t", &floats),
             Err(TableError::UnsupportedType { column, .. }) if column == "x"
         ));
-        let holes = raw_parquet(vec![Int64Chunked::from_slice_options(
+        let holes = raw_parquet(vec![pl::Int8Chunked::from_slice_options(
             "n".into(),
             &[Some(1), None],
         )
@@ -716,6 +732,21 @@ mod tests {
             from_parquet("t", &holes),
             Err(TableError::UnexpectedNulls { nulls: 1, .. })
         ));
+    }
+
+    #[test]
+    fn unknown_counts_are_int64_nulls() {
+        let table = Table::new("t").with("n", ColumnData::OptI64(vec![Some(3), None, Some(-1)]));
+        let encoded = into_parquet(table).unwrap();
+        assert_eq!(encoded.columns[0].dtype, INT64_DTYPE);
+        let back = from_parquet("t", &encoded.bytes).unwrap();
+        assert_eq!(back.opt_i64s("n").unwrap(), vec![Some(3), None, Some(-1)]);
+        // Without nulls the column reads as plain int64, and opt_i64s still takes it.
+        let full =
+            into_parquet(Table::new("t").with("n", ColumnData::OptI64(vec![Some(1)]))).unwrap();
+        let back = from_parquet("t", &full.bytes).unwrap();
+        assert_eq!(back.i64s("n").unwrap(), [1]);
+        assert_eq!(back.opt_i64s("n").unwrap(), vec![Some(1)]);
     }
 
     #[test]

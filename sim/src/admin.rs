@@ -233,6 +233,28 @@ pub(crate) async fn expire(State(sim): State<Arc<Sim>>, body: Bytes) -> Response
     })
 }
 
+/// `POST /sim/tokens/scopes` `{"token", "scopes": ["wall", ...]}`: the token's rights from now
+/// on (a user taking a right back in VK's settings, mid-job).
+pub(crate) async fn scopes(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        token: String,
+        scopes: Vec<String>,
+    }
+    let Ok(b) = serde_json::from_slice::<Body>(&body) else {
+        return bad_request("expected {\"token\": \"...\", \"scopes\": [...]}");
+    };
+    let scopes = b.scopes.into_iter().map(|s| s.to_lowercase()).collect();
+    let mut tokens = lock(&sim.tokens);
+    match tokens.by_token.get_mut(&b.token) {
+        Some(r) => {
+            r.scopes = scopes;
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        None => reply(StatusCode::NOT_FOUND, json!({"error": "unknown_token"})),
+    }
+}
+
 /// `GET /sim/faults`: the fault rates in force.
 pub(crate) async fn faults_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let rt = sim.runtime.read().unwrap_or_else(|e| e.into_inner());

@@ -110,7 +110,13 @@ pub(crate) fn call(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Resu
         "friends.get" => friends_get(g, caller, p),
         "friends.getMutual" => friends_get_mutual(g, caller, p),
         "users.getFollowers" => users_get_followers(g, caller, p),
-        "users.get" => users_get(g, caller, p, sim.settings.cfg.bulk_counters),
+        "users.get" => {
+            if p.list("user_ids").len() > 1 && fields(p).contains("counters") {
+                // Counted so tests can see a client asking for what VK will not send.
+                lock(&sim.stats).counters_ignored += 1;
+            }
+            users_get(g, caller, p, sim.settings.cfg.bulk_counters)
+        }
         "users.getSubscriptions" => users_get_subscriptions(g, caller, p),
         "groups.getById" => groups_get_by_id(g, caller, p),
         "groups.getMembers" => groups_get_members(g, caller, p),

@@ -53,6 +53,8 @@ pub struct Stats {
     pub faults: BTreeMap<String, u64>,
     /// Inner execute calls failed on their own with 10 (`inner_fault_rate`).
     pub inner_faults: u64,
+    /// users.get calls of many ids that asked for `counters` (which VK sends only for one id).
+    pub counters_ignored: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub proxy_forwarded: u64,

@@ -63,6 +63,9 @@ pub enum FailureReason {
     InvalidEvent,
     /// Nothing was collected.
     EmptyResult,
+    /// More of the stage's planned VK calls failed than `parser.max_failed_share` allows: the
+    /// stage would have holes, so it does not complete.
+    IncompleteData,
     /// Stage 2 found no stage 1 output.
     Stage1NotFound,
     /// The entry was delivered too often without success.

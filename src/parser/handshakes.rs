@@ -4,10 +4,13 @@
 //! one handshake, the intersection of the lists gives the two-handshake chains. Distance 3
 //! (A–x–y–B) needs, for each friend x of the seed with the shorter list, x's friends inside the
 //! other seed's list: `friends.getMutual(source = B, target_uids = friends(A))`, 100 targets a
-//! call and 25 calls an execute, so ceil(min(|A|, |B|) / 2500) requests settle it.
+//! call and 25 calls an execute, so ceil(min(|A|, |B|) / 2500) requests settle it. When no
+//! token of the job may call getMutual (it needs the `friends` right), the same chains come
+//! from the friend lists of those friends x, intersected with the other seed's list.
 
 use std::collections::{BTreeSet, HashSet};
 
+use super::completeness::{ListKind, Tally};
 use super::stage2::seed_lists;
 use super::{output, ParserError};
 use crate::ids::VkUserId;
@@ -20,10 +23,9 @@ use crate::vk::orchestrator::Session;
 /// seeds are further apart.
 pub async fn shortest_chains(
     session: &mut Session,
-    a: VkUserId,
-    friends_a: &[i64],
-    b: VkUserId,
-    friends_b: &[i64],
+    (a, friends_a): (VkUserId, &[i64]),
+    (b, friends_b): (VkUserId, &[i64]),
+    tally: &mut Tally,
 ) -> Result<Vec<Vec<i64>>, ParserError> {
     let (a_id, b_id) = (a.get(), b.get());
     if friends_a.contains(&b_id) || friends_b.contains(&a_id) {
@@ -50,17 +52,65 @@ pub async fn shortest_chains(
         .copied()
         .filter(|x| *x != big.get())
         .collect();
-    let mut chains = BTreeSet::new();
-    for entry in methods::mutual_friends(session, big, &targets)
-        .await?
+    let results = methods::mutual_friends(session, big, &targets).await?;
+    let tested = targets.len() - results.denied.len();
+    tally.record(
+        ListKind::MutualTests,
+        tested,
+        results.failed.iter().map(|(_, e)| e),
+    );
+    let left_out = tested - results.failed.len() - results.found.len().min(tested);
+    tally.skip(ListKind::MutualTests, "deactivated", left_out as u64);
+    let mut found: Vec<(i64, Vec<i64>)> = results
+        .found
         .into_iter()
-        .flatten()
-    {
-        for y in entry.common_friends {
-            if y == small.get() || y == entry.id {
+        .map(|m| (m.id, m.common_friends))
+        .collect();
+    if !results.denied.is_empty() {
+        // No token may call getMutual: the x–y friendships between the two seeds' lists come
+        // from the lists themselves, read from both sides, so a chain is lost only when
+        // neither x's nor y's list is readable (both private: a documented skip).
+        let small_set: HashSet<i64> = small_list.iter().copied().collect();
+        let big_list: Vec<i64> = if a_is_small {
+            friends_b.to_vec()
+        } else {
+            friends_a.to_vec()
+        };
+        let big_set: HashSet<i64> = big_list.iter().copied().collect();
+        let ids = |list: &[i64]| -> Vec<VkUserId> {
+            list.iter()
+                .filter(|&&u| u != small.get() && u != big.get())
+                .filter_map(|&u| VkUserId::new(u).ok())
+                .collect()
+        };
+        let x_side = methods::friend_lists(session, &ids(&results.denied)).await?;
+        let y_side = methods::friend_lists(session, &ids(&big_list)).await?;
+        let mut pairs: BTreeSet<(i64, i64)> = BTreeSet::new();
+        for (side, set, x_first) in [(&x_side, &big_set, true), (&y_side, &small_set, false)] {
+            tally.record(
+                ListKind::FriendLists,
+                side.len(),
+                side.values().filter_map(|r| r.as_ref().err()),
+            );
+            for (u, list) in side {
+                for &w in list.iter().flatten().filter(|w| set.contains(w)) {
+                    pairs.insert(if x_first { (u.get(), w) } else { (w, u.get()) });
+                }
+            }
+        }
+        let denied: HashSet<i64> = results.denied.iter().copied().collect();
+        for (x, y) in pairs.into_iter().filter(|(x, _)| denied.contains(x)) {
+            found.push((x, vec![y]));
+        }
+    }
+    let mut chains = BTreeSet::new();
+    for (x, common) in found {
+        let entry_id = x;
+        for y in common {
+            if y == small.get() || y == entry_id {
                 continue;
             }
-            let path = [small.get(), entry.id, y, big.get()];
+            let path = [small.get(), entry_id, y, big.get()];
             let mut path = path.to_vec();
             if !a_is_small {
                 path.reverse();
@@ -76,6 +126,7 @@ pub async fn chains(
     session: &mut Session,
     main_ids: &[VkUserId],
     lists: &Table,
+    tally: &mut Tally,
     ctx: &JobContext,
 ) -> Result<Vec<Table>, ParserError> {
     let (friends, _) = seed_lists(lists)?;
@@ -89,7 +140,7 @@ pub async fn chains(
         let (Some(fa), Some(fb)) = (friends.get(&a.get()), friends.get(&b.get())) else {
             continue;
         };
-        for chain in shortest_chains(session, a, fa, b, fb).await? {
+        for chain in shortest_chains(session, (a, fa), (b, fb), tally).await? {
             for w in chain.windows(2) {
                 edges.insert((w[0].min(w[1]), w[0].max(w[1])));
             }
@@ -134,15 +185,14 @@ pub async fn chains(
     output::check_edges(&df_connect)?;
     let ids: BTreeSet<i64> = edges.iter().flat_map(|(s, t)| [*s, *t]).collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
-    let profiles = methods::profiles(
-        session,
-        &ids.into_iter().collect::<Vec<_>>(),
-        "is_closed,can_access_closed,counters,screen_name",
-    )
-    .await?;
+    let wanted: Vec<i64> = ids.into_iter().collect();
+    let profiles = methods::profiles(session, &wanted, methods::PROFILE_FIELDS).await?;
+    tally.record_answered(ListKind::Profiles, wanted.len(), profiles.len());
+    let friend_counts: std::collections::HashMap<i64, usize> =
+        friends.iter().map(|(m, list)| (*m, list.len())).collect();
     Ok(vec![
         df_chains,
         df_connect,
-        output::profiles_table(&profiles, &mains),
+        output::profiles_table(&profiles, &mains, &friend_counts),
     ])
 }

@@ -7,12 +7,15 @@
 //! - [`stage2`]: `Stage2Created`: the connections among the valid users (DEFAULT), the
 //!   communities of the audience (SUB_GRAPH);
 //! - [`handshakes`]: `Stage2Created` for HANDSHAKES: shortest chains of 1 to 3 handshakes;
-//! - [`output`]: writing a stage's tables and validating them.
+//! - [`output`]: writing a stage's tables and validating them;
+//! - [`completeness`]: what became of every VK call a stage planned (the manifest's section,
+//!   and `INCOMPLETE_DATA` past `parser.max_failed_share`).
 //!
 //! Errors become a [`JobFailure`] here, once: what another attempt could fix (network, rate
 //! limits, storage) is retryable; what it could not (a dead author token, nothing collected, no
 //! stage 1) is not.
 
+pub mod completeness;
 pub mod handshakes;
 pub mod output;
 pub mod stage1;
@@ -59,6 +62,9 @@ pub enum ParserError {
     /// The report is larger than the configured limits allow.
     #[error("{0}")]
     TooLarge(String),
+    /// More planned VK calls failed than `parser.max_failed_share` allows; says what is missing.
+    #[error("{0}")]
+    Incomplete(String),
     /// The job was asked to stop.
     #[error("cancelled")]
     Cancelled,
@@ -97,6 +103,9 @@ impl From<ParserError> for JobFailure {
             // The event asked for more than this deployment accepts: the backend must change
             // it, so the same answer as any other event the service refuses.
             ParserError::TooLarge(_) => JobFailure::permanent(FailureReason::InvalidEvent, message),
+            ParserError::Incomplete(_) => {
+                JobFailure::permanent(FailureReason::IncompleteData, message)
+            }
             ParserError::Cancelled => JobFailure::retryable(FailureReason::InternalError, message),
         }
     }
@@ -118,7 +127,7 @@ pub struct ReportParser {
     orchestrator: Orchestrator,
     storage: Arc<dyn Storage>,
     resolver: Resolver,
-    strategy: EdgeStrategy,
+    stage2: stage2::Policy,
     max_audience: usize,
 }
 
@@ -133,7 +142,10 @@ impl ReportParser {
             orchestrator,
             storage,
             resolver: Resolver::new(),
-            strategy: settings.edge_strategy,
+            stage2: stage2::Policy {
+                strategy: settings.edge_strategy,
+                max_failed_share: settings.max_failed_share,
+            },
             max_audience: settings.max_audience,
         }
     }
@@ -164,7 +176,7 @@ impl JobHandler for ReportParser {
                         stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), limits, &ctx).await
                     }
                     IncomingEvent::Stage2Created(e) => {
-                        stage2::run(e, &mut session, self.storage.as_ref(), self.strategy, &ctx).await
+                        stage2::run(e, &mut session, self.storage.as_ref(), self.stage2, &ctx).await
                     }
                 }
             } => result,

@@ -5,10 +5,10 @@ use chrono::Utc;
 
 use super::ParserError;
 use crate::events::Artifacts;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::ids::{ReportId, VkUserId};
-use crate::storage::{write_stage, StageFile, StageMeta, StagePrefix, Storage};
+use crate::storage::{write_stage, Completeness, StageFile, StageMeta, StagePrefix, Storage};
 use crate::tables::{into_parquet, ColumnData, Table};
 use crate::vk::methods::{Counters, Profile};
 
@@ -50,6 +50,7 @@ pub async fn write(
     report_id: &ReportId,
     main_ids: &[VkUserId],
     tables: Vec<Table>,
+    completeness: Completeness,
 ) -> Result<Artifacts, ParserError> {
     // polars is CPU work that may block: keep it off the async worker threads.
     let encoded = tokio::task::spawn_blocking(move || {
@@ -77,6 +78,7 @@ pub async fn write(
         report_id: report_id.clone(),
         main_ids: main_ids.to_vec(),
         created_at: Utc::now(),
+        completeness,
     };
     let manifest = write_stage(storage, prefix, meta, files).await?;
     Ok(Artifacts {
@@ -86,19 +88,22 @@ pub async fn write(
 }
 
 /// `df_users`: the profile columns every stage writes, for `profiles` in order.
+/// `friend_counts` are the lengths of the friend lists the report read (VK gives friend counts
+/// only to a one-user users.get); a count nobody knows is a null.
 pub fn profiles_table<'a>(
     profiles: impl IntoIterator<Item = &'a Profile>,
     mains: &BTreeSet<i64>,
+    friend_counts: &HashMap<i64, usize>,
 ) -> Table {
     let rows: Vec<&Profile> = profiles.into_iter().collect();
-    // -1: unknown (fastGraph skips counters; deactivated profiles have none).
-    let count = |p: &Profile, pick: fn(&Counters) -> Option<u64>| {
-        p.counters
-            .as_ref()
-            .and_then(pick)
-            .map(|n| n as i64)
-            .unwrap_or(-1)
+    let counter = |p: &Profile, pick: fn(&Counters) -> Option<u64>| {
+        p.counters.as_ref().and_then(pick).map(|n| n as i64)
     };
+    let friends = |p: &Profile| {
+        counter(p, |c| c.friends).or_else(|| friend_counts.get(&p.id).map(|&n| n as i64))
+    };
+    let followers =
+        |p: &Profile| counter(p, |c| c.followers).or(p.followers_count.map(|n| n as i64));
     let strings =
         |f: fn(&Profile) -> Option<String>| ColumnData::Str(rows.iter().map(|p| f(p)).collect());
     let flags = |f: fn(&Profile) -> bool| ColumnData::Bool(rows.iter().map(|p| f(p)).collect());
@@ -112,11 +117,11 @@ pub fn profiles_table<'a>(
         .with("deactivated", strings(|p| p.deactivated.clone()))
         .with(
             "friends_count",
-            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.friends)).collect()),
+            ColumnData::OptI64(rows.iter().map(|p| friends(p)).collect()),
         )
         .with(
             "followers_count",
-            ColumnData::I64(rows.iter().map(|p| count(p, |c| c.followers)).collect()),
+            ColumnData::OptI64(rows.iter().map(|p| followers(p)).collect()),
         )
         .with(
             "is_main_id",

@@ -27,8 +27,8 @@ pub const FRIEND: i8 = 2;
 /// `relation` of df_main_friends and df_connect: a follower (subscription) edge.
 pub const FOLLOWER: i8 = 1;
 
-/// Profile fields asked for; `fastGraph` skips the counters.
-const FULL_FIELDS: &str = "is_closed,can_access_closed,counters,screen_name";
+/// Profile fields asked for; `fastGraph` skips the follower counts too.
+const FULL_FIELDS: &str = methods::PROFILE_FIELDS;
 const FAST_FIELDS: &str = "is_closed,can_access_closed,screen_name";
 
 /// The seeds' friends and followers.
@@ -147,7 +147,15 @@ pub async fn run(
     tables.push(valid_table);
     ctx.progress.report(90, "writing parquet").await;
     let prefix = StagePrefix::new(event.report_type, &main_ids, &event.job_id, Stage::One);
-    let artifacts = output::write(storage, &prefix, &event.report_id, &main_ids, tables).await?;
+    let artifacts = output::write(
+        storage,
+        &prefix,
+        &event.report_id,
+        &main_ids,
+        tables,
+        Default::default(),
+    )
+    .await?;
     message.push_str(&format!("{} valid users", valid.len()));
     Ok(JobOutput {
         artifacts,
@@ -250,7 +258,12 @@ pub fn users_table(
 ) -> Table {
     let rows: Vec<&Profile> = profiles.iter().filter(|p| valid.contains(&p.id)).collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
-    let mut table = output::profiles_table(rows.iter().copied(), &mains);
+    let friend_counts: HashMap<i64, usize> = audience
+        .friends
+        .iter()
+        .map(|(m, list)| (m.get(), list.len()))
+        .collect();
+    let mut table = output::profiles_table(rows.iter().copied(), &mains, &friend_counts);
     for m in main_ids {
         let friends: HashSet<i64> = audience
             .friends
@@ -324,10 +337,10 @@ async fn seed_subscriptions(
         )
         .with(
             "members_count",
-            ColumnData::I64(
+            ColumnData::OptI64(
                 known
                     .iter()
-                    .map(|(_, g)| group(g).members_count.map(|n| n as i64).unwrap_or(-1))
+                    .map(|(_, g)| group(g).members_count.map(|n| n as i64))
                     .collect(),
             ),
         )

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::completeness::{ListKind, Tally};
 use super::stage1::{FOLLOWER, FRIEND};
 use super::{handshakes, output, EdgeStrategy, ParserError};
 use crate::events::Stage2Created;
@@ -26,14 +27,24 @@ use crate::tables::{from_parquet, ColumnData, Table};
 use crate::vk::methods;
 use crate::vk::orchestrator::Session;
 
+/// How stage 2 runs: the DEFAULT edge strategy and the failed share it accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// DEFAULT's way of finding friendships.
+    pub strategy: EdgeStrategy,
+    /// Largest share of planned VK calls that may fail before the stage is `INCOMPLETE_DATA`.
+    pub max_failed_share: f64,
+}
+
 /// Runs stage 2 of `event`.
 pub async fn run(
     event: &Stage2Created,
     session: &mut Session,
     storage: &dyn Storage,
-    strategy: EdgeStrategy,
+    policy: Policy,
     ctx: &JobContext,
 ) -> Result<JobOutput, ParserError> {
+    let mut tally = Tally::default();
     ctx.progress.report(5, "loading stage 1").await;
     let (stage1, manifest) = load_stage1(event, storage).await?;
     let main_ids = manifest.main_ids.clone();
@@ -41,21 +52,42 @@ pub async fn run(
     let tables = match event.report_type {
         ReportType::Default => {
             let valid = ids_of(&read_table(storage, &stage1, "valid_users").await?, "id")?;
-            default_graph(session, &main_ids, &lists, &valid, strategy, ctx).await?
+            let graph = Graph {
+                main_ids: &main_ids,
+                lists: &lists,
+                valid: &valid,
+            };
+            default_graph(session, graph, policy.strategy, &mut tally, ctx).await?
         }
         ReportType::SubGraph => {
             let raw = read_table(storage, &stage1, "df_subs_raw").await?;
             sub_graph(session, &main_ids, &lists, &raw, ctx).await?
         }
-        ReportType::Handshakes => handshakes::chains(session, &main_ids, &lists, ctx).await?,
+        ReportType::Handshakes => {
+            handshakes::chains(session, &main_ids, &lists, &mut tally, ctx).await?
+        }
     };
+    tally.check(policy.max_failed_share)?;
     ctx.progress.report(95, "writing parquet").await;
     let prefix = stage1.with_stage(Stage::Two);
-    let artifacts = output::write(storage, &prefix, &event.report_id, &main_ids, tables).await?;
+    let summary = tally.summary();
+    let artifacts = output::write(
+        storage,
+        &prefix,
+        &event.report_id,
+        &main_ids,
+        tables,
+        tally.completeness(),
+    )
+    .await?;
     Ok(JobOutput {
         artifacts,
         main_ids,
-        message: "stage 2 done".to_owned(),
+        message: if summary.is_empty() {
+            "stage 2 done".to_owned()
+        } else {
+            format!("stage 2 done: {summary}")
+        },
     })
 }
 
@@ -149,15 +181,32 @@ fn user_ids(ids: impl IntoIterator<Item = i64>) -> Vec<VkUserId> {
         .collect()
 }
 
+/// What DEFAULT stage 2 starts from: the seeds, their stage 1 lists, the valid users.
+#[derive(Clone, Copy)]
+struct Graph<'a> {
+    main_ids: &'a [VkUserId],
+    lists: &'a Table,
+    valid: &'a [i64],
+}
+
+/// The errors among per-user list results, for the tally.
+fn list_errors(lists: &methods::Lists) -> impl Iterator<Item = &crate::vk::ApiError> {
+    lists.values().filter_map(|r| r.as_ref().err())
+}
+
 /// DEFAULT: df_connect, df_users and the unfiltered lists.
 async fn default_graph(
     session: &mut Session,
-    main_ids: &[VkUserId],
-    lists: &Table,
-    valid: &[i64],
+    graph: Graph<'_>,
     strategy: EdgeStrategy,
+    tally: &mut Tally,
     ctx: &JobContext,
 ) -> Result<Vec<Table>, ParserError> {
+    let Graph {
+        main_ids,
+        lists,
+        valid,
+    } = graph;
     let (seed_friends, seed_followers) = seed_lists(lists)?;
     let valid: BTreeSet<i64> = valid.iter().copied().collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
@@ -190,31 +239,42 @@ async fn default_graph(
     let by_friends_get: Vec<i64> = match strategy {
         EdgeStrategy::Friends => others.clone(),
         EdgeStrategy::Mutual => {
+            // Targets getMutual could not test on any token of the job (the method needs the
+            // `friends` right): their own friend lists give the same edges.
+            let mut fallback: BTreeSet<i64> = BTreeSet::new();
             for m in main_ids {
                 if !seed_friends.contains_key(&m.get()) {
                     continue;
                 }
                 let targets: Vec<i64> = others.clone();
-                for entry in methods::mutual_friends(session, *m, &targets)
-                    .await?
-                    .into_iter()
-                    .flatten()
-                {
+                let results = methods::mutual_friends(session, *m, &targets).await?;
+                let tested = targets.len() - results.denied.len();
+                tally.record(
+                    ListKind::MutualTests,
+                    tested,
+                    results.failed.iter().map(|(_, e)| e),
+                );
+                // VK leaves deactivated targets out of the answer.
+                let left_out = tested - results.failed.len() - results.found.len().min(tested);
+                tally.skip(ListKind::MutualTests, "deactivated", left_out as u64);
+                for entry in results.found {
                     for x in entry.common_friends {
                         add_friendship(entry.id, x, &mut friendships);
                     }
                 }
+                fallback.extend(results.denied);
             }
             // Users in no seed's friend list: their edges to each other need their own lists.
             let in_a_list: HashSet<i64> = seed_friends.values().flatten().copied().collect();
             others
                 .iter()
                 .copied()
-                .filter(|u| !in_a_list.contains(u))
+                .filter(|u| !in_a_list.contains(u) || fallback.contains(u))
                 .collect()
         }
     };
-    let lists = methods::friend_lists(session, &user_ids(by_friends_get)).await?;
+    let lists = methods::friend_lists(session, &user_ids(by_friends_get.iter().copied())).await?;
+    tally.record(ListKind::FriendLists, lists.len(), list_errors(&lists));
     for (u, list) in &lists {
         if let Ok(friends) = list {
             for &w in friends {
@@ -224,6 +284,11 @@ async fn default_graph(
     }
     ctx.progress.report(55, "finding follower edges").await;
     let followers = methods::follower_lists(session, &user_ids(others.iter().copied())).await?;
+    tally.record(
+        ListKind::FollowerLists,
+        followers.len(),
+        list_errors(&followers),
+    );
     for (u, list) in &followers {
         if let Ok(list) = list {
             for &f in list {
@@ -276,13 +341,20 @@ async fn default_graph(
         .chain(target)
         .chain(mains.iter().copied())
         .collect();
-    let profiles = methods::profiles(
-        session,
-        &in_graph.into_iter().collect::<Vec<_>>(),
-        "is_closed,can_access_closed,counters,screen_name",
-    )
-    .await?;
-    let df_users = output::profiles_table(&profiles, &mains);
+    let wanted: Vec<i64> = in_graph.into_iter().collect();
+    let profiles = methods::profiles(session, &wanted, methods::PROFILE_FIELDS).await?;
+    tally.record_answered(ListKind::Profiles, wanted.len(), profiles.len());
+    // Friend counts of the lists this report read: the seeds' and the fallback's.
+    let mut friend_counts: HashMap<i64, usize> = seed_friends
+        .iter()
+        .map(|(m, list)| (*m, list.len()))
+        .collect();
+    for (u, list) in &lists {
+        if let Ok(list) = list {
+            friend_counts.insert(u.get(), list.len());
+        }
+    }
+    let df_users = output::profiles_table(&profiles, &mains, &friend_counts);
     let mut tables = vec![df_connect, df_users];
     for m in main_ids {
         let (mut id, mut rel) = (Vec::new(), Vec::new());
@@ -373,10 +445,10 @@ async fn sub_graph(
         )
         .with(
             "members_count",
-            ColumnData::I64(
+            ColumnData::OptI64(
                 communities
                     .iter()
-                    .map(|g| g.members_count.map(|n| n as i64).unwrap_or(-1))
+                    .map(|g| g.members_count.map(|n| n as i64))
                     .collect(),
             ),
         )

@@ -5,6 +5,8 @@
 //! `inspect`) start from the manifest: present means complete. A crash between the two leaves
 //! files without a manifest, which a retry overwrites (keys are deterministic per job and stage).
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,24 @@ pub struct ManifestFile {
     pub bytes: u64,
 }
 
+/// What became of the VK calls of one list kind a stage planned (friend lists, follower lists,
+/// profiles, mutual tests, subscriptions): each ended answered, skipped for a documented reason
+/// (`private`, `deactivated`, `access_denied`), or failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListTally {
+    /// Targets the stage asked VK about.
+    pub planned: u64,
+    /// Targets VK answered.
+    pub answered: u64,
+    /// Targets VK refused for a documented reason, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Targets lost to another error.
+    pub failed: u64,
+}
+
+/// The manifest's `completeness` section: a [`ListTally`] per list kind.
+pub type Completeness = BTreeMap<String, ListTally>;
+
 /// `manifest.json`: what a stage wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +83,10 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// What became of every VK call the stage planned, per list kind (absent in manifests
+    /// written before it existed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub completeness: Completeness,
 }
 
 /// A data file to write: its bytes plus what the manifest says of it.
@@ -87,6 +111,8 @@ pub struct StageMeta {
     pub main_ids: Vec<VkUserId>,
     /// Write time.
     pub created_at: DateTime<Utc>,
+    /// The stage's completeness section.
+    pub completeness: Completeness,
 }
 
 /// Writes `files`, then the manifest; returns the manifest's key.
@@ -124,6 +150,7 @@ pub async fn write_stage(
         prefix: prefix.to_string(),
         files: listed,
         created_at: meta.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        completeness: meta.completeness,
     };
     let key = prefix.key(MANIFEST_FILE)?;
     let body = serde_json::to_vec_pretty(&manifest).map_err(|e| StorageError::Manifest {

@@ -20,7 +20,8 @@ use bytes::Bytes;
 
 pub use key::{KeyError, KeyPrefix, ObjectKey, StagePrefix};
 pub use manifest::{
-    read_manifest, write_stage, Column, Manifest, ManifestFile, StageFile, StageMeta, MANIFEST_FILE,
+    read_manifest, write_stage, Column, Completeness, ListTally, Manifest, ManifestFile, StageFile,
+    StageMeta, MANIFEST_FILE,
 };
 
 use crate::settings::StorageSettings;

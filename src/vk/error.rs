@@ -109,6 +109,9 @@ pub enum Action {
     DropToken(TokenDeath),
     /// This target cannot be read (private, deleted, invalid id): skip it, not a job failure.
     SkipTarget,
+    /// This token may not call this method (it lacks the right): move the work to a token
+    /// that has it, or to another method. Never a skip.
+    MethodDenied,
     /// The execute response was too big or failed at run time (13): split the batch.
     SplitBatch,
     /// Nothing to retry: fail the job with this reason.
@@ -126,8 +129,26 @@ impl ApiError {
     /// for a deactivated user (shared/vk-api.md).
     pub fn is_missing_target(&self) -> bool {
         match self.error_code {
-            18 | 113 => true,
+            18 | 113 | 3610 => true,
             15 => self.error_msg.to_ascii_lowercase().contains("deactivated"),
+            _ => false,
+        }
+    }
+
+    /// Whether VK refuses the method to this token (15 with subcode 1133
+    /// `method_permission_denied`, the same 15 inside execute, which carries its message but
+    /// no subcode, or 7 "Permission to perform this action is denied"): about the token's
+    /// rights, not the target, so never a skip.
+    pub fn is_method_denied(&self) -> bool {
+        match self.error_code {
+            7 => true,
+            15 => {
+                self.error_subcode == Some(1133)
+                    || self
+                        .error_msg
+                        .to_ascii_lowercase()
+                        .contains("no access to call this method")
+            }
             _ => false,
         }
     }
@@ -135,6 +156,9 @@ impl ApiError {
     /// The decision table for VK error codes.
     pub fn action(&self) -> Action {
         let msg = self.error_msg.to_ascii_lowercase();
+        if self.is_method_denied() {
+            return Action::MethodDenied;
+        }
         match self.error_code {
             5 if msg.contains("another ip") => Action::DropToken(TokenDeath::IpMismatch),
             5 if msg.contains("blocked")
@@ -152,7 +176,8 @@ impl ApiError {
             13 => Action::SplitBatch,
             14 => Action::Bench(CAPTCHA_BENCH),
             29 => Action::Bench(QUOTA_BENCH),
-            15 | 18 | 30 | 113 => Action::SkipTarget,
+            // 203 a community, 260 a user's group list, 3610 a deactivated account.
+            15 | 18 | 30 | 113 | 203 | 260 | 3610 => Action::SkipTarget,
             // 100 (bad parameters), 12 (compile error) and the rest are our bugs or VK's
             // changes: retrying will not help.
             _ => Action::Fail(FailureReason::VkApiError),
@@ -183,7 +208,7 @@ impl VkError {
                 Action::SlowDown | Action::Rotate | Action::Bench(_) => FailureReason::VkRateLimit,
                 Action::DropToken(_) => FailureReason::VkReconnectRequired,
                 Action::SkipTarget if error.is_missing_target() => FailureReason::VkUserNotFound,
-                Action::SkipTarget => FailureReason::VkAccessDenied,
+                Action::SkipTarget | Action::MethodDenied => FailureReason::VkAccessDenied,
                 Action::Fail(reason) => reason,
                 Action::Retry(_) | Action::SplitBatch => FailureReason::VkApiError,
             },
@@ -260,6 +285,23 @@ mod tests {
             ),
             (29, "Rate limit reached", Action::Bench(QUOTA_BENCH)),
             (30, "This profile is private", Action::SkipTarget),
+            (203, "Access to group denied", Action::SkipTarget),
+            (
+                260,
+                "Access to the groups list is denied due to the user's privacy settings",
+                Action::SkipTarget,
+            ),
+            (3610, "User is deactivated", Action::SkipTarget),
+            (
+                15,
+                "Access denied: no access to call this method",
+                Action::MethodDenied,
+            ),
+            (
+                7,
+                "Permission to perform this action is denied",
+                Action::MethodDenied,
+            ),
             (113, "Invalid user id", Action::SkipTarget),
             (
                 1117,
@@ -300,6 +342,21 @@ mod tests {
             FailureReason::VkUserNotFound
         );
         assert_eq!(err(30, "").failure_reason(), FailureReason::VkAccessDenied);
+        assert_eq!(err(203, "").failure_reason(), FailureReason::VkAccessDenied);
+        assert_eq!(err(260, "").failure_reason(), FailureReason::VkAccessDenied);
+        assert_eq!(
+            err(3610, "").failure_reason(),
+            FailureReason::VkUserNotFound
+        );
+        let denied = VkError::Api {
+            method: "friends.getMutual".into(),
+            error: ApiError {
+                error_code: 15,
+                error_msg: "Access denied".into(),
+                error_subcode: Some(1133),
+            },
+        };
+        assert_eq!(denied.action(), Action::MethodDenied);
         let transport = VkError::Transport {
             method: "execute".into(),
             message: "connection refused".into(),

@@ -243,7 +243,7 @@ async fn run_batch(
                 }
                 // Execute itself is refused (a compile error, a method execute will not run):
                 // the calls still deserve an answer, one by one.
-                Action::Fail(_) => {
+                Action::Fail(_) | Action::MethodDenied => {
                     tracing::warn!(error = %error, calls = batch.len(), "execute refused: falling back to direct calls");
                     for (offset, call) in batch.iter().enumerate() {
                         results[start + offset] = Some(direct(session, call).await?);
@@ -273,7 +273,7 @@ async fn direct(session: &mut Session, call: &Call) -> Result<CallResult, VkErro
 fn error_is_per_call(error: &ApiError) -> bool {
     matches!(
         error.action(),
-        Action::SkipTarget | Action::Fail(_) | Action::SplitBatch
+        Action::SkipTarget | Action::MethodDenied | Action::Fail(_) | Action::SplitBatch
     )
 }
 

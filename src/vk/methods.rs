@@ -30,8 +30,9 @@ pub const SUBSCRIPTIONS_PAGE: u32 = 200;
 /// groups.getById ids per call.
 pub const GROUPS_PER_CALL: usize = 500;
 
-/// Profile fields the stages need.
-pub const PROFILE_FIELDS: &str = "is_closed,can_access_closed,counters,screen_name";
+/// Profile fields the stages need. Never `counters`: VK returns them only when users.get asks
+/// about one user, and profiles are read 1,000 a call; `followers_count` works in bulk.
+pub const PROFILE_FIELDS: &str = "is_closed,can_access_closed,followers_count,screen_name";
 
 /// A page of ids with the list's total.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -79,9 +80,12 @@ pub struct Profile {
     /// The screen name, if set.
     #[serde(default)]
     pub screen_name: Option<String>,
-    /// Counters (absent for deactivated users).
+    /// Counters (only in a one-user users.get; absent for deactivated users).
     #[serde(default)]
     pub counters: Option<Counters>,
+    /// Followers, which VK gives in bulk (absent for deactivated and unreadable profiles).
+    #[serde(default)]
+    pub followers_count: Option<u64>,
 }
 
 /// A friends.getMutual entry: the target and its friends inside the source's friend list.
@@ -283,24 +287,51 @@ pub async fn profiles(
     Ok(out)
 }
 
+/// The method name, as the session's right bookkeeping knows it.
+pub const GET_MUTUAL: &str = "friends.getMutual";
+
+/// What friends.getMutual of one source gave for a list of targets.
+#[derive(Debug, Default)]
+pub struct MutualResults {
+    /// Each answered target with its friends inside the source's list. VK leaves deactivated
+    /// targets out.
+    pub found: Vec<Mutual>,
+    /// Targets no token of the job could test: VK refused the method itself (it needs the
+    /// `friends` right). The caller reads these targets' own friend lists instead.
+    pub denied: Vec<i64>,
+    /// Targets of calls VK refused for another reason, with the error.
+    pub failed: Vec<(i64, ApiError)>,
+}
+
 /// For `source`, each target's friends inside `source`'s friend list (100 targets per call).
+/// A refusal of the method (15/1133) is not a per-target answer: the session moves once to a
+/// global token for it and asks again; what still cannot be tested comes back as `denied`.
 pub async fn mutual_friends(
     session: &mut Session,
     source: VkUserId,
     targets: &[i64],
-) -> Result<Vec<Result<Mutual, (i64, ApiError)>>, VkError> {
-    let chunks: Vec<&[i64]> = targets.chunks(MUTUAL_TARGETS).collect();
-    let calls: Vec<Call> = chunks.iter().map(|c| get_mutual(source, c)).collect();
-    let mut out = Vec::with_capacity(targets.len());
-    for (chunk, result) in chunks.iter().zip(run_calls(session, &calls).await?) {
-        match result {
-            Ok(value) => out.extend(
-                decode::<Vec<Mutual>>("friends.getMutual", value)?
-                    .into_iter()
-                    .map(Ok),
-            ),
-            Err(error) => out.extend(chunk.iter().map(|&t| Err((t, error.clone())))),
+) -> Result<MutualResults, VkError> {
+    let mut out = MutualResults::default();
+    let mut pending: Vec<i64> = targets.to_vec();
+    while !pending.is_empty() {
+        if !session.seek_right(GET_MUTUAL).await {
+            out.denied.append(&mut pending);
+            break;
         }
+        let chunks: Vec<&[i64]> = pending.chunks(MUTUAL_TARGETS).collect();
+        let calls: Vec<Call> = chunks.iter().map(|c| get_mutual(source, c)).collect();
+        let mut refused = Vec::new();
+        for (chunk, result) in chunks.iter().zip(run_calls(session, &calls).await?) {
+            match result {
+                Ok(value) => out.found.extend(decode::<Vec<Mutual>>(GET_MUTUAL, value)?),
+                Err(error) if error.is_method_denied() => refused.extend_from_slice(chunk),
+                Err(error) => out.failed.extend(chunk.iter().map(|&t| (t, error.clone()))),
+            }
+        }
+        if !refused.is_empty() {
+            session.note_denied(GET_MUTUAL);
+        }
+        pending = refused;
     }
     Ok(out)
 }

@@ -10,11 +10,15 @@
 //! token benched for a method (captcha, daily quota) is not used for that method again until
 //! its bench ends.
 //!
+//! A method a token may not call (it lacks the right: 15/1133) is remembered for that token;
+//! [`Session::seek_right`] then moves the job once to a leased token for it, and the stages
+//! fall back to another method when that fails too (see `parser::stage2`).
+//!
 //! Every leased token is released exactly once with its reason: explicitly by [`Session::finish`],
 //! or, when a job is cancelled or panics, by the session's `Drop`, which releases what is still
 //! held as `cancelled` on a background task.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,6 +113,8 @@ impl Orchestrator {
             requests_on_current: 0,
             rotate_at: 0,
             benched: HashMap::new(),
+            denied: HashSet::new(),
+            sought: HashSet::new(),
             leased: Vec::new(),
             batch: BatchStats::default(),
         };
@@ -138,6 +144,10 @@ pub struct Session {
     requests_on_current: u32,
     rotate_at: u32,
     benched: HashMap<(TokenKey, String), Instant>,
+    /// Methods VK refused to a token for its rights (15/1133, 7), for the whole job.
+    denied: HashSet<(TokenKey, String)>,
+    /// Methods for which the session already moved to another token once.
+    sought: HashSet<String>,
     /// Leased tokens not yet released (the current one included).
     leased: Vec<Token>,
     /// What execute packing did in this session.
@@ -263,6 +273,53 @@ impl Session {
                 None => {
                     tracing::warn!(switches = self.switches, "global token pool exhausted");
                 }
+            }
+        }
+    }
+
+    /// Records that VK refused `method` to the current token for its rights.
+    pub fn note_denied(&mut self, method: &str) {
+        if let Some(token) = &self.current {
+            tracing::warn!(token = %token.suffix(), method, "method refused to this token (no right)");
+            self.denied.insert((token.key, method.to_owned()));
+        }
+    }
+
+    /// Whether the current token is not known to lack the right for `method`.
+    pub fn may_call(&self, method: &str) -> bool {
+        self.current
+            .as_ref()
+            .is_none_or(|t| !self.denied.contains(&(t.key, method.to_owned())))
+    }
+
+    /// Makes sure the current token may call `method`: when it is known not to, moves the job
+    /// once (per method) to a leased global token. `false` when the job has no token for it;
+    /// the caller then uses another method. Never fails the job: an empty pool is an answer.
+    pub async fn seek_right(&mut self, method: &str) -> bool {
+        if self.may_call(method) {
+            return true;
+        }
+        if !self.sought.insert(method.to_owned()) {
+            return false;
+        }
+        match self.source.lease(&self.job).await {
+            Ok(Some(token)) => {
+                tracing::info!(token = %token.suffix(), method, "moved to a global token for a method the previous one may not call");
+                self.leased.push(token.clone());
+                if let Some(old) = self.current.replace(token) {
+                    if !matches!(old.origin, TokenOrigin::User(_)) {
+                        self.release_one(&old, ReleaseReason::Rotated).await;
+                    }
+                }
+                self.on_author = false;
+                self.requests_on_current = 0;
+                self.rotate_at = self.draw_rotation();
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(error = %error, method, "no global token for a refused method");
+                false
             }
         }
     }

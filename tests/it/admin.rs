@@ -118,6 +118,7 @@ async fn inspect_prints_a_stage() {
         report_id: ReportId::parse("r").unwrap(),
         main_ids: vec![VkUserId::new(1).unwrap()],
         created_at: Utc::now(),
+        completeness: Default::default(),
     };
     write_stage(storage.as_ref(), &prefix, meta, vec![file])
         .await

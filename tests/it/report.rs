@@ -104,17 +104,46 @@ async fn truth_valid(sim: &SimHandle, seeds: &[u32]) -> BTreeSet<i64> {
         .collect()
 }
 
-async fn default_report_matches_the_truth(strategy: &str) -> u64 {
-    // Kind setting until issue 14: with the default user scope (no `friends`) VK refuses the
-    // author's friends.getMutual and the service drops those edges silently; this test is
-    // about the graph, so the author's token gets the right here.
-    let sim = sim::start(|c| c.user_token_scopes = c.pool_token_scopes.clone()).await;
+/// Who holds the `friends` right friends.getMutual needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Rights {
+    /// vk-sim's default: the author's token has the seed's OAuth scope (no `friends`), the
+    /// pool's tokens have it.
+    PoolOnly,
+    /// No token has it: the stages must get the same edges without getMutual.
+    Nobody,
+    /// Every token has it.
+    Everyone,
+}
+
+impl Rights {
+    pub(crate) fn apply(self, c: &mut vk_sim::SimConfig) {
+        let without = "wall,photos,docs,offline,groups".to_owned();
+        match self {
+            Rights::PoolOnly => {}
+            Rights::Nobody => c.pool_token_scopes = without,
+            Rights::Everyone => c.user_token_scopes = c.pool_token_scopes.clone(),
+        }
+    }
+}
+
+/// The manifest's completeness section of a stage.
+fn completeness(service: &Service, prefix: &str) -> Value {
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(service.files.join(prefix).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    manifest["completeness"].clone()
+}
+
+async fn default_report_matches_the_truth(strategy: &str, rights: Rights) -> u64 {
+    let sim = sim::start(|c| rights.apply(c)).await;
     let service = Service::start(&sim, &[("VKP_PARSER__EDGE_STRATEGY", strategy)]).await;
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let (p1, p2) = run_report(
         &service,
-        &format!("def-{strategy}"),
+        &format!("def-{strategy}-{rights:?}").to_lowercase(),
         "DEFAULT",
         &seeds,
         author,
@@ -176,18 +205,74 @@ async fn default_report_matches_the_truth(strategy: &str) -> u64 {
     for s in &seeds {
         assert!(service.table(&p2, &format!("unfiltered_{s}")).rows() > 0);
     }
+    // Counts are VK's or null: followers_count from the bulk field, friends_count from the
+    // lists the report read (the seeds' at least); never `counters` in a many-id users.get.
+    assert_eq!(stat(&sim.stats(), &["counters_ignored"]), 0);
+    let df_users = service.table(&p2, "df_users");
+    let user_ids = i64s(&df_users, "id");
+    let friends_count = df_users.opt_i64s("friends_count").unwrap();
+    let followers_count = df_users.opt_i64s("followers_count").unwrap();
+    let listed: Vec<u32> = user_ids.iter().map(|&u| u as u32).collect();
+    let tu = truth(&sim, &listed).await;
+    for (i, u) in user_ids.iter().enumerate() {
+        let info = &tu["users"][u.to_string()];
+        let readable = info["is_closed"] == false && info["deactivated"].is_null();
+        if let Some(n) = friends_count[i] {
+            assert_eq!(
+                n as usize,
+                ids_of(&info["friends"]).len(),
+                "friends_count of {u}"
+            );
+        }
+        if seeds.contains(&(*u as u32)) {
+            assert!(friends_count[i].is_some(), "a seed's friend count is known");
+        }
+        match followers_count[i] {
+            Some(n) => assert_eq!(
+                n as usize,
+                ids_of(&info["followers"]).len(),
+                "followers of {u}"
+            ),
+            None => assert!(!readable, "followers_count of readable {u} is known"),
+        }
+    }
+
+    // The completeness section accounts for every planned call: nothing failed here.
+    let section = completeness(&service, &p2);
+    for kind in ["friend_lists", "follower_lists", "profiles"] {
+        let t = &section[kind];
+        if t.is_null() {
+            continue;
+        }
+        let skipped: u64 = t["skipped"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        assert_eq!(
+            t["planned"].as_u64().unwrap(),
+            t["answered"].as_u64().unwrap() + skipped + t["failed"].as_u64().unwrap(),
+            "{kind}: {section}"
+        );
+        assert_eq!(t["failed"], 0, "{kind}: {section}");
+    }
+    assert!(section["follower_lists"]["planned"].as_u64().unwrap() > 0);
     let requests = stat(&sim.stats(), &["requests"]);
-    println!("DEFAULT report, strategy {strategy}: {requests} VK requests for stages 1 and 2, {} valid users, {} edges", valid.len(), source.len());
+    println!("DEFAULT report, strategy {strategy}, friends right {rights:?}: {requests} VK requests for stages 1 and 2, {} valid users, {} edges", valid.len(), source.len());
     service.stop().await;
     requests
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn default_report_has_every_edge_of_the_truth_with_both_strategies() {
-    let mutual = default_report_matches_the_truth("mutual").await;
-    let friends = default_report_matches_the_truth("friends").await;
-    println!("requests: mutual {mutual}, friends {friends}");
-    assert!(mutual <= friends, "the mutual strategy never costs more");
+async fn default_report_has_every_edge_of_the_truth_whoever_holds_the_friends_right() {
+    let pool_only = default_report_matches_the_truth("mutual", Rights::PoolOnly).await;
+    let nobody = default_report_matches_the_truth("mutual", Rights::Nobody).await;
+    let everyone = default_report_matches_the_truth("mutual", Rights::Everyone).await;
+    let friends = default_report_matches_the_truth("friends", Rights::PoolOnly).await;
+    println!(
+        "requests: mutual with the right on the pool only {pool_only}, on no token {nobody}, \
+         on every token {everyone}; friends strategy {friends}"
+    );
+    assert!(everyone <= friends, "the mutual strategy never costs more");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,14 +346,125 @@ async fn truth_chains(sim: &SimHandle, a: u32, b: u32) -> BTreeSet<Vec<i64>> {
     chains
 }
 
+/// The friendship edges of a DEFAULT stage 2 and the truth's among its stage 1 valid users.
+async fn friendships_and_truth(
+    sim: &SimHandle,
+    service: &Service,
+    p1: &str,
+    p2: &str,
+) -> (BTreeSet<(i64, i64)>, BTreeSet<(i64, i64)>) {
+    let connect = service.table(p2, "df_connect");
+    let (source, target, relation) = (
+        i64s(&connect, "source"),
+        i64s(&connect, "target"),
+        i8s(&connect, "relation"),
+    );
+    let got = (0..source.len())
+        .filter(|&i| relation[i] == 2)
+        .map(|i| (source[i], target[i]))
+        .collect();
+    let valid: Vec<u32> = i64s(&service.table(p1, "valid_users"), "id")
+        .into_iter()
+        .map(|u| u as u32)
+        .collect();
+    let t = truth(sim, &valid).await;
+    let want = t["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+        .collect();
+    (got, want)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn handshakes_finds_exactly_the_shortest_chains() {
-    let sim = sim::start(|_| {}).await;
+async fn get_mutual_refused_mid_report_still_gives_every_edge() {
+    let sim = sim::start(|c| Rights::Everyone.apply(c)).await;
     let service = Service::start(&sim, &[]).await;
-    // Seeds far apart in id (the graph clusters by id) and near: chains of several lengths.
-    let mut seeds = pick_seeds(&sim, 900, 2).await;
-    seeds.extend(pick_seeds(&sim, 4000, 1).await);
-    let (_, p2) = run_report(&service, "hs", "HANDSHAKES", &seeds, sim.named().open).await;
+    let seeds = pick_seeds(&sim, 500, 3).await;
+    let author = sim.named().open;
+    let job = "def-refused";
+    service
+        .publish(
+            "ReportCreated",
+            report_created(job, "DEFAULT", &seeds, author),
+        )
+        .await;
+    let s1 = service.final_status(job, 1).await;
+    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    // Every token loses the `friends` right after stage 1: stage 2's getMutual is refused.
+    let tokens: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for t in tokens["tokens"].as_array().unwrap() {
+        sim::control(
+            &sim,
+            "/sim/tokens/scopes",
+            json!({"token": t["token"], "scopes": ["wall", "offline"]}),
+        )
+        .await;
+    }
+    service
+        .publish("Stage2Created", stage2_created(job, "DEFAULT", author))
+        .await;
+    let s2 = service.final_status(job, 2).await;
+    assert_eq!(s2["status"], "COMPLETED", "{s2}");
+    let p1 = s1["artifacts"]["prefix"].as_str().unwrap();
+    let p2 = s2["artifacts"]["prefix"].as_str().unwrap();
+    let (got, want) = friendships_and_truth(&sim, &service, p1, p2).await;
+    assert_eq!(got, want, "every friendship, without getMutual");
+    assert!(
+        stat(&sim.stats(), &["inner_errors_by_code", "15"]) > 0,
+        "getMutual was refused"
+    );
+    let section = completeness(&service, p2);
+    assert_eq!(section["friend_lists"]["failed"], 0, "{section}");
+    assert!(
+        s2["message"].as_str().unwrap().contains("friend lists"),
+        "the status message summarises the completeness: {s2}"
+    );
+    service.stop().await;
+}
+
+/// The length of a shortest chain of visible friendships, by the truth.
+async fn distance(sim: &SimHandle, a: u32, b: u32) -> Option<u64> {
+    let path: Value = reqwest::get(format!("{}/sim/truth/path?from={a}&to={b}", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    path["distance"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshakes_finds_exactly_the_shortest_chains_whoever_holds_the_friends_right() {
+    for rights in [Rights::PoolOnly, Rights::Nobody, Rights::Everyone] {
+        handshakes_match_the_truth(rights).await;
+    }
+}
+
+async fn handshakes_match_the_truth(rights: Rights) {
+    let sim = sim::start(|c| rights.apply(c)).await;
+    let service = Service::start(&sim, &[]).await;
+    // Seeds far apart in id (the graph clusters by id) and near: chains of several lengths,
+    // one pair three handshakes apart (only getMutual, or the friends' own lists, settle it).
+    let near = pick_seeds(&sim, 900, 2).await;
+    let far = pick_seeds(&sim, 4000, 20).await;
+    let mut three = None;
+    for &b in &far {
+        if distance(&sim, near[0], b).await == Some(3) {
+            three = Some(b);
+            break;
+        }
+    }
+    let mut seeds = near;
+    seeds.push(three.expect("a seed three handshakes from the first"));
+    let job = format!("hs-{rights:?}").to_lowercase();
+    let (_, p2) = run_report(&service, &job, "HANDSHAKES", &seeds, sim.named().open).await;
     let chains = service.table(&p2, "df_chains");
     let (a, b) = (i64s(&chains, "main_a"), i64s(&chains, "main_b"));
     let Some(ColumnData::Str(paths)) = chains.column("path") else {
@@ -289,9 +485,39 @@ async fn handshakes_finds_exactly_the_shortest_chains() {
                 })
                 .collect();
             let want = truth_chains(&sim, seeds[i], seeds[j]).await;
-            assert_eq!(got, want, "chains {sa} .. {sb}");
+            if rights == Rights::Nobody {
+                // Without getMutual, x–y of a chain a–x–y–b comes from x's or y's own friend
+                // list: a chain whose x and y are both private is a documented skip.
+                assert!(
+                    got.is_subset(&want),
+                    "chains {sa} .. {sb}: only true chains"
+                );
+                let middles: Vec<u32> = want
+                    .iter()
+                    .flat_map(|c| c[1..c.len() - 1].to_vec())
+                    .map(|u| u as u32)
+                    .collect();
+                let t = truth(&sim, &middles).await;
+                let readable = |u: i64| {
+                    let info = &t["users"][u.to_string()];
+                    info["is_closed"] == false && info["deactivated"].is_null()
+                };
+                for chain in &want {
+                    if chain.len() < 4 || readable(chain[1]) || readable(chain[2]) {
+                        assert!(got.contains(chain), "chain {chain:?} ({rights:?})");
+                    }
+                }
+            } else {
+                assert_eq!(got, want, "chains {sa} .. {sb} ({rights:?})");
+            }
         }
     }
+    let section = completeness(&service, &p2);
+    assert_eq!(section["mutual_tests"]["failed"], 0, "{section}");
+    println!(
+        "HANDSHAKES, friends right {rights:?}: {} VK requests",
+        stat(&sim.stats(), &["requests"])
+    );
     service.stop().await;
 }
 

@@ -35,6 +35,7 @@ fn meta() -> StageMeta {
         report_id: ReportId::parse("rep-1").unwrap(),
         main_ids: vec![VkUserId::new(1).unwrap()],
         created_at: Utc::now(),
+        completeness: Default::default(),
     }
 }
 

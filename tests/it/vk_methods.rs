@@ -17,10 +17,9 @@ fn set(ids: &[i64]) -> BTreeSet<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn followers_subscriptions_and_mutuals_match_the_truth() {
-    // Kind setting until issue 14: the author's token here calls friends.getMutual, which VK
-    // refuses without the `friends` right (the default user scope has none), and the service
-    // does not move that work to a token that has it yet.
-    let sim = sim::start(|c| c.user_token_scopes = c.pool_token_scopes.clone()).await;
+    // The author's token has vk-sim's default user scope (no `friends`): VK refuses its
+    // friends.getMutual, and the session moves to a global token that may call it.
+    let sim = sim::start(|_| {}).await;
     let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
@@ -64,8 +63,15 @@ async fn followers_subscriptions_and_mutuals_match_the_truth() {
     let mutuals = methods::mutual_friends(&mut session, uid(named.open), &targets)
         .await
         .unwrap();
+    assert!(mutuals.denied.is_empty(), "{:?}", mutuals.denied);
+    assert!(mutuals.failed.is_empty(), "{:?}", mutuals.failed);
+    assert_eq!(
+        session.leased_count(),
+        1,
+        "moved to a global token for getMutual"
+    );
     let mut checked = 0;
-    for entry in mutuals.into_iter().flatten() {
+    for entry in mutuals.found {
         let theirs: HashSet<i64> = ids_of(&truth["users"][entry.id.to_string()]["friends"])
             .into_iter()
             .collect();
@@ -84,9 +90,7 @@ async fn followers_subscriptions_and_mutuals_match_the_truth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn profiles_and_groups_decode() {
-    // Kind setting until issue 14: the service still reads `counters` in bulk, which VK returns
-    // only for a one-user users.get.
-    let sim = sim::start(|c| c.bulk_counters = true).await;
+    let sim = sim::start(|_| {}).await;
     let orchestrator = sim::connect(&sim);
     let named = sim.named();
     let mut session = orchestrator
@@ -113,7 +117,11 @@ async fn profiles_and_groups_decode() {
         .iter()
         .find(|p| p.id == i64::from(named.hub))
         .unwrap();
-    assert!(hub.counters.as_ref().and_then(|c| c.friends).unwrap() > 5000);
+    // Counters come only for one user: the bulk read has followers_count and no counters.
+    assert!(hub.counters.is_none());
+    let hub_followers = sim.graph().followers.of(named.hub).len() as u64;
+    assert_eq!(hub.followers_count, Some(hub_followers));
+    assert_eq!(stat(&sim.stats(), &["counters_ignored"]), 0);
     assert_eq!(session.batch_stats().executes, 1);
 
     let groups = methods::groups(

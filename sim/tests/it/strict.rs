@@ -118,6 +118,7 @@ async fn counters_come_only_for_a_one_user_users_get() {
         assert!(u.get("counters").is_none(), "no counters in bulk: {u}");
         assert!(u["followers_count"].as_u64().is_some(), "{u}");
     }
+    assert_eq!(sim.stats()["counters_ignored"], json!(1));
     // The old behaviour is a kind setting, for measuring what it was worth.
     let mut kind = small_config();
     kind.bulk_counters = true;
