@@ -74,6 +74,13 @@ async fn run(
     per_execute: u8,
     report_type: &str,
 ) -> Run {
+    // Each report starts on a fresh simulated day: quotas, rate windows and counters reset (the
+    // tokens and their rights stay), so one run's quota use does not cost the next.
+    reqwest::Client::new()
+        .post(format!("{}/sim/reset", sim.api_url()))
+        .send()
+        .await
+        .unwrap();
     let redis = redis_server::RedisServer::start();
     let data = tempfile::tempdir().unwrap();
     let interval_us = (420_000.0 / TIME_SCALE) as u64;
@@ -187,13 +194,38 @@ fn main() {
                 ("kind (SimConfig::kind)", config.kind())
             };
             println!("=== vk-sim {label}");
-            bench(vk_sim::spawn(config).await.unwrap()).await;
+            bench(vk_sim::spawn(config).await.unwrap(), strict).await;
             println!();
         }
     });
 }
 
-async fn bench(sim: SimHandle) {
+/// Gives (or takes) the `friends` right to the author's token and to the pool's.
+async fn friends_right(sim: &SimHandle, user: bool, pool: bool) {
+    // The author's token exists before its scopes are set.
+    sim.user_token(sim.named().open);
+    let tokens: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for t in tokens["tokens"].as_array().unwrap() {
+        let give = if t["kind"] == "pool" { pool } else { user };
+        let mut scopes = vec!["wall", "photos", "docs", "offline", "groups"];
+        if give {
+            scopes.push("friends");
+        }
+        reqwest::Client::new()
+            .post(format!("{}/sim/tokens/scopes", sim.api_url()))
+            .json(&json!({"token": t["token"], "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn bench(sim: SimHandle, strict: bool) {
     {
         let seeds = seeds(&sim).await;
         let ours = run(&sim, &seeds, "mutual", 25, "DEFAULT").await;
@@ -241,6 +273,24 @@ async fn bench(sim: SimHandle) {
             seed.requests as f64 / ours.requests as f64
         );
         println!("{:<44} {:>9}", "lower bound (arithmetic)", bound);
+        if strict {
+            // Who holds the `friends` right getMutual needs; the default above is "pool only".
+            for (name, user, pool) in [
+                ("vk-parser, friends right on no token", false, false),
+                ("vk-parser, friends right on every token", true, true),
+            ] {
+                friends_right(&sim, user, pool).await;
+                let r = run(&sim, &seeds, "mutual", 25, "DEFAULT").await;
+                println!(
+                    "{:<44} {:>9} {:>12.1}  {}",
+                    name,
+                    r.requests,
+                    r.seconds,
+                    complete(&r)
+                );
+            }
+            friends_right(&sim, false, true).await;
+        }
         // HANDSHAKES anchor: a breadth-first search by friends.get, expanding the smaller seed
         // of each pair (one friend list per friend, 25 per execute), after the same stage 1.
         let t = truth(&sim, &seeds).await;

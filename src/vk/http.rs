@@ -67,7 +67,7 @@ pub struct VkHttp {
 }
 
 impl VkHttp {
-    /// A client for the API at `base` (e.g. `https://api.vk.com`), sending `v = version`.
+    /// A client for the API at `base` (e.g. `https://api.vk.ru`), sending `v = version`.
     pub fn new(base: Url, version: String, timeout: Duration) -> Result<VkHttp, VkError> {
         let target_host = match (base.host_str(), base.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),

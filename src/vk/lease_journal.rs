@@ -189,6 +189,10 @@ impl TokenSource for LeaseJournal {
         self.inner.user_token(user).await
     }
 
+    async fn refresh_user_token(&self, user: VkUserId) -> Result<Option<Token>, VkError> {
+        self.inner.refresh_user_token(user).await
+    }
+
     async fn lease(&self, job: &JobId) -> Result<Option<Token>, VkError> {
         let token = self.inner.lease(job).await?;
         if let Some(id) = token.as_ref().and_then(lease_id) {

@@ -6,6 +6,8 @@
 //! ban or IP-mismatch errors, flood control and persistent rate limits move the job to leased
 //! global tokens, at most `max_global_switches` times, with exponential backoff between
 //! switches; when the pool has nothing left the job fails with `VK_GLOBAL_POOL_EXHAUSTED`.
+//! An author's token VK calls expired (1117) mid-job is refreshed through the token manager once
+//! and the request retried before any move.
 //! Leased tokens are rotated every 30–40 requests so no pool token carries a whole job, and a
 //! token benched for a method (captcha, daily quota) is not used for that method again until
 //! its bench ends.
@@ -107,7 +109,9 @@ impl Orchestrator {
             settings: self.settings.clone(),
             job: job.clone(),
             current: None,
+            author,
             author_ok: false,
+            author_refreshed: false,
             on_author: false,
             switches: 0,
             requests_on_current: 0,
@@ -137,8 +141,12 @@ pub struct Session {
     settings: OrchestratorSettings,
     job: JobId,
     current: Option<Token>,
+    /// The job's author.
+    author: VkUserId,
     /// The author's token has answered at least once in this job.
     author_ok: bool,
+    /// The author's token was already refreshed once after VK said it expired (1117).
+    author_refreshed: bool,
     on_author: bool,
     switches: u32,
     requests_on_current: u32,
@@ -173,6 +181,34 @@ impl Session {
                 Err(error) => error,
             };
             match error.action() {
+                // VK says the author's token expired mid-job: the token manager may have a
+                // fresh one. Once; then the usual move to global tokens.
+                Action::DropToken(_)
+                    if error.code() == Some(1117) && self.on_author && !self.author_refreshed =>
+                {
+                    self.author_refreshed = true;
+                    match self.source.refresh_user_token(self.author).await {
+                        Ok(Some(fresh)) => {
+                            tracing::info!(token = %fresh.suffix(), "the author's token expired mid-job: refreshed");
+                            self.current = Some(fresh);
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "refreshing the author's expired token failed")
+                        }
+                    }
+                    if !self.author_ok {
+                        return Err(VkError::NoToken {
+                            reason: FailureReason::VkReconnectRequired,
+                            message: format!(
+                                "the author's token failed on the job's first request ({error})"
+                            ),
+                        });
+                    }
+                    self.switch_to_global(Some(ReleaseReason::AuthFailed))
+                        .await?;
+                }
                 Action::DropToken(death) => {
                     if self.on_author && !self.author_ok {
                         return Err(VkError::NoToken {

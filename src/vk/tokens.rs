@@ -127,6 +127,11 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
     async fn lease(&self, job: &JobId) -> Result<Option<Token>, VkError>;
     /// Gives a leased token back. Tokens not leased (user, static) are ignored.
     async fn release(&self, token: &Token, reason: ReleaseReason) -> Result<(), VkError>;
+    /// A new token for `user` in place of one VK says has expired (1117); `None` when this
+    /// source cannot refresh user tokens.
+    async fn refresh_user_token(&self, _user: VkUserId) -> Result<Option<Token>, VkError> {
+        Ok(None)
+    }
 }
 
 /// The token manager's HTTP API (as emulated by vk-sim; see sim/README.md).
@@ -271,6 +276,17 @@ impl TokenSource for TokenManager {
             proxy_route(body.proxy_url, body.proxy_api_key),
             TokenOrigin::User(user),
         )))
+    }
+
+    async fn refresh_user_token(&self, user: VkUserId) -> Result<Option<Token>, VkError> {
+        let path = format!("tokens/user/{user}/refresh");
+        Ok(self.user_token_body(&path, true).await?.map(|body| {
+            Token::new(
+                Secret::new(body.token),
+                proxy_route(body.proxy_url, body.proxy_api_key),
+                TokenOrigin::User(user),
+            )
+        }))
     }
 
     async fn lease(&self, job: &JobId) -> Result<Option<Token>, VkError> {

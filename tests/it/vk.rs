@@ -390,6 +390,33 @@ async fn an_ip_bound_token_fails_directly_and_works_through_the_proxy() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn vk_s_2025_host_is_the_default_and_both_hosts_work_through_the_proxy() {
+    let sim = sim::start(|_| {}).await;
+    let defaults = vk_parser::settings::Settings::load(None, &Default::default()).unwrap();
+    assert_eq!(defaults.vk.api_base_url.as_str(), "https://api.vk.ru/");
+    let proxied = Token::new(
+        Secret::new(sim.ip_bound_token()),
+        Some(ProxyRoute {
+            url: url::Url::parse(sim.proxy_url()).unwrap(),
+            key: Secret::new(sim.proxy_key()),
+        }),
+        TokenOrigin::Static(0),
+    );
+    // No machine here reaches VK: the proxy is the only way to either host, which it names by
+    // X-Target-Host (the base URL's host).
+    for base in ["https://api.vk.ru", "https://api.vk.com"] {
+        let settings = sim::settings(&sim, &[("VK_API_BASE_URL", base)]);
+        let orchestrator = vk_parser::vk::connect(&settings).unwrap();
+        orchestrator
+            .client()
+            .call(&proxied, "users.get", &sim::users_get(1))
+            .await
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
+    }
+    assert_eq!(stat(&sim.stats(), &["proxy_forwarded"]), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn screen_names_resolve_and_unknown_ones_say_so() {
     use vk_parser::events::SeedRef;
     use vk_parser::vk::resolve::{Resolution, Resolver};

@@ -192,6 +192,33 @@ async fn an_expired_user_token_is_refreshed_before_use() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_user_token_that_expires_mid_job_is_refreshed_and_the_job_goes_on() {
+    let sim = sim::start(|_| {}).await;
+    let orchestrator = sim::connect(&sim);
+    let author = sim.named().open;
+    let mut session = orchestrator.session(&job("m5"), uid(author)).await.unwrap();
+    session.call("users.get", &sim::users_get(1)).await.unwrap();
+    // VK now answers 1117 for the author's token: the session refreshes it through the token
+    // manager and retries, on the author's own (new) token.
+    let old = sim.user_token(author);
+    control(&sim, "/sim/tokens/expire", json!({ "token": old })).await;
+    session.call("users.get", &sim::users_get(1)).await.unwrap();
+    assert_eq!(session.leased_count(), 0, "no move to a global token");
+    session.finish(ReleaseReason::Completed).await;
+    let stats = sim.stats();
+    assert_eq!(stat(&stats, &["errors_by_code", "1117"]), 1);
+    assert_eq!(
+        stat(
+            &stats,
+            &["token_manager", "counters", "user_tokens_refreshed"]
+        ),
+        1
+    );
+    assert_ne!(sim.user_token(author), old);
+    assert_eq!(stat(&stats, &["token_manager", "counters", "granted"]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn leased_tokens_rotate_and_every_lease_is_released_once() {
     let sim = sim::start(|c| c.global_pool = 3).await;
     let settings = sim::settings(
