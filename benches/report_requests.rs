@@ -273,6 +273,13 @@ async fn bench(sim: SimHandle, strict: bool) {
             seed.requests as f64 / ours.requests as f64
         );
         println!("{:<44} {:>9}", "lower bound (arithmetic)", bound);
+        println!(
+            "vk-parser wall time {:.1} VK s for {} requests at 420 ms ({:.1} s): {:.2}x the pace",
+            ours.seconds,
+            ours.requests,
+            ours.requests as f64 * 0.42,
+            ours.seconds / (ours.requests as f64 * 0.42)
+        );
         if strict {
             // Who holds the `friends` right getMutual needs; the default above is "pool only".
             for (name, user, pool) in [

@@ -23,6 +23,8 @@ struct Policy {
     name: &'static str,
     calls_per_execute: u8,
     interval_ms: f64,
+    /// Executes of the job in flight at once (the seed service: one).
+    in_flight: u8,
 }
 
 fn settings(sim: &SimHandle, policy: &Policy, tokens: &[String]) -> Settings {
@@ -33,6 +35,7 @@ fn settings(sim: &SimHandle, policy: &Policy, tokens: &[String]) -> Settings {
         ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
         ("VK_CALLS_PER_EXECUTE", policy.calls_per_execute.to_string()),
         ("VKP_VK__WARMUP_REQUESTS", "0".to_owned()),
+        ("VKP_VK__IN_FLIGHT_PER_TOKEN", policy.in_flight.to_string()),
     ];
     let env = vars
         .iter()
@@ -68,7 +71,13 @@ fn label(strict: bool) -> &'static str {
 }
 
 async fn friend_lists_per_second(policy: &Policy, strict: bool) -> (f64, u64, u64) {
-    let sim = vk_sim::spawn(sim_config(strict, 4)).await.expect("sim");
+    lists_on(policy, sim_config(strict, 4)).await
+}
+
+/// 1,500 friend lists on one token of a simulator built from `config`: (lists per VK second,
+/// requests, answers 6).
+async fn lists_on(policy: &Policy, config: SimConfig) -> (f64, u64, u64) {
+    let sim = vk_sim::spawn(config).await.expect("sim");
     let token = sim.pool_tokens()[0].clone();
     let orchestrator = vk::connect(&settings(&sim, policy, &[token])).expect("vk");
     let mut session = orchestrator
@@ -102,6 +111,7 @@ async fn concurrent_throughput(tokens: usize, strict: bool) -> (f64, u64) {
         name: "",
         calls_per_execute: 25,
         interval_ms: 420.0,
+        in_flight: 4,
     };
     let pool: Vec<String> = sim.pool_tokens().to_vec();
     let orchestrator = vk::connect(&settings(&sim, &policy, &pool)).expect("vk");
@@ -147,9 +157,9 @@ fn main() {
         println!("{LISTS} friend lists on one token; the ceiling is 75 lists/s (3 req/s x 25 calls)");
         println!("{:<36} {:>7} {:>10} {:>9} {:>8} {:>9}", "policy", "vk-sim", "lists/s", "of 75/s", "requests", "error 6");
         let policies = [
-            Policy { name: "seed: 17 per execute, 420 ms", calls_per_execute: 17, interval_ms: 420.0 },
-            Policy { name: "vk-parser: 25 per execute, 420 ms", calls_per_execute: 25, interval_ms: 420.0 },
-            Policy { name: "vk-parser: 25 per execute, 350 ms", calls_per_execute: 25, interval_ms: 350.0 },
+            Policy { name: "seed: 17 per execute, 420 ms", calls_per_execute: 17, interval_ms: 420.0, in_flight: 1 },
+            Policy { name: "vk-parser: 25 per execute, 420 ms", calls_per_execute: 25, interval_ms: 420.0, in_flight: 4 },
+            Policy { name: "vk-parser: 25 per execute, 350 ms", calls_per_execute: 25, interval_ms: 350.0, in_flight: 4 },
         ];
         for strict in [true, false] {
             let mut seed_rate = 0.0;
@@ -167,6 +177,23 @@ fn main() {
                     requests,
                     violations,
                     rate / seed_rate
+                );
+            }
+        }
+        println!();
+        println!("A token's pace against VK's latency (strict vk-sim, base latency swept; 25 per execute,");
+        println!("420 ms: the budget is 1 / 0.42 s = 2.38 requests/s per token)");
+        println!("{:>10} {:>10} {:>13} {:>10} {:>8}", "base ms", "in flight", "requests/s", "of budget", "error 6");
+        for base in [0.0, 200.0, 400.0, 800.0] {
+            for in_flight in [1, 4] {
+                let policy = Policy { name: "", calls_per_execute: 25, interval_ms: 420.0, in_flight };
+                let config = SimConfig { latency_base_ms: base, ..sim_config(true, 4) };
+                let (rate, requests, violations) = lists_on(&policy, config).await;
+                // lists/s over lists per request is requests/s.
+                let per_second = rate * requests as f64 / LISTS as f64;
+                println!(
+                    "{base:>10.0} {in_flight:>10} {per_second:>13.2} {:>9.0}% {violations:>8}",
+                    per_second * 0.42 * 100.0
                 );
             }
         }

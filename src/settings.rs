@@ -264,6 +264,9 @@ pub struct VkSettings {
     pub warmup_factor: f64,
     /// Requests in flight at once across all tokens.
     pub max_in_flight: NonZeroU32,
+    /// Executes one job keeps in flight on its token, so VK's latency does not set the pace:
+    /// the RPS guard still grants them no closer than the token's spacing.
+    pub in_flight_per_token: NonZeroU32,
     /// Whether a token's pace is kept in this process only or shared through Redis.
     pub rate_limiter: RateLimiterKind,
     /// Moves to a global token one job may make.

@@ -64,10 +64,48 @@ async fn handle(
         st.bytes_in += bytes_in;
         *st.by_method.entry(method.clone()).or_default() += 1;
     }
-    let fault = sim.draw_fault(&method);
+    let _in_flight = params
+        .get("access_token")
+        .map(|t| InFlight::enter(Arc::clone(&sim), t));
+    answer(&sim, &method, ip, &params).await
+}
+
+/// Counts one request of a token as being answered until dropped (also when the client hangs
+/// up mid-answer), for `per_token.max_in_flight`.
+struct InFlight {
+    sim: Arc<Sim>,
+    token: String,
+}
+
+impl InFlight {
+    fn enter(sim: Arc<Sim>, token: &str) -> InFlight {
+        {
+            let mut st = lock(&sim.stats);
+            let ts = st.token(token);
+            ts.in_flight += 1;
+            ts.max_in_flight = ts.max_in_flight.max(ts.in_flight);
+        }
+        InFlight {
+            sim,
+            token: token.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = lock(&self.sim.stats);
+        let ts = st.token(&self.token);
+        ts.in_flight = ts.in_flight.saturating_sub(1);
+    }
+}
+
+/// The response to one request, after its latency.
+async fn answer(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> Response {
+    let fault = sim.draw_fault(method);
     if let Some(kind) = fault {
         tracing::debug!(method = %method, fault = kind.name(), "injecting a fault");
-        count_fault(&sim, kind);
+        count_fault(sim, kind);
         match kind {
             FaultKind::Drop => {
                 let mut r = Response::new(Body::empty());
@@ -93,9 +131,9 @@ async fn handle(
     }
     let (body, inner_calls) = if fault == Some(FaultKind::Error10) {
         let e = VkError::internal();
-        (error_body(&sim, None, &method, &params, &e), 0)
+        (error_body(sim, None, method, params, &e), 0)
     } else {
-        process(&sim, &method, ip, &params).await
+        process(sim, method, ip, params).await
     };
     let mut bytes = serde_json::to_vec(&body).expect("serializable");
     // The answer waits as VK's would; the request already counted against the rate window

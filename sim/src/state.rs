@@ -30,6 +30,9 @@ pub struct TokenStats {
     pub inner_by_method: BTreeMap<String, u64>,
     pub errors_by_code: BTreeMap<i64, u64>,
     pub rate_limit_violations: u64,
+    /// Requests of this token being answered right now, and the most there ever were at once.
+    pub in_flight: u64,
+    pub max_in_flight: u64,
 }
 
 /// Everything `/sim/stats` reports (besides the token manager's counters).

@@ -155,28 +155,113 @@ fn decoy() -> Call {
 
 /// Runs `calls` through execute, `calls_per_execute` of the session at a time; one result per
 /// call, in order. Errors that end the job (no token, persistent failures) are returned as `Err`.
+///
+/// The executes go out `in_flight_per_token` at a time on the session's token (the RPS guard
+/// spaces their grants as it spaces any requests of one token), so VK's latency does not set the
+/// job's pace. Each answer is then settled in order; a batch whose execute failed is sent again
+/// through the session, which moves tokens, splits and falls back as one request at a time.
 pub async fn run_calls(session: &mut Session, calls: &[Call]) -> Result<Vec<CallResult>, VkError> {
+    let batches = plan(session, calls);
+    let mut answers = prefetch(session, calls, &batches).await?;
+    let mut results = Vec::with_capacity(calls.len());
+    for (i, batch) in batches.iter().enumerate() {
+        let chunk = &calls[batch.start..batch.end];
+        let first = answers.get_mut(i).and_then(Option::take);
+        results.extend(run_batch(session, chunk, batch.with_decoy, first).await?);
+    }
+    Ok(results)
+}
+
+/// One planned execute: `calls[start..end]`, with a decoy slot or not.
+#[derive(Debug, Clone, Copy)]
+struct Planned {
+    start: usize,
+    end: usize,
+    with_decoy: bool,
+}
+
+impl Planned {
+    /// The execute's parameters.
+    fn params(&self, calls: &[Call]) -> Params {
+        let mut packed = calls[self.start..self.end].to_vec();
+        if self.with_decoy {
+            packed.push(decoy());
+        }
+        vec![("code".to_owned(), script(&packed))]
+    }
+}
+
+/// Cuts `calls` into executes: `calls_per_execute` each (fewer where the code would be too
+/// long), a decoy slot in every `decoy_every`th.
+fn plan(session: &Session, calls: &[Call]) -> Vec<Planned> {
     let settings = session.settings();
     let per_execute = settings.calls_per_execute.clamp(1, 25);
     let decoy_every = u64::from(settings.decoy_every);
     let max_code = settings.execute_max_code_bytes;
-    let mut results = Vec::with_capacity(calls.len());
-    let mut rest = calls;
-    while !rest.is_empty() {
+    let mut executes = session.batch.executes;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < calls.len() {
         // A decoy takes one slot of every Nth execute (never of a single call, which goes direct).
-        let with_decoy =
-            decoy_every > 0 && (session.batch.executes + 1).is_multiple_of(decoy_every);
+        let with_decoy = decoy_every > 0 && (executes + 1).is_multiple_of(decoy_every);
         let room = if with_decoy && per_execute > 1 {
             per_execute - 1
         } else {
             per_execute
         };
+        let rest = &calls[start..];
         let fit = fitting(&rest[..room.min(rest.len())], max_code);
-        let (chunk, tail) = rest.split_at(fit);
-        results.extend(run_batch(session, chunk, with_decoy && chunk.len() > 1).await?);
-        rest = tail;
+        out.push(Planned {
+            start,
+            end: start + fit,
+            with_decoy: with_decoy && fit > 1,
+        });
+        if fit > 1 {
+            executes += 1;
+        }
+        start += fit;
     }
-    Ok(results)
+    out
+}
+
+/// Sends the planned executes (those of more than one call) on the session's current token,
+/// at most `in_flight_per_token` at once; one answer (or error) per planned execute, `None` for
+/// single calls. With one in flight, or one execute, nothing is sent here.
+async fn prefetch(
+    session: &mut Session,
+    calls: &[Call],
+    batches: &[Planned],
+) -> Result<Vec<Option<Result<Answer, VkError>>>, VkError> {
+    let limit = session.settings().in_flight_per_token.max(1);
+    let packed: Vec<usize> = (0..batches.len())
+        .filter(|&i| batches[i].end - batches[i].start > 1)
+        .collect();
+    let mut answers: Vec<Option<Result<Answer, VkError>>> = vec![None; batches.len()];
+    if limit <= 1 || packed.len() <= 1 {
+        return Ok(answers);
+    }
+    let token = session.ready_token("execute").await?;
+    let client = session.client().clone();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut queue = packed.into_iter();
+    let mut answered = 0;
+    loop {
+        while in_flight.len() < limit {
+            let Some(i) = queue.next() else { break };
+            let (client, token, params) = (client.clone(), token.clone(), batches[i].params(calls));
+            in_flight.spawn(async move { (i, client.call(&token, "execute", &params).await) });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        // A panicked request task leaves its slot empty: the batch is sent again in order.
+        if let Ok((i, answer)) = joined {
+            answered += u32::from(answer.is_ok());
+            answers[i] = Some(answer);
+        }
+    }
+    session.count_answered(answered).await;
+    Ok(answers)
 }
 
 /// How many of `calls` (at least one) fit into one execute whose script, with a decoy's room,
@@ -192,11 +277,22 @@ fn fitting(calls: &[Call], max_code: usize) -> usize {
 }
 
 /// One batch: execute, split on 13, re-ask unattributed slots, fall back to direct calls.
+/// `first` is the whole batch's execute when it was already sent (in flight with others): its
+/// answer, or an error about the batch itself (13, a refused execute), is used as is; any other
+/// error sends the batch again through the session, which knows what to do about tokens.
 async fn run_batch(
     session: &mut Session,
     calls: &[Call],
     with_decoy: bool,
+    first: Option<Result<Answer, VkError>>,
 ) -> Result<Vec<CallResult>, VkError> {
+    let mut first = first.filter(|answer| match answer {
+        Ok(_) => true,
+        Err(error) => matches!(
+            error.action(),
+            Action::SplitBatch | Action::Fail(_) | Action::MethodDenied
+        ),
+    });
     // Work list of sub-batches, so splitting needs no recursion in an async fn.
     let mut pending: Vec<(usize, usize)> = vec![(0, calls.len())];
     let mut results: Vec<Option<CallResult>> = vec![None; calls.len()];
@@ -212,7 +308,11 @@ async fn run_batch(
             packed.push(decoy());
         }
         let params: Params = vec![("code".to_owned(), script(&packed))];
-        match session.call("execute", &params).await {
+        let answer = match first.take() {
+            Some(answer) => answer,
+            None => session.call("execute", &params).await,
+        };
+        match answer {
             Ok(answer) => {
                 session.batch.executes += 1;
                 session.batch.packed_calls += batch.len() as u64;

@@ -117,6 +117,7 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
         rotate_every: (vk.rotate_every_min.get(), vk.rotate_every_max.get()),
         calls_per_execute: usize::from(vk.calls_per_execute),
         execute_max_code_bytes: vk.execute_max_code_bytes,
+        in_flight_per_token: vk.in_flight_per_token.get() as usize,
         decoy_every: vk.decoy_every,
     };
     Ok(VkStack {

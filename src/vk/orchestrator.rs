@@ -49,6 +49,8 @@ pub struct OrchestratorSettings {
     pub calls_per_execute: usize,
     /// Longest `code` of one execute; batches are cut to fit.
     pub execute_max_code_bytes: usize,
+    /// Executes a job keeps in flight on its token at once.
+    pub in_flight_per_token: usize,
     /// Every Nth execute carries one decoy call (`utils.getServerTime`), as the seed service
     /// did to look less like a crawler; 0 turns decoys off (the default: they cost slots).
     pub decoy_every: u32,
@@ -62,6 +64,7 @@ impl Default for OrchestratorSettings {
             rotate_every: (30, 40),
             calls_per_execute: 25,
             execute_max_code_bytes: 60_000,
+            in_flight_per_token: 4,
             decoy_every: 0,
         }
     }
@@ -311,6 +314,29 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The token the next `method` request goes out on (moving first if it is benched for it).
+    pub(super) async fn ready_token(&mut self, method: &str) -> Result<Token, VkError> {
+        self.token_for(method).await
+    }
+
+    /// The client requests go through.
+    pub(super) fn client(&self) -> &VkClient {
+        &self.client
+    }
+
+    /// Accounts for `n` requests answered on the current token outside [`Session::call`] (sent
+    /// in flight together): the author's token has answered, and rotation counts them.
+    pub(super) async fn count_answered(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if self.on_author {
+            self.author_ok = true;
+        }
+        self.requests_on_current += n;
+        self.maybe_rotate().await;
     }
 
     /// Records that VK refused `method` to the current token for its rights.

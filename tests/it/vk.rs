@@ -644,3 +644,60 @@ async fn a_survivor_releases_the_leases_of_a_dead_process() {
         .unwrap();
     assert_eq!(left, 0, "every record forgotten");
 }
+
+/// Friend lists of 500 users on the author's token, against a VK whose answers take 2 s (400 ms
+/// at 5x), with `in_flight` executes allowed at once; returns the sim's stats.
+async fn lists_under_latency(in_flight: &str) -> serde_json::Value {
+    // 5x rather than the tests' 20x: requests in flight reach VK with the loopback's own
+    // jitter, and at 20x a millisecond of it is 20 ms of VK time against the 87 ms between the
+    // service's 420 ms spacing and VK's 333 ms floor.
+    let sim = sim::start(|c| {
+        c.time_scale = 5.0;
+        c.latency_base_ms = 2000.0;
+        c.global_pool = 1;
+    })
+    .await;
+    let settings = sim::settings(
+        &sim,
+        &[
+            ("VK_REQUEST_INTERVAL", "84ms"),
+            ("VKP_VK__IN_FLIGHT_PER_TOKEN", in_flight),
+            ("VKP_VK__WARMUP_REQUESTS", "0"),
+        ],
+    );
+    let orchestrator = vk::connect(&settings).unwrap();
+    let mut session = orchestrator.session(&job("lat"), uid(6)).await.unwrap();
+    let users: Vec<VkUserId> = (100..600).map(uid).collect();
+    let lists = methods::friend_lists(&mut session, &users).await.unwrap();
+    assert_eq!(lists.len(), 500);
+    let truth = truth(&sim, &(100..600).collect::<Vec<_>>()).await;
+    for u in 100..600u32 {
+        if let Ok(list) = &lists[&uid(u)] {
+            let want: Vec<i64> = sim::ids_of(&truth["users"][u.to_string()]["friends"]);
+            assert_eq!(list, &want, "friends of {u}");
+        }
+    }
+    session.finish(ReleaseReason::Completed).await;
+    sim.stats()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executes_stay_in_flight_together_under_latency_and_never_break_the_rate() {
+    let overlapped = lists_under_latency("4").await;
+    let sequential = lists_under_latency("1").await;
+    for stats in [&overlapped, &sequential] {
+        assert_eq!(stat(stats, &["rate_limit_violations"]), 0, "{stats}");
+    }
+    let most = |stats: &serde_json::Value| {
+        stats["per_token"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|t| t["max_in_flight"].as_u64())
+            .max()
+            .unwrap()
+    };
+    // 400 ms answers against an 84 ms spacing: with room for 4, 4 are out at once.
+    assert_eq!(most(&overlapped), 4, "{overlapped}");
+    assert_eq!(most(&sequential), 1, "{sequential}");
+}
