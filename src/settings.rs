@@ -264,6 +264,11 @@ pub struct VkSettings {
     pub warmup_factor: f64,
     /// Requests in flight at once across all tokens.
     pub max_in_flight: NonZeroU32,
+    /// The UTC hour VK's quota day turns (21: midnight in Moscow).
+    pub quota_reset_utc_hour: u32,
+    /// Calls of one read method one token is assumed to have per quota day (VK publishes no
+    /// number; error 29 is reported after about 5,000): what stage 2 plans against.
+    pub daily_quota: u64,
     /// Executes one job keeps in flight on its token, so VK's latency does not set the pace:
     /// the RPS guard still grants them no closer than the token's spacing.
     pub in_flight_per_token: NonZeroU32,
@@ -574,6 +579,16 @@ impl Layered {
             "vk.calls_per_execute",
             (1..=25).contains(&settings.vk.calls_per_execute),
             "expected 1 to 25 (VK runs at most 25 API calls per execute)",
+        )?;
+        check(
+            "vk.quota_reset_utc_hour",
+            settings.vk.quota_reset_utc_hour < 24,
+            "expected an hour from 0 to 23",
+        )?;
+        check(
+            "vk.daily_quota",
+            settings.vk.daily_quota > 0,
+            "expected at least 1",
         )?;
         check(
             "vk.execute_max_code_bytes",

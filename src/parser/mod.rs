@@ -65,6 +65,9 @@ pub enum ParserError {
     /// More planned VK calls failed than `parser.max_failed_share` allows; says what is missing.
     #[error("{0}")]
     Incomplete(String),
+    /// The job's tokens cannot cover the calls the stage needs today; names the shortfall.
+    #[error("{0}")]
+    QuotaShortfall(String),
     /// The job was asked to stop.
     #[error("cancelled")]
     Cancelled,
@@ -105,6 +108,10 @@ impl From<ParserError> for JobFailure {
             ParserError::TooLarge(_) => JobFailure::permanent(FailureReason::InvalidEvent, message),
             ParserError::Incomplete(_) => {
                 JobFailure::permanent(FailureReason::IncompleteData, message)
+            }
+            // Retrying before VK's day turns would fail the same way.
+            ParserError::QuotaShortfall(_) => {
+                JobFailure::permanent(FailureReason::VkRateLimit, message)
             }
             ParserError::Cancelled => JobFailure::retryable(FailureReason::InternalError, message),
         }

@@ -45,13 +45,23 @@ pub async fn run(
     ctx: &JobContext,
 ) -> Result<JobOutput, ParserError> {
     let mut tally = Tally::default();
-    ctx.progress.report(5, "loading stage 1").await;
     let (stage1, manifest) = load_stage1(event, storage).await?;
     let main_ids = manifest.main_ids.clone();
     let lists = read_table(storage, &stage1, "df_main_friends").await?;
+    let valid = match event.report_type {
+        ReportType::Default => ids_of(&read_table(storage, &stage1, "valid_users").await?, "id")?,
+        _ => Vec::new(),
+    };
+    let estimate = estimate_calls(event.report_type, policy.strategy, &lists, &valid)?;
+    if !estimate.is_empty() {
+        let listed: Vec<String> = estimate.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        // The stage's first progress message, so the backend sees the plan at once.
+        let message = format!("estimated VK calls: {}", listed.join(", "));
+        ctx.progress.report(5, &message).await;
+        check_quota(session, &estimate).await?;
+    }
     let tables = match event.report_type {
         ReportType::Default => {
-            let valid = ids_of(&read_table(storage, &stage1, "valid_users").await?, "id")?;
             let graph = Graph {
                 main_ids: &main_ids,
                 lists: &lists,
@@ -179,6 +189,76 @@ fn user_ids(ids: impl IntoIterator<Item = i64>) -> Vec<VkUserId> {
     ids.into_iter()
         .filter_map(|id| VkUserId::new(id).ok())
         .collect()
+}
+
+/// The VK calls stage 2 will make, per method, from what stage 1 found (lists of up to 5,000
+/// friends or 1,000 followers take one call; the estimate ignores longer ones).
+pub fn estimate_calls(
+    report_type: ReportType,
+    strategy: EdgeStrategy,
+    lists: &Table,
+    valid: &[i64],
+) -> Result<BTreeMap<&'static str, u64>, ParserError> {
+    let (friends, _) = seed_lists(lists)?;
+    let mut out = BTreeMap::new();
+    let per = |n: usize, size: usize| n.div_ceil(size) as u64;
+    match report_type {
+        ReportType::Default => {
+            let seeds: HashSet<i64> = friends.keys().copied().collect();
+            let others = valid.iter().filter(|u| !seeds.contains(u)).count();
+            out.insert("users.getFollowers", others as u64);
+            out.insert("users.get", per(valid.len(), methods::USERS_PER_CALL));
+            match strategy {
+                EdgeStrategy::Friends => {
+                    out.insert("friends.get", others as u64);
+                }
+                EdgeStrategy::Mutual => {
+                    let in_a_list: HashSet<i64> = friends.values().flatten().copied().collect();
+                    let alone = valid
+                        .iter()
+                        .filter(|u| !seeds.contains(u) && !in_a_list.contains(u))
+                        .count();
+                    out.insert(methods::GET_MUTUAL, friends.len() as u64 * per(others, 100));
+                    out.insert("friends.get", alone as u64);
+                }
+            }
+        }
+        ReportType::Handshakes => {
+            let lens: Vec<usize> = friends.values().map(Vec::len).collect();
+            let mut mutual = 0;
+            for (i, a) in lens.iter().enumerate() {
+                for b in &lens[i + 1..] {
+                    mutual += per(*a.min(b), methods::MUTUAL_TARGETS);
+                }
+            }
+            out.insert(methods::GET_MUTUAL, mutual);
+        }
+        ReportType::SubGraph => {}
+    }
+    out.retain(|_, n| *n > 0);
+    Ok(out)
+}
+
+/// Fails at once (`VK_RATE_LIMIT`, the shortfall named) when a method's estimate exceeds what
+/// the job's tokens have left of their daily quotas, rather than after hours of requests.
+async fn check_quota(
+    session: &mut Session,
+    estimate: &BTreeMap<&'static str, u64>,
+) -> Result<(), ParserError> {
+    for (method, needed) in estimate {
+        let Some(left) = session.quota_capacity(method).await else {
+            continue;
+        };
+        if *needed > left {
+            return Err(ParserError::QuotaShortfall(format!(
+                "stage 2 needs about {needed} {method} calls, and the author's token and the \
+                 global pool have about {left} left today ({} per token and day): {} short",
+                session.settings().daily_quota,
+                needed - left
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What DEFAULT stage 2 starts from: the seeds, their stage 1 lists, the valid users.

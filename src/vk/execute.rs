@@ -256,7 +256,18 @@ async fn prefetch(
         };
         // A panicked request task leaves its slot empty: the batch is sent again in order.
         if let Ok((i, answer)) = joined {
-            answered += u32::from(answer.is_ok());
+            if answer.is_ok() {
+                answered += 1;
+                let batch = &batches[i];
+                let mut methods: Vec<&str> = calls[batch.start..batch.end]
+                    .iter()
+                    .map(|c| c.method)
+                    .collect();
+                if batch.with_decoy {
+                    methods.push(decoy().method);
+                }
+                session.count_calls_on(token.key, methods);
+            }
             answers[i] = Some(answer);
         }
     }
@@ -309,8 +320,16 @@ async fn run_batch(
         }
         let params: Params = vec![("code".to_owned(), script(&packed))];
         let answer = match first.take() {
+            // Counted against its token's quotas when it came back.
             Some(answer) => answer,
-            None => session.call("execute", &params).await,
+            None => {
+                let answer = session.call("execute", &params).await;
+                if answer.is_ok() {
+                    // Every inner call ran against its method's daily quota.
+                    session.count_calls(packed.iter().map(|c| c.method));
+                }
+                answer
+            }
         };
         match answer {
             Ok(answer) => {

@@ -193,6 +193,10 @@ impl TokenSource for LeaseJournal {
         self.inner.refresh_user_token(user).await
     }
 
+    async fn pool_size(&self) -> Option<u64> {
+        self.inner.pool_size().await
+    }
+
     async fn lease(&self, job: &JobId) -> Result<Option<Token>, VkError> {
         let token = self.inner.lease(job).await?;
         if let Some(id) = token.as_ref().and_then(lease_id) {

@@ -10,6 +10,7 @@
 //! - [`lease_journal`]: the token manager's leases recorded in Redis, so a survivor releases
 //!   the leases of a replica that died holding them;
 //! - [`orchestrator`]: which token a job uses and when it moves to another;
+//! - [`quota`]: calls per (token, method, day) in Redis, shared by replicas;
 //! - [`execute`]: 25 calls per request, with per-call results and batch splitting;
 //! - [`methods`]: typed methods and the paged, packed operations the stages call;
 //! - [`resolve`]: screen names to ids, cached.
@@ -23,6 +24,7 @@ pub mod http;
 pub mod lease_journal;
 pub mod methods;
 pub mod orchestrator;
+pub mod quota;
 pub mod rate;
 pub mod resolve;
 pub mod shared_rate;
@@ -38,6 +40,7 @@ use client::{RetryPolicy, VkClient};
 use http::VkHttp;
 use lease_journal::{JournalSettings, LeaseJournal};
 use orchestrator::{Orchestrator, OrchestratorSettings};
+use quota::QuotaLedger;
 use rate::{PaceSettings, RpsGuard};
 use shared_rate::SharedLimiter;
 use tokens::{StaticTokens, TokenManager, TokenSource};
@@ -118,10 +121,14 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
         calls_per_execute: usize::from(vk.calls_per_execute),
         execute_max_code_bytes: vk.execute_max_code_bytes,
         in_flight_per_token: vk.in_flight_per_token.get() as usize,
+        daily_quota: vk.daily_quota,
         decoy_every: vk.decoy_every,
     };
+    let quota = RedisTarget::from_settings(&settings.redis)
+        .map(|target| QuotaLedger::on(target, &settings.stream.key_prefix, vk.quota_reset_utc_hour))
+        .map_err(|e| VkError::TokenSource(format!("quota ledger: {e}")))?;
     Ok(VkStack {
-        orchestrator: Orchestrator::new(client, source, orchestrator),
+        orchestrator: Orchestrator::new(client, source, orchestrator).with_quota(quota),
         journal,
     })
 }

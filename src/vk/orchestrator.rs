@@ -31,6 +31,7 @@ use super::client::VkClient;
 use super::error::{Action, TokenDeath, VkError};
 use super::execute::BatchStats;
 use super::http::{Answer, Params};
+use super::quota::QuotaLedger;
 use super::rate::TokenKey;
 use super::tokens::{ReleaseReason, Token, TokenOrigin, TokenSource};
 use crate::events::FailureReason;
@@ -51,6 +52,8 @@ pub struct OrchestratorSettings {
     pub execute_max_code_bytes: usize,
     /// Executes a job keeps in flight on its token at once.
     pub in_flight_per_token: usize,
+    /// Calls of one method a token is assumed to have per quota day.
+    pub daily_quota: u64,
     /// Every Nth execute carries one decoy call (`utils.getServerTime`), as the seed service
     /// did to look less like a crawler; 0 turns decoys off (the default: they cost slots).
     pub decoy_every: u32,
@@ -65,6 +68,7 @@ impl Default for OrchestratorSettings {
             calls_per_execute: 25,
             execute_max_code_bytes: 60_000,
             in_flight_per_token: 4,
+            daily_quota: 5000,
             decoy_every: 0,
         }
     }
@@ -76,6 +80,7 @@ pub struct Orchestrator {
     client: VkClient,
     source: Arc<dyn TokenSource>,
     settings: OrchestratorSettings,
+    quota: Option<QuotaLedger>,
 }
 
 impl Orchestrator {
@@ -89,7 +94,14 @@ impl Orchestrator {
             client,
             source,
             settings,
+            quota: None,
         }
+    }
+
+    /// Counts calls per (token, method, day) in `ledger`, and reads what other replicas found.
+    pub fn with_quota(mut self, ledger: QuotaLedger) -> Self {
+        self.quota = Some(ledger);
+        self
     }
 
     /// Counts VK requests and pacing waits in `metrics`.
@@ -120,6 +132,8 @@ impl Orchestrator {
             requests_on_current: 0,
             rotate_at: 0,
             benched: HashMap::new(),
+            quota: self.quota.clone(),
+            checked: HashSet::new(),
             denied: HashSet::new(),
             sought: HashSet::new(),
             leased: Vec::new(),
@@ -155,6 +169,10 @@ pub struct Session {
     requests_on_current: u32,
     rotate_at: u32,
     benched: HashMap<(TokenKey, String), Instant>,
+    /// The shared quota ledger, when the stack has Redis.
+    quota: Option<QuotaLedger>,
+    /// Tokens whose spent methods were read from the ledger.
+    checked: HashSet<TokenKey>,
     /// Methods VK refused to a token for its rights (15/1133, 7), for the whole job.
     denied: HashSet<(TokenKey, String)>,
     /// Methods for which the session already moved to another token once.
@@ -176,6 +194,9 @@ impl Session {
                 Ok(answer) => {
                     if self.on_author {
                         self.author_ok = true;
+                    }
+                    if method != "execute" {
+                        self.count_calls([method]);
                     }
                     self.requests_on_current += 1;
                     self.maybe_rotate().await;
@@ -239,6 +260,14 @@ impl Session {
                         .await?
                 }
                 Action::Bench(period) => {
+                    // A daily quota (29) is spent until VK's day turns, for every replica.
+                    let period = match (&self.quota, error.code()) {
+                        (Some(ledger), Some(29)) => {
+                            ledger.mark_spent(token.key, method);
+                            ledger.until_reset()
+                        }
+                        _ => period,
+                    };
                     self.benched
                         .insert((token.key, method.to_owned()), Instant::now() + period);
                     tracing::warn!(token = %token.suffix(), method, bench_secs = period.as_secs(), "token benched for method");
@@ -261,6 +290,7 @@ impl Session {
                 self.switch_to_global(None).await?;
                 continue;
             };
+            self.load_spent(&token).await;
             let key = (token.key, method.to_owned());
             match self.benched.get(&key) {
                 Some(until) if *until > Instant::now() => {
@@ -314,6 +344,67 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Benches the methods the ledger says are spent on `token` today (once per token).
+    async fn load_spent(&mut self, token: &Token) {
+        let Some(ledger) = self.quota.clone() else {
+            return;
+        };
+        if !self.checked.insert(token.key) {
+            return;
+        }
+        let (_, spent) = ledger.used(token.key).await;
+        let until = Instant::now() + ledger.until_reset();
+        for method in spent {
+            tracing::info!(token = %token.suffix(), method = %method, "daily quota spent (seen in the ledger)");
+            self.benched.insert((token.key, method), until);
+        }
+    }
+
+    /// Counts calls of `methods` sent on the current token in the shared ledger.
+    pub(super) fn count_calls<'a>(&self, methods: impl IntoIterator<Item = &'a str>) {
+        if let Some(token) = &self.current {
+            self.count_calls_on(token.key, methods);
+        }
+    }
+
+    /// Counts calls of `methods` sent on `token` in the shared ledger.
+    pub(super) fn count_calls_on<'a>(
+        &self,
+        token: TokenKey,
+        methods: impl IntoIterator<Item = &'a str>,
+    ) {
+        let Some(ledger) = &self.quota else {
+            return;
+        };
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for m in methods {
+            *counts.entry(m.to_owned()).or_default() += 1;
+        }
+        ledger.count(token, counts);
+    }
+
+    /// Calls of `method` the job can still expect today: what the current token has left of
+    /// `daily_quota` by the ledger, plus a full quota for every token of the pool. `None`
+    /// without a ledger or when the pool's size is unknown.
+    pub async fn quota_capacity(&mut self, method: &str) -> Option<u64> {
+        let ledger = self.quota.clone()?;
+        let token = self.current.clone()?;
+        let quota = self.settings.daily_quota;
+        let (used, spent) = ledger.used(token.key).await;
+        let left = if spent.iter().any(|m| m == method) {
+            0
+        } else {
+            quota.saturating_sub(used.get(method).copied().unwrap_or(0))
+        };
+        let pool = self.source.pool_size().await?;
+        let on_pool = if matches!(token.origin, TokenOrigin::User(_)) {
+            pool
+        } else {
+            pool.saturating_sub(1)
+        };
+        Some(left + on_pool * quota)
     }
 
     /// The token the next `method` request goes out on (moving first if it is benched for it).

@@ -132,6 +132,10 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
     async fn refresh_user_token(&self, _user: VkUserId) -> Result<Option<Token>, VkError> {
         Ok(None)
     }
+    /// How many global tokens there are, when the source knows.
+    async fn pool_size(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The token manager's HTTP API (as emulated by vk-sim; see sim/README.md).
@@ -278,6 +282,18 @@ impl TokenSource for TokenManager {
         )))
     }
 
+    async fn pool_size(&self) -> Option<u64> {
+        let request = self.http.get(self.url("tokens/stats").ok()?);
+        let (status, body) = self.send(request, "stats").await.ok()?;
+        if status != 200 {
+            return None;
+        }
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()?
+            .get("pool_size")?
+            .as_u64()
+    }
+
     async fn refresh_user_token(&self, user: VkUserId) -> Result<Option<Token>, VkError> {
         let path = format!("tokens/user/{user}/refresh");
         Ok(self.user_token_body(&path, true).await?.map(|body| {
@@ -355,6 +371,10 @@ impl StaticTokens {
 impl TokenSource for StaticTokens {
     async fn user_token(&self, _user: VkUserId) -> Result<Option<Token>, VkError> {
         Ok(None)
+    }
+
+    async fn pool_size(&self) -> Option<u64> {
+        Some(self.tokens.len() as u64)
     }
 
     async fn lease(&self, _job: &JobId) -> Result<Option<Token>, VkError> {

@@ -563,7 +563,7 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
     println!(
         "chaos (seed {seed}): {} kills, {} redis restarts, {} storage outages, {} VK fault raises; \
          {} jobs, {} stages completed, failed by reason {:?}; lost {}, duplicated {}; \
-         {} leases left, token manager {}; {:.0}s",
+         {} leases left, token manager {}; {} VK requests; {:.0}s",
         figures.kills,
         figures.redis_restarts,
         figures.storage_outages,
@@ -575,6 +575,7 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
         figures.duplicated,
         outstanding,
         releases,
+        sim.stats()["requests"],
         started.elapsed().as_secs_f64()
     );
     assert!(

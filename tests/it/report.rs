@@ -755,3 +755,149 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
         "the entry is left pending"
     );
 }
+
+/// Every status of `job`'s `stage` on the status stream, in order.
+async fn statuses(service: &Service, job: &str, stage: u8) -> Vec<Value> {
+    let mut conn = redis::Client::open(service.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg("stream:report:status-change")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    entries
+        .iter()
+        .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
+        .filter(|s| s["jobId"] == job && s["stage"] == stage)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it() {
+    // users.getFollowers capped at 60 a day (the read quotas' default is 5,000: this report
+    // needs about 150): the author's token meets 29 in the middle of stage 2.
+    // The author's token also has `friends`, so stage 2 stays on it until the 29.
+    let sim = sim::start(|c| {
+        c.quotas = vec!["users.getFollowers=60".into()];
+        Rights::Everyone.apply(c);
+    })
+    .await;
+    let service = Service::start(&sim, &[]).await;
+    let seeds = pick_seeds(&sim, 500, 3).await;
+    let author = sim.named().open;
+    let (p1, p2) = run_report(&service, "quota", "DEFAULT", &seeds, author).await;
+    // The follower edges are all there: the rest of the lists came from pool tokens.
+    let connect = service.table(&p2, "df_connect");
+    let (source, target, relation) = (
+        i64s(&connect, "source"),
+        i64s(&connect, "target"),
+        i8s(&connect, "relation"),
+    );
+    let got: BTreeSet<(i64, i64)> = (0..source.len())
+        .filter(|&i| relation[i] == 1)
+        .map(|i| (source[i], target[i]))
+        .collect();
+    let valid: Vec<u32> = i64s(&service.table(&p1, "valid_users"), "id")
+        .into_iter()
+        .map(|u| u as u32)
+        .collect();
+    let t = truth(&sim, &valid).await;
+    let want: BTreeSet<(i64, i64)> = t["follow_edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, want, "every follower edge");
+    let token = sim.user_token(author);
+    let stats = sim.stats();
+    assert_eq!(
+        stats["quota_today"][&token]["users.getFollowers"], 60,
+        "the author's token spent its quota"
+    );
+    assert!(stat(&stats, &["token_manager", "counters", "granted"]) >= 1);
+    let first = &statuses(&service, "quota", 2).await[1];
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("estimated VK calls: "),
+        "the stage's first progress message has the estimate: {first}"
+    );
+
+    // The use is in Redis under the token's hash, for every replica.
+    let target = vk_parser::redis_conn::RedisTarget::single(
+        &vk_parser::settings::RedisUrl::parse(&service.redis.url()).unwrap(),
+    )
+    .unwrap();
+    let ledger = vk_parser::vk::quota::QuotaLedger::on(target, "vkp", 21);
+    let (used, spent) = ledger.used(vk_parser::vk::rate::TokenKey::of(&token)).await;
+    assert!(used["users.getFollowers"] >= 60, "{used:?}");
+    assert_eq!(spent, vec!["users.getFollowers".to_owned()]);
+
+    // Another replica on the same Redis does not spend a request on the spent token.
+    let settings = sim::settings(&sim, &[("REDIS_URL", &service.redis.url())]);
+    let replica = vk_parser::vk::connect(&settings).unwrap();
+    let mut session = replica
+        .session(&sim::job("quota2"), sim::uid(author))
+        .await
+        .unwrap();
+    let before = stat(&sim.stats(), &["per_token", &token, "errors_by_code", "29"]);
+    session
+        .call("users.getFollowers", &sim::users_get(author))
+        .await
+        .unwrap();
+    assert_eq!(session.leased_count(), 1, "moved to a pool token at once");
+    assert_eq!(
+        stat(&sim.stats(), &["per_token", &token, "errors_by_code", "29"]),
+        before,
+        "no 29 more on the author's token"
+    );
+    session
+        .finish(vk_parser::vk::tokens::ReleaseReason::Completed)
+        .await;
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_the_tokens_cannot_cover_fails_at_once_with_the_shortfall() {
+    let sim = sim::start(|c| c.global_pool = 1).await;
+    // 20 calls a day per token: the author's and one pool token cannot cover ~150 follower lists.
+    let service = Service::start(&sim, &[("VKP_VK__DAILY_QUOTA", "20")]).await;
+    let seeds = pick_seeds(&sim, 500, 3).await;
+    let author = sim.named().open;
+    let job = "short";
+    service
+        .publish(
+            "ReportCreated",
+            report_created(job, "DEFAULT", &seeds, author),
+        )
+        .await;
+    assert_eq!(
+        service.final_status(job, 1).await["status"],
+        "STAGE1_COMPLETED"
+    );
+    let before = stat(&sim.stats(), &["requests"]);
+    service
+        .publish("Stage2Created", stage2_created(job, "DEFAULT", author))
+        .await;
+    let s2 = service.final_status(job, 2).await;
+    assert_eq!(s2["status"], "FAILED", "{s2}");
+    assert_eq!(s2["failureReason"], "VK_RATE_LIMIT", "{s2}");
+    let message = s2["message"].as_str().unwrap();
+    assert!(
+        message.contains("users.getFollowers") && message.contains("short"),
+        "{message}"
+    );
+    assert_eq!(
+        stat(&sim.stats(), &["requests"]),
+        before,
+        "failed before any VK request"
+    );
+    service.stop().await;
+}
