@@ -129,8 +129,11 @@ async fn answer(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> Re
             _ => {}
         }
     }
-    let (body, inner_calls) = if fault == Some(FaultKind::Error10) {
-        let e = VkError::internal();
+    let (body, inner_calls) = if let Some(e) = match fault {
+        Some(FaultKind::Error10) => Some(VkError::internal()),
+        Some(FaultKind::Error100) => Some(VkError::param("the method changed")),
+        _ => None,
+    } {
         (error_body(sim, None, method, params, &e), 0)
     } else {
         process(sim, method, ip, params).await

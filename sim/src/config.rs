@@ -96,7 +96,7 @@ pub struct SimConfig {
     #[arg(long, default_value_t = 0.0)]
     pub captcha_rate: f64,
 
-    /// Global fault injection, KIND=RATE (repeatable). Kinds: error10, http500, http502, http503,
+    /// Global fault injection, KIND=RATE (repeatable). Kinds: error10, error100, http500, http502, http503,
     /// slow, truncated, invalid_json, drop
     #[arg(long = "fault", value_name = "KIND=RATE")]
     pub faults: Vec<String>,
@@ -266,6 +266,9 @@ impl SimConfig {
 pub enum FaultKind {
     /// VK error 10 "Internal server error" (HTTP 200 with an error body).
     Error10,
+    /// VK error 100 for a request that is fine: what a client sees after VK changes a method,
+    /// a per-call failure no retry fixes.
+    Error100,
     /// HTTP 500 with an HTML body.
     Http500,
     /// HTTP 502 with an HTML body.
@@ -284,7 +287,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// All kinds, in the order draws are made.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::Drop,
         FaultKind::Http500,
         FaultKind::Http502,
@@ -293,12 +296,14 @@ impl FaultKind {
         FaultKind::Truncated,
         FaultKind::InvalidJson,
         FaultKind::Error10,
+        FaultKind::Error100,
     ];
 
     /// Parses the command-line spelling (`error10`, `http500`, ...).
     pub fn parse(s: &str) -> Option<FaultKind> {
         Some(match s {
             "error10" => FaultKind::Error10,
+            "error100" => FaultKind::Error100,
             "http500" => FaultKind::Http500,
             "http502" => FaultKind::Http502,
             "http503" => FaultKind::Http503,
@@ -314,6 +319,7 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Error10 => "error10",
+            FaultKind::Error100 => "error100",
             FaultKind::Http500 => "http500",
             FaultKind::Http502 => "http502",
             FaultKind::Http503 => "http503",

@@ -901,3 +901,43 @@ async fn a_stage_the_tokens_cannot_cover_fails_at_once_with_the_shortfall() {
     );
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_that_lost_lists_fails_incomplete_instead_of_completing() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[("VKP_PARSER__MAX_FAILED_SHARE", "0.01")]).await;
+    let seeds = pick_seeds(&sim, 500, 3).await;
+    let author = sim.named().open;
+    let job = "holes";
+    service
+        .publish(
+            "ReportCreated",
+            report_created(job, "DEFAULT", &seeds, author),
+        )
+        .await;
+    assert_eq!(
+        service.final_status(job, 1).await["status"],
+        "STAGE1_COMPLETED"
+    );
+    // From stage 2 on, VK refuses every execute and every users.getFollowers with 100 (as after
+    // an API change): the packed calls fall back to direct ones, and no follower list comes.
+    sim::control(
+        &sim,
+        "/sim/faults",
+        json!({"methods": {"execute": {"error100": 1.0}, "users.getFollowers": {"error100": 1.0}}}),
+    )
+    .await;
+    service
+        .publish("Stage2Created", stage2_created(job, "DEFAULT", author))
+        .await;
+    let s2 = service.final_status(job, 2).await;
+    assert_eq!(s2["status"], "FAILED", "never COMPLETED with holes: {s2}");
+    assert_eq!(s2["failureReason"], "INCOMPLETE_DATA", "{s2}");
+    let message = s2["message"].as_str().unwrap();
+    assert!(message.contains("follower lists"), "{message}");
+    assert!(
+        s2["artifacts"].is_null(),
+        "no manifest for a stage with holes"
+    );
+    service.stop().await;
+}

@@ -490,3 +490,19 @@ async fn the_proxy_forwards_to_every_vk_host() {
         crate::manager::via_proxy(&sim, sim.proxy_key(), Some("vk.example.org"), &token).await;
     assert_eq!(status, 502);
 }
+
+#[tokio::test]
+async fn an_error100_fault_answers_100_for_a_valid_request() {
+    let sim = spawn_sim(small_config()).await;
+    sim_post(
+        &sim,
+        "/sim/faults",
+        json!({"methods": {"users.getFollowers": {"error100": 1.0}}}),
+    )
+    .await;
+    let vk = Vk::new(&sim, &sim.pool_tokens()[0]);
+    assert_eq!(vk.err("users.getFollowers", &[("user_id", "1")]).await, 100);
+    vk.ok("friends.get", &[("user_id", "1"), ("count", "1")])
+        .await;
+    assert_eq!(sim.stats()["faults"]["error100"], json!(1));
+}
