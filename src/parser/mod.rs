@@ -179,7 +179,10 @@ impl JobHandler for ReportParser {
             result = async {
                 match &event {
                     IncomingEvent::ReportCreated(e) => {
-                        let limits = stage1::Limits { max_audience: self.max_audience };
+                        let limits = stage1::Limits {
+                            max_audience: self.max_audience,
+                            max_failed_share: self.stage2.max_failed_share,
+                        };
                         stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), limits, &ctx).await
                     }
                     IncomingEvent::Stage2Created(e) => {

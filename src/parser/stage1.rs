@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::completeness::{ListKind, Tally};
 use super::{output, ParserError};
 use crate::events::ReportCreated;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -74,6 +75,8 @@ impl Audience {
 pub struct Limits {
     /// Most users in the seeds' lists together (`parser.max_audience`).
     pub max_audience: usize,
+    /// Largest share of planned VK calls that may fail (`parser.max_failed_share`).
+    pub max_failed_share: f64,
 }
 
 /// Runs stage 1 of `event`.
@@ -90,7 +93,8 @@ pub async fn run(
     ctx.progress
         .report(15, "reading friend and follower lists")
         .await;
-    let audience = collect_audience(session, &main_ids).await?;
+    let mut tally = Tally::default();
+    let audience = collect_audience(session, &main_ids, &mut tally).await?;
     let df_main_friends = audience.table(&main_ids);
     output::require_rows(&df_main_friends)?;
     // Checked here, before profiles (the bulk of stage 1's memory and requests) and before
@@ -112,6 +116,7 @@ pub async fn run(
         FULL_FIELDS
     };
     let profiles = methods::profiles(session, &everyone, fields).await?;
+    tally.record_answered(ListKind::Profiles, everyone.len(), profiles.len());
     let valid = valid_users(
         &profiles,
         &main_ids,
@@ -145,6 +150,7 @@ pub async fn run(
         }
     }
     tables.push(valid_table);
+    tally.check(limits.max_failed_share)?;
     ctx.progress.report(90, "writing parquet").await;
     let prefix = StagePrefix::new(event.report_type, &main_ids, &event.job_id, Stage::One);
     let artifacts = output::write(
@@ -153,10 +159,10 @@ pub async fn run(
         &event.report_id,
         &main_ids,
         tables,
-        Default::default(),
+        tally.completeness(),
     )
     .await?;
-    message.push_str(&format!("{} valid users", valid.len()));
+    message.push_str(&format!("{} valid users; {}", valid.len(), tally.summary()));
     Ok(JobOutput {
         artifacts,
         main_ids,
@@ -199,9 +205,20 @@ async fn resolve_seeds(
 pub async fn collect_audience(
     session: &mut Session,
     main_ids: &[VkUserId],
+    tally: &mut Tally,
 ) -> Result<Audience, ParserError> {
     let friends = methods::friend_lists(session, main_ids).await?;
     let followers = methods::follower_lists(session, main_ids).await?;
+    for (kind, lists) in [
+        (ListKind::FriendLists, &friends),
+        (ListKind::FollowerLists, &followers),
+    ] {
+        tally.record(
+            kind,
+            lists.len(),
+            lists.values().filter_map(|r| r.as_ref().err()),
+        );
+    }
     let mut audience = Audience::default();
     let mut refusals: Vec<ApiError> = Vec::new();
     for m in main_ids {
