@@ -29,4 +29,7 @@ cargo test --workspace --locked -- --skip chaos::
 # The short chaos run on its own, so its figures (kills, restarts, jobs, lost, duplicated)
 # show in the output. The long form: CHAOS_KILLS=50 (BENCHMARKS.md).
 echo "== chaos run (short form: CHAOS_KILLS=${CHAOS_KILLS:-10})"
-cargo test --locked --test it chaos:: -- --nocapture
+# `--workspace` keeps the same build as above (`--test it` alone unifies features differently
+# and recompiles polars, the AWS SDK and the service: about 1.5 minutes); the other test
+# binaries run no test here.
+cargo test --workspace --locked -- chaos:: --nocapture

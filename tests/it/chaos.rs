@@ -13,7 +13,7 @@
 //! leases of killed processes must be released by the survivors).
 //!
 //! Short form (the test command): `CHAOS_KILLS` = 10. Long form:
-//! `CHAOS_KILLS=50 cargo test --test it chaos -- --nocapture` (figures in BENCHMARKS.md).
+//! `CHAOS_KILLS=50 cargo test --workspace chaos:: -- --nocapture` (figures in BENCHMARKS.md).
 //! `CHAOS_SEED` picks another random schedule; `CHAOS_KIND_SIM=1` runs on `SimConfig::kind()`.
 
 use std::collections::{BTreeMap, HashMap};
