@@ -135,7 +135,7 @@ pub async fn run(
                 ctx.progress
                     .report(70, "reading the seeds' communities")
                     .await;
-                tables.push(seed_subscriptions(session, &main_ids).await?);
+                tables.push(seed_subscriptions(session, &main_ids, &mut tally).await?);
             }
         }
         ReportType::Handshakes => {}
@@ -144,7 +144,7 @@ pub async fn run(
             ctx.progress
                 .report(60, "reading subscriptions of the audience")
                 .await;
-            let raw = audience_subscriptions(session, &valid).await?;
+            let raw = audience_subscriptions(session, &valid, &mut tally).await?;
             output::require_rows(&raw)?;
             tables.push(raw);
         }
@@ -322,8 +322,14 @@ pub fn users_table(
 async fn seed_subscriptions(
     session: &mut Session,
     main_ids: &[VkUserId],
+    tally: &mut Tally,
 ) -> Result<Table, ParserError> {
     let subscriptions = methods::subscriptions(session, main_ids).await?;
+    tally.record(
+        ListKind::Subscriptions,
+        main_ids.len(),
+        subscriptions.values().filter_map(|r| r.as_ref().err()),
+    );
     let mut pairs: Vec<(i64, i64)> = Vec::new();
     for m in main_ids {
         if let Some(Ok(s)) = subscriptions.get(m) {
@@ -394,12 +400,18 @@ async fn seed_subscriptions(
 async fn audience_subscriptions(
     session: &mut Session,
     valid: &BTreeSet<i64>,
+    tally: &mut Tally,
 ) -> Result<Table, ParserError> {
     let users: Vec<VkUserId> = valid
         .iter()
         .filter_map(|&id| VkUserId::new(id).ok())
         .collect();
     let subscriptions = methods::subscriptions(session, &users).await?;
+    tally.record(
+        ListKind::Subscriptions,
+        users.len(),
+        subscriptions.values().filter_map(|r| r.as_ref().err()),
+    );
     let (mut user_id, mut group_id) = (Vec::new(), Vec::new());
     for u in &users {
         if let Some(Ok(s)) = subscriptions.get(u) {
