@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use super::ParserError;
 use crate::storage::{Completeness, ListTally};
+use crate::vk::methods::MutualResults;
 use crate::vk::ApiError;
 
 /// The list kinds a stage tallies (the keys of the manifest's `completeness`).
@@ -83,6 +84,22 @@ impl Tally {
             }
         }
         entry.answered += (planned as u64).saturating_sub(unanswered);
+    }
+
+    /// Counts a friends.getMutual run over `planned` targets: those no token could test
+    /// (`denied`) go elsewhere and are not counted here; VK leaves deactivated targets out of
+    /// its answer, which is a skip.
+    pub fn record_mutual(&mut self, planned: usize, results: &MutualResults) {
+        let tested = planned.saturating_sub(results.denied.len());
+        self.record(
+            ListKind::MutualTests,
+            tested,
+            results.failed.iter().map(|(_, e)| e),
+        );
+        let left_out = tested
+            .saturating_sub(results.failed.len())
+            .saturating_sub(results.found.len());
+        self.skip(ListKind::MutualTests, "deactivated", left_out as u64);
     }
 
     /// Counts `planned` targets of `kind` of which `answered` came back; the rest failed.

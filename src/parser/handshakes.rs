@@ -53,14 +53,7 @@ pub async fn shortest_chains(
         .filter(|x| *x != big.get())
         .collect();
     let results = methods::mutual_friends(session, big, &targets).await?;
-    let tested = targets.len() - results.denied.len();
-    tally.record(
-        ListKind::MutualTests,
-        tested,
-        results.failed.iter().map(|(_, e)| e),
-    );
-    let left_out = tested - results.failed.len() - results.found.len().min(tested);
-    tally.skip(ListKind::MutualTests, "deactivated", left_out as u64);
+    tally.record_mutual(targets.len(), &results);
     let mut found: Vec<(i64, Vec<i64>)> = results
         .found
         .into_iter()

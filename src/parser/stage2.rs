@@ -328,15 +328,7 @@ async fn default_graph(
                 }
                 let targets: Vec<i64> = others.clone();
                 let results = methods::mutual_friends(session, *m, &targets).await?;
-                let tested = targets.len() - results.denied.len();
-                tally.record(
-                    ListKind::MutualTests,
-                    tested,
-                    results.failed.iter().map(|(_, e)| e),
-                );
-                // VK leaves deactivated targets out of the answer.
-                let left_out = tested - results.failed.len() - results.found.len().min(tested);
-                tally.skip(ListKind::MutualTests, "deactivated", left_out as u64);
+                tally.record_mutual(targets.len(), &results);
                 for entry in results.found {
                     for x in entry.common_friends {
                         add_friendship(entry.id, x, &mut friendships);

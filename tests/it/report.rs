@@ -56,6 +56,22 @@ pub(crate) fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
     json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind})
 }
 
+/// Publishes stage 1 of a report and waits for STAGE1_COMPLETED; returns that status.
+pub(crate) async fn run_stage1(
+    service: &Service,
+    job: &str,
+    kind: &str,
+    seeds: &[u32],
+    author: u32,
+) -> Value {
+    service
+        .publish("ReportCreated", report_created(job, kind, seeds, author))
+        .await;
+    let s1 = service.final_status(job, 1).await;
+    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    s1
+}
+
 /// Runs stage 1 and stage 2 of a report; returns the two prefixes.
 pub(crate) async fn run_report(
     service: &Service,
@@ -64,11 +80,7 @@ pub(crate) async fn run_report(
     seeds: &[u32],
     author: u32,
 ) -> (String, String) {
-    service
-        .publish("ReportCreated", report_created(job, kind, seeds, author))
-        .await;
-    let s1 = service.final_status(job, 1).await;
-    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    let s1 = run_stage1(service, job, kind, seeds, author).await;
     service
         .publish("Stage2Created", stage2_created(job, kind, author))
         .await;
@@ -384,14 +396,7 @@ async fn get_mutual_refused_mid_report_still_gives_every_edge() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "def-refused";
-    service
-        .publish(
-            "ReportCreated",
-            report_created(job, "DEFAULT", &seeds, author),
-        )
-        .await;
-    let s1 = service.final_status(job, 1).await;
-    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    let s1 = run_stage1(&service, job, "DEFAULT", &seeds, author).await;
     // Every token loses the `friends` right after stage 1: stage 2's getMutual is refused.
     let tokens: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
         .await
@@ -756,27 +761,6 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
     );
 }
 
-/// Every status of `job`'s `stage` on the status stream, in order.
-async fn statuses(service: &Service, job: &str, stage: u8) -> Vec<Value> {
-    let mut conn = redis::Client::open(service.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg("stream:report:status-change")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    entries
-        .iter()
-        .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-        .filter(|s| s["jobId"] == job && s["stage"] == stage)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it() {
     // users.getFollowers capped at 60 a day (the read quotas' default is 5,000: this report
@@ -821,7 +805,7 @@ async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it()
         "the author's token spent its quota"
     );
     assert!(stat(&stats, &["token_manager", "counters", "granted"]) >= 1);
-    let first = &statuses(&service, "quota", 2).await[1];
+    let first = &service.statuses("quota", 2).await[1];
     assert!(
         first["message"]
             .as_str()
@@ -872,16 +856,7 @@ async fn a_stage_the_tokens_cannot_cover_fails_at_once_with_the_shortfall() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "short";
-    service
-        .publish(
-            "ReportCreated",
-            report_created(job, "DEFAULT", &seeds, author),
-        )
-        .await;
-    assert_eq!(
-        service.final_status(job, 1).await["status"],
-        "STAGE1_COMPLETED"
-    );
+    run_stage1(&service, job, "DEFAULT", &seeds, author).await;
     let before = stat(&sim.stats(), &["requests"]);
     service
         .publish("Stage2Created", stage2_created(job, "DEFAULT", author))
@@ -909,16 +884,7 @@ async fn a_stage_that_lost_lists_fails_incomplete_instead_of_completing() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "holes";
-    service
-        .publish(
-            "ReportCreated",
-            report_created(job, "DEFAULT", &seeds, author),
-        )
-        .await;
-    assert_eq!(
-        service.final_status(job, 1).await["status"],
-        "STAGE1_COMPLETED"
-    );
+    run_stage1(&service, job, "DEFAULT", &seeds, author).await;
     // From stage 2 on, VK refuses every execute and every users.getFollowers with 100 (as after
     // an API change): the packed calls fall back to direct ones, and no follower list comes.
     sim::control(

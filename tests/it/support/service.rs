@@ -106,27 +106,35 @@ impl Service {
             .unwrap();
     }
 
-    /// Waits for the final status of `job`'s `stage` and returns it.
-    pub async fn final_status(&self, job: &str, stage: u8) -> Value {
+    /// Every status of `job`'s `stage` on the status stream so far, in order.
+    pub async fn statuses(&self, job: &str, stage: u8) -> Vec<Value> {
         let mut conn = redis::Client::open(self.redis.url())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
             .unwrap();
+        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+            .arg("stream:report:status-change")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        entries
+            .iter()
+            .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
+            .filter(|s| s["jobId"] == job && s["stage"] == stage)
+            .collect()
+    }
+
+    /// Waits for the final status of `job`'s `stage` and returns it.
+    pub async fn final_status(&self, job: &str, stage: u8) -> Value {
         for _ in 0..1200 {
-            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-                .arg("stream:report:status-change")
-                .arg("-")
-                .arg("+")
-                .query_async(&mut conn)
+            let finals: Vec<Value> = self
+                .statuses(job, stage)
                 .await
-                .unwrap();
-            let finals: Vec<Value> = entries
-                .iter()
-                .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-                .filter(|s| {
-                    s["jobId"] == job && s["stage"] == stage && s["status"] != "IN_PROGRESS"
-                })
+                .into_iter()
+                .filter(|s| s["status"] != "IN_PROGRESS")
                 .collect();
             if let Some(status) = finals.first() {
                 assert_eq!(finals.len(), 1, "one final status per stage");
