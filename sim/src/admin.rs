@@ -255,6 +255,39 @@ pub(crate) async fn scopes(State(sim): State<Arc<Sim>>, body: Bytes) -> Response
     }
 }
 
+/// `POST /sim/tokens/degrade` `{"token": "...", "empty_lists": true}` or `{"owner": 6,
+/// "error_code": 100, "error_rate": 1.0, "methods": ["users.getFollowers"]}`: VK treats that
+/// token (or every token of that user, also ones issued later) worse than others from now on;
+/// the same body without a degradation clears it.
+pub(crate) async fn degrade(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        token: Option<String>,
+        owner: Option<u32>,
+        #[serde(flatten)]
+        how: crate::state::Degraded,
+    }
+    let Ok(b) = serde_json::from_slice::<Body>(&body) else {
+        return bad_request("expected {\"token\" or \"owner\", \"empty_lists\"?, \"error_code\"?, \"error_rate\"?, \"methods\"?}");
+    };
+    if b.how.error_code.is_some_and(|c| c != 10 && c != 100) {
+        return bad_request("error_code must be 10 or 100");
+    }
+    if b.how.error_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        return bad_request("error_rate must be within 0 and 1");
+    }
+    let clear = b.how == crate::state::Degraded::default();
+    let mut rt = sim.runtime.write().unwrap_or_else(|e| e.into_inner());
+    match (b.token, b.owner) {
+        (Some(token), None) if clear => drop(rt.degraded.remove(&token)),
+        (Some(token), None) => drop(rt.degraded.insert(token, b.how)),
+        (None, Some(owner)) if clear => drop(rt.degraded_owners.remove(&owner)),
+        (None, Some(owner)) => drop(rt.degraded_owners.insert(owner, b.how)),
+        _ => return bad_request("give either \"token\" or \"owner\""),
+    }
+    reply(StatusCode::OK, json!({"ok": true}))
+}
+
 /// `GET /sim/faults`: the fault rates in force.
 pub(crate) async fn faults_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let rt = sim.runtime.read().unwrap_or_else(|e| e.into_inner());
@@ -262,6 +295,7 @@ pub(crate) async fn faults_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "faults": rt.faults,
         "captcha_rate": rt.captcha_rate,
         "captcha_by_token": rt.captcha_by_token,
+        "degraded": rt.degraded,
     }))
 }
 

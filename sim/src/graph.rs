@@ -40,6 +40,9 @@ pub struct NamedUsers {
     /// The most-followed user (`--celebrity-share` of all users follow it when
     /// `--celebrities` is at least 1): paging users.getFollowers to its end matters.
     pub celebrity: u32,
+    /// An open profile that hides every friendship it has: friends.get answers an empty list,
+    /// while its followers and the users it follows show (a seed without friends).
+    pub loner: u32,
 }
 
 /// Deactivation state of a user.
@@ -347,6 +350,7 @@ impl Graph {
             banned: 5,
             open: 6,
             celebrity: 7,
+            loner: 8,
         };
 
         // Profiles.
@@ -370,6 +374,11 @@ impl Graph {
             };
             let mut is_closed = deactivated.is_none() && rng.random_bool(cfg.closed_share);
             if id <= named.celebrity {
+                deactivated = None;
+                is_closed = false;
+            }
+            // After the draws, so the rest of the graph stays as it was.
+            if id == named.loner {
                 deactivated = None;
                 is_closed = false;
             }
@@ -734,12 +743,21 @@ fn deactivate_groups(cfg: &SimConfig, groups: &mut [Group]) {
 /// visible adjacency.
 fn hide_friendships(cfg: &SimConfig, named: &NamedUsers, users: &[User], friends: &Csr) -> Csr {
     let n = users.len();
-    if cfg.hidden_friends_share == 0.0 {
-        return friends.clone();
-    }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x41dd_e4f7);
     let mut hidden: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    // The loner hides all of its friendships, whatever the share.
+    if users.len() >= named.loner as usize {
+        hidden.extend(
+            friends
+                .of(named.loner)
+                .iter()
+                .map(|&f| edge(named.loner, f)),
+        );
+    }
     for (i, user) in users.iter().enumerate() {
+        if cfg.hidden_friends_share == 0.0 {
+            break;
+        }
         let id = i as u32 + 1;
         if id <= named.celebrity
             || user.deactivated.is_some()

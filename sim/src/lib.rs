@@ -223,6 +223,7 @@ fn api_router(sim: Arc<Sim>) -> Router {
         .route("/sim/tokens/ban", post(admin::ban))
         .route("/sim/tokens/expire", post(admin::expire))
         .route("/sim/tokens/scopes", post(admin::scopes))
+        .route("/sim/tokens/degrade", post(admin::degrade))
         .route(
             "/sim/faults",
             get(admin::faults_get).post(admin::faults_set),

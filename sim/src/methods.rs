@@ -100,12 +100,29 @@ impl Params {
 
 /// Runs one method. `method` must be one of [`METHODS`].
 pub(crate) fn call(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Result<Value, VkError> {
-    let g = &*sim.graph;
     if let Some((_, right)) = METHOD_RIGHTS.iter().find(|(m, _)| *m == method) {
         if !caller.scopes.contains(*right) {
             return Err(VkError::no_method_right());
         }
     }
+    let (error, empty) = sim.degradation(&caller.token, caller.owner, method);
+    if let Some(error) = error {
+        return Err(error);
+    }
+    let answer = answer_method(sim, caller, method, p)?;
+    Ok(match method {
+        "friends.get" | "users.getFollowers" if empty => json!({"count": 0, "items": []}),
+        "users.getSubscriptions" if empty && !p.flag("extended") => json!({
+            "users": {"count": 0, "items": []},
+            "groups": {"count": 0, "items": []},
+        }),
+        _ => answer,
+    })
+}
+
+/// The true answer of one method.
+fn answer_method(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Result<Value, VkError> {
+    let g = &*sim.graph;
     match method {
         "friends.get" => friends_get(g, caller, p),
         "friends.getMutual" => friends_get_mutual(g, caller, p),

@@ -58,6 +58,8 @@ pub struct Stats {
     pub inner_faults: u64,
     /// users.get calls of many ids that asked for `counters` (which VK sends only for one id).
     pub counters_ignored: u64,
+    /// Answers changed for a degraded token (an error or emptied lists).
+    pub degraded_answers: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub proxy_forwarded: u64,
@@ -90,6 +92,28 @@ pub(crate) struct Runtime {
     pub captcha_rate: f64,
     /// Captcha rates of single tokens (override `captcha_rate`).
     pub captcha_by_token: HashMap<String, f64>,
+    /// Tokens VK treats worse than others (`POST /sim/tokens/degrade`).
+    pub degraded: HashMap<String, Degraded>,
+    /// Users every token of whom VK treats worse (the same, by owner).
+    pub degraded_owners: HashMap<u32, Degraded>,
+}
+
+/// How VK mistreats one token: what a shadow-limited or unlucky token sees, while other tokens
+/// get the true answers (the seed service rotated tokens on error bursts and empty answers).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Degraded {
+    /// friends.get, users.getFollowers and users.getSubscriptions answer empty lists.
+    #[serde(default)]
+    pub empty_lists: bool,
+    /// Calls (direct and inside execute) answer this error: 10 or 100...
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    /// ...with this probability (1 when absent)...
+    #[serde(default)]
+    pub error_rate: Option<f64>,
+    /// ...for these methods only (every method when empty).
+    #[serde(default)]
+    pub methods: Vec<String>,
 }
 
 /// Posts made through wall.post, for guid idempotency.
@@ -132,6 +156,8 @@ impl Sim {
             faults: settings.faults.clone(),
             captcha_rate: settings.cfg.captcha_rate,
             captcha_by_token: HashMap::new(),
+            degraded: HashMap::new(),
+            degraded_owners: HashMap::new(),
         };
         let seed = settings.cfg.seed;
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_5eed);
@@ -305,6 +331,40 @@ impl Sim {
             }
         }
         None
+    }
+
+    /// What VK does to `token`'s call of `method` when the token is degraded: an error to
+    /// answer instead, whether its lists come back empty.
+    pub fn degradation(
+        &self,
+        token: &str,
+        owner: u32,
+        method: &str,
+    ) -> (Option<crate::error::VkError>, bool) {
+        let runtime = self.runtime.read().unwrap_or_else(|e| e.into_inner());
+        let Some(d) = runtime
+            .degraded
+            .get(token)
+            .or_else(|| runtime.degraded_owners.get(&owner))
+        else {
+            return (None, false);
+        };
+        let applies = d.methods.is_empty() || d.methods.iter().any(|m| m == method);
+        let error = match d.error_code {
+            Some(code) if applies => {
+                let rate = d.error_rate.unwrap_or(1.0).clamp(0.0, 1.0);
+                lock(&self.rng).random_bool(rate).then(|| match code {
+                    100 => crate::error::VkError::param("the method changed"),
+                    _ => crate::error::VkError::internal(),
+                })
+            }
+            _ => None,
+        };
+        let empty = d.empty_lists && applies;
+        if error.is_some() || empty {
+            lock(&self.stats).degraded_answers += 1;
+        }
+        (error, empty)
     }
 
     /// Forgets counters, rate windows, flood penalties, quotas and wall posts.

@@ -125,3 +125,71 @@ async fn captcha_rate_changes_at_runtime() {
     assert_eq!(other.err("users.get", &[]).await, 14);
     vk.ok("users.get", &[]).await;
 }
+
+#[tokio::test]
+async fn a_degraded_token_sees_empty_lists_or_errors_while_others_see_the_truth() {
+    let sim = spawn_sim(small_config()).await;
+    let pool = sim.pool_tokens();
+    let (bad, good) = (Vk::new(&sim, &pool[0]), Vk::new(&sim, &pool[1]));
+    let open = sim.named().open.to_string();
+    let friends = |v: &Value| v["response"]["items"].as_array().map(Vec::len);
+    let truth = friends(&good.call("friends.get", &[("user_id", &open)]).await);
+    assert!(truth.unwrap() > 0);
+
+    sim_post(
+        &sim,
+        "/sim/tokens/degrade",
+        json!({"token": pool[0], "empty_lists": true}),
+    )
+    .await;
+    assert_eq!(
+        friends(&bad.call("friends.get", &[("user_id", &open)]).await),
+        Some(0)
+    );
+    let subs = bad
+        .call("users.getSubscriptions", &[("user_id", &open)])
+        .await;
+    assert_eq!(subs["response"]["groups"]["count"], 0);
+    assert_eq!(
+        friends(&good.call("friends.get", &[("user_id", &open)]).await),
+        truth
+    );
+    // Inside execute too.
+    let code = format!("return API.friends.get({{\"user_id\": {open}}});");
+    let inner = bad.call("execute", &[("code", &code)]).await;
+    assert_eq!(inner["response"]["count"], 0);
+
+    // By owner, an error for one method only; an empty degradation clears it.
+    let owner = sim_get_owner(&sim, &pool[0]).await;
+    sim_post(&sim, "/sim/tokens/degrade", json!({"token": pool[0]})).await;
+    sim_post(
+        &sim,
+        "/sim/tokens/degrade",
+        json!({"owner": owner, "error_code": 100, "methods": ["users.getFollowers"]}),
+    )
+    .await;
+    let followers = bad.call("users.getFollowers", &[("user_id", &open)]).await;
+    assert_eq!(followers["error"]["error_code"], 100);
+    assert_eq!(
+        friends(&bad.call("friends.get", &[("user_id", &open)]).await),
+        truth
+    );
+    assert!(sim.stats()["degraded_answers"].as_u64().unwrap() >= 4);
+}
+
+/// The owner of `token` by `GET /sim/tokens`.
+async fn sim_get_owner(sim: &vk_sim::SimHandle, token: &str) -> u64 {
+    let list: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token"] == token)
+        .and_then(|t| t["owner"].as_u64())
+        .expect("the token is listed")
+}
