@@ -3,6 +3,14 @@
 //! Fields are read one by one from the JSON object rather than through a derived `Deserialize`,
 //! so that every refusal names its field and says what was expected; serde's messages for
 //! nested enums and lists are vaguer, and the backend team reads these in the dead-letter stream.
+//!
+//! The decoder also accepts what the seed (Python) backend sends, so that either backend can
+//! feed the stream: the event names `ReportCreatedEvent` and `Stage2CreatedEvent`, integer
+//! `reportId`/`jobId`, an empty or absent `socialNetworkIds` (the author is the only seed), and
+//! `options` without `canAccessClosed` (closed profiles the token may read count as valid).
+//! Whatever it accepted re-encodes in the canonical form (`event_type()`, `payload_json()`).
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -43,7 +51,8 @@ pub struct ReportCreated {
     pub user_id: VkUserId,
     /// What to collect.
     pub report_type: ReportType,
-    /// 1 to [`MAX_SEEDS`] seeds, in the order given, duplicates removed.
+    /// 1 to [`MAX_SEEDS`] seeds, in the order given, duplicates removed; the author alone when
+    /// the event names none.
     pub social_network_ids: Vec<SeedRef>,
     /// Collection switches.
     pub options: ReportOptions,
@@ -55,16 +64,28 @@ pub struct ReportCreated {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// `options` of a ReportCreated; every switch defaults to false.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// `options` of a ReportCreated. [`Default`] is what an absent `options` object (or an absent
+/// switch) means: `fastGraph` and `subsGraph` off, `canAccessClosed` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportOptions {
-    /// Skip what only the full graph needs.
+    /// Skip what only the full graph needs; default false.
     pub fast_graph: bool,
-    /// Also collect the main ids' subscriptions.
+    /// Also collect the main ids' subscriptions; default false.
     pub subs_graph: bool,
-    /// Count closed profiles the token may see as valid.
+    /// Count closed profiles the token may see as valid; default true, the seed's rule
+    /// (`_filter_valid_profiles` keeps them), so only an explicit `false` narrows it.
     pub can_access_closed: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            fast_graph: false,
+            subs_graph: false,
+            can_access_closed: true,
+        }
+    }
 }
 
 /// `Stage2Created`: build the connections of a report whose stage 1 is done.
@@ -95,16 +116,27 @@ impl IncomingEvent {
             std::str::from_utf8(event_type).map_err(|_| EventError::NotUtf8("event_type"))?;
         let payload = payload.ok_or(EventError::MissingPayload)?;
         let object = parse_object(payload)?;
-        match event_type {
-            "ReportCreated" => decode_report_created(&object).map(IncomingEvent::ReportCreated),
-            "Stage2Created" => decode_stage2_created(&object).map(IncomingEvent::Stage2Created),
-            other => Err(EventError::UnknownEventType(
-                other.chars().take(64).collect(),
+        match Self::stage_of(event_type) {
+            Some(Stage::One) => decode_report_created(&object).map(IncomingEvent::ReportCreated),
+            Some(Stage::Two) => decode_stage2_created(&object).map(IncomingEvent::Stage2Created),
+            None => Err(EventError::UnknownEventType(
+                event_type.chars().take(64).collect(),
             )),
         }
     }
 
-    /// The stream's `event_type` value for this event.
+    /// The stage an `event_type` value starts, its seed-backend alias included
+    /// (`ReportCreatedEvent`, `Stage2CreatedEvent`); `None` for a name we do not consume.
+    /// Exact and case-sensitive, as the backends write them.
+    pub fn stage_of(event_type: &str) -> Option<Stage> {
+        match event_type {
+            "ReportCreated" | "ReportCreatedEvent" => Some(Stage::One),
+            "Stage2Created" | "Stage2CreatedEvent" => Some(Stage::Two),
+            _ => None,
+        }
+    }
+
+    /// The stream's canonical `event_type` value for this event (never an alias).
     pub fn event_type(&self) -> &'static str {
         match self {
             IncomingEvent::ReportCreated(_) => "ReportCreated",
@@ -152,9 +184,19 @@ impl IncomingEvent {
 /// so that a `FAILED`/`INVALID_EVENT` status can reach the report's owner.
 pub fn salvage_ids(payload: &[u8]) -> Option<(ReportId, JobId)> {
     let object = parse_object(payload).ok()?;
-    let report = ReportId::parse(object.get("reportId")?.as_str()?).ok()?;
-    let job = JobId::parse(object.get("jobId")?.as_str()?).ok()?;
+    let report = ReportId::parse(&id_text(object.get("reportId")?)?).ok()?;
+    let job = JobId::parse(&id_text(object.get("jobId")?)?).ok()?;
     Some((report, job))
+}
+
+/// The text of a `reportId` or `jobId`: a string as it is, or a non-negative JSON integer in
+/// decimal (the seed backend's ids are database integers). `None` for anything else.
+fn id_text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => n.as_u64().map(|n| Cow::Owned(n.to_string())),
+        _ => None,
+    }
 }
 
 fn parse_object(payload: &[u8]) -> Result<Map<String, Value>, EventError> {
@@ -173,12 +215,15 @@ fn parse_object(payload: &[u8]) -> Result<Map<String, Value>, EventError> {
 }
 
 fn decode_report_created(o: &Map<String, Value>) -> Result<ReportCreated, EventError> {
+    let report_id = backend_id(o, "reportId", ReportId::parse)?;
+    let job_id = backend_id(o, "jobId", JobId::parse)?;
+    let user_id = user_id(o)?;
     Ok(ReportCreated {
-        report_id: opaque(o, "reportId", ReportId::parse)?,
-        job_id: opaque(o, "jobId", JobId::parse)?,
-        user_id: user_id(o)?,
+        report_id,
+        job_id,
+        user_id,
         report_type: report_type(o)?,
-        social_network_ids: seeds(o)?,
+        social_network_ids: seeds(o, user_id)?,
         options: options(o)?,
         event_id: event_id(o)?,
         created_at: created_at(o)?,
@@ -186,7 +231,7 @@ fn decode_report_created(o: &Map<String, Value>) -> Result<ReportCreated, EventE
 }
 
 fn decode_stage2_created(o: &Map<String, Value>) -> Result<Stage2Created, EventError> {
-    let job_id = opaque(o, "jobId", JobId::parse)?;
+    let job_id = backend_id(o, "jobId", JobId::parse)?;
     let report_type = report_type(o)?;
     let stage1_prefix = match present(o, "stage1Prefix") {
         None => None,
@@ -210,7 +255,7 @@ fn decode_stage2_created(o: &Map<String, Value>) -> Result<Stage2Created, EventE
         Some(other) => return Err(wrong_type("stage1Prefix", "a string", other)),
     };
     Ok(Stage2Created {
-        report_id: opaque(o, "reportId", ReportId::parse)?,
+        report_id: backend_id(o, "reportId", ReportId::parse)?,
         job_id,
         user_id: user_id(o)?,
         report_type,
@@ -255,6 +300,32 @@ fn opaque<T, E: ToString>(
     }
 }
 
+/// `reportId` or `jobId`: a string, or a non-negative integer read as its decimal string; then
+/// parsed like any opaque id.
+fn backend_id<T, E: ToString>(
+    o: &Map<String, Value>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<T, EventError> {
+    const EXPECTED: &str = "a string or a non-negative integer";
+    let value = present(o, field).ok_or(EventError::MissingField(field))?;
+    match (id_text(value), value) {
+        (Some(text), _) => parse(&text).map_err(|e| invalid(field, e)),
+        (None, Value::Number(n)) => {
+            let found = if n.as_i64().is_some() {
+                "a negative number"
+            } else {
+                "a fractional or out-of-range number"
+            };
+            Err(invalid(
+                field,
+                format!("expected {EXPECTED}, found {found}"),
+            ))
+        }
+        (None, other) => Err(wrong_type(field, EXPECTED, other)),
+    }
+}
+
 /// `userId` as a number or a string of digits (both are seen from the backend).
 fn user_id(o: &Map<String, Value>) -> Result<VkUserId, EventError> {
     const FIELD: &str = "userId";
@@ -273,17 +344,20 @@ fn report_type(o: &Map<String, Value>) -> Result<ReportType, EventError> {
     opaque(o, "reportType", str::parse::<ReportType>)
 }
 
-fn seeds(o: &Map<String, Value>) -> Result<Vec<SeedRef>, EventError> {
+/// `socialNetworkIds`; none (absent, null or `[]`) means the author alone, as the seed service
+/// resolves ids "with a fallback to the author's userId".
+fn seeds(o: &Map<String, Value>, author: VkUserId) -> Result<Vec<SeedRef>, EventError> {
     const FIELD: &str = "socialNetworkIds";
     let list = match present(o, FIELD) {
-        None => return Err(EventError::MissingField(FIELD)),
+        None => return Ok(vec![SeedRef::Id(author)]),
+        Some(Value::Array(list)) if list.is_empty() => return Ok(vec![SeedRef::Id(author)]),
         Some(Value::Array(list)) => list,
         Some(other) => return Err(wrong_type(FIELD, "an array", other)),
     };
-    if list.is_empty() || list.len() > MAX_SEEDS {
+    if list.len() > MAX_SEEDS {
         return Err(invalid(
             FIELD,
-            format!("expected 1 to {MAX_SEEDS} entries, found {}", list.len()),
+            format!("expected at most {MAX_SEEDS} entries, found {}", list.len()),
         ));
     }
     let mut seeds: Vec<SeedRef> = Vec::with_capacity(list.len());
@@ -311,15 +385,17 @@ fn options(o: &Map<String, Value>) -> Result<ReportOptions, EventError> {
         Some(Value::Object(map)) => map,
         Some(other) => return Err(wrong_type("options", "an object", other)),
     };
-    let flag = |name: &str| match present(map, name) {
-        None => Ok(false),
+    // An absent (or null) switch keeps its default, the same as an absent `options`.
+    let defaults = ReportOptions::default();
+    let flag = |name: &str, default: bool| match present(map, name) {
+        None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(wrong_type(&format!("options.{name}"), "a boolean", other)),
     };
     Ok(ReportOptions {
-        fast_graph: flag("fastGraph")?,
-        subs_graph: flag("subsGraph")?,
-        can_access_closed: flag("canAccessClosed")?,
+        fast_graph: flag("fastGraph", defaults.fast_graph)?,
+        subs_graph: flag("subsGraph", defaults.subs_graph)?,
+        can_access_closed: flag("canAccessClosed", defaults.can_access_closed)?,
     })
 }
 

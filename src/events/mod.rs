@@ -1,7 +1,8 @@
 //! The event contracts: what the backend sends us and what we send back.
 //!
 //! Every stream entry carries two fields, `event_type` and `payload` (JSON, camelCase keys).
-//! In, on `stream:parser:vk`: [`ReportCreated`] (run stage 1) and [`Stage2Created`] (run stage 2).
+//! In, on `stream:parser:vk`: [`ReportCreated`] (run stage 1) and [`Stage2Created`] (run stage 2),
+//! also accepted in the seed backend's spelling (`ReportCreatedEvent`, integer ids, no seeds).
 //! Out: [`StatusUpdate`] on the status stream and [`GraphReady`] on the graph-worker stream.
 //! `docs/events.md` shows one example of each; a test keeps those examples true.
 //!

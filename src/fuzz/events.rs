@@ -167,8 +167,8 @@ fn options_text() -> impl Strategy<Value = String> {
 fn event_mutations() -> impl Strategy<Value = Vec<FieldMutation>> {
     let nested = prop_oneof![
         seeds_text().prop_map(|t| FieldMutation::Set(4, t)),
-        // Numbers of every size where numbers are read (ids, timestamps).
-        (prop::sample::select(vec![2usize, 7]), magnitude())
+        // Numbers of every size where numbers are read (report, job and user ids, timestamps).
+        (prop::sample::select(vec![0usize, 1, 2, 7]), magnitude())
             .prop_map(|(field, n)| FieldMutation::Set(field, n.to_string())),
         options_text().prop_map(|t| FieldMutation::Set(5, t)),
         // A prefix of another job or type, or of stage 2, or a path trick.
@@ -194,13 +194,18 @@ fn event_mutations() -> impl Strategy<Value = Vec<FieldMutation>> {
     })
 }
 
-/// The stream's `event_type`: a known one mostly, anything sometimes.
+/// The stream's `event_type`: a known one (or its seed-backend alias) mostly, anything sometimes.
 fn event_type() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop::option::weighted(
         0.95,
         prop_oneof![
-            4 => prop::sample::select(vec!["ReportCreated", "Stage2Created"])
-                .prop_map(|s| s.as_bytes().to_vec()),
+            4 => prop::sample::select(vec![
+                "ReportCreated",
+                "Stage2Created",
+                "ReportCreatedEvent",
+                "Stage2CreatedEvent",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
             1 => prop::collection::vec(any::<u8>(), 0..80),
             1 => odd_string().prop_map(String::into_bytes),
         ],

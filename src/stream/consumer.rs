@@ -970,11 +970,13 @@ impl Shared {
             .field(FIELD_PAYLOAD)
             .and_then(salvage_ids)
             .map(|(report, job)| {
-                // The stage is a guess from the event type; Stage2Created fails stage 2.
-                let stage = match entry.field(FIELD_EVENT_TYPE) {
-                    Some(b"Stage2Created") => Stage::Two,
-                    _ => Stage::One,
-                };
+                // The stage is a guess from the event type (or its alias); Stage2Created fails
+                // stage 2.
+                let stage = entry
+                    .field(FIELD_EVENT_TYPE)
+                    .and_then(|raw| std::str::from_utf8(raw).ok())
+                    .and_then(IncomingEvent::stage_of)
+                    .unwrap_or(Stage::One);
                 let update = StatusUpdate::failed(
                     &report,
                     &job,

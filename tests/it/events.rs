@@ -90,13 +90,179 @@ fn report_created_golden_decodes() {
     );
 }
 
+/// The seed backend's `ReportCreatedEvent`: integer ids, no seeds (the author alone), options
+/// without `canAccessClosed` (on), a naive `isoformat()` timestamp.
+#[test]
+fn seed_style_report_created_golden_decodes() {
+    let payload = fixture("ReportCreatedEvent.seed").to_string();
+    let event = decode("ReportCreatedEvent", &payload).unwrap();
+    assert_eq!(event.event_type(), "ReportCreated", "the canonical name");
+    assert_eq!(event, decode("ReportCreated", &payload).unwrap(), "alias");
+    let IncomingEvent::ReportCreated(e) = event else {
+        panic!("wrong kind");
+    };
+    assert_eq!(e.report_id.as_str(), "2026001");
+    assert_eq!(e.job_id.as_str(), "42");
+    assert_eq!(e.user_id, id(1));
+    assert_eq!(e.social_network_ids, vec![SeedRef::Id(id(1))]);
+    assert_eq!(
+        e.options,
+        ReportOptions {
+            fast_graph: false,
+            subs_graph: true,
+            can_access_closed: true
+        }
+    );
+    assert!(e.event_id.is_none());
+    assert_eq!(
+        e.created_at,
+        Some(
+            Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+                + chrono::Duration::milliseconds(250)
+        )
+    );
+}
+
+/// The seed backend's `Stage2CreatedEvent`: integer ids, the prefix of job `42`.
+#[test]
+fn seed_style_stage2_created_golden_decodes() {
+    let payload = fixture("Stage2CreatedEvent.seed").to_string();
+    let event = decode("Stage2CreatedEvent", &payload).unwrap();
+    assert_eq!(event.event_type(), "Stage2Created", "the canonical name");
+    assert_eq!(event, decode("Stage2Created", &payload).unwrap(), "alias");
+    let IncomingEvent::Stage2Created(e) = event else {
+        panic!("wrong kind");
+    };
+    let job = JobId::parse("42").unwrap();
+    assert_eq!(e.report_id.as_str(), "2026001");
+    assert_eq!(e.job_id, job);
+    assert_eq!(
+        e.stage1_prefix,
+        Some(StagePrefix::new(
+            ReportType::Default,
+            &[id(1)],
+            &job,
+            Stage::One
+        ))
+    );
+}
+
+#[test]
+fn aliases_decode_to_the_canonical_events() {
+    for (alias, name) in [
+        ("ReportCreatedEvent", "ReportCreated"),
+        ("Stage2CreatedEvent", "Stage2Created"),
+    ] {
+        let payload = fixture(name).to_string();
+        let event = decode(alias, &payload).unwrap();
+        assert_eq!(event, decode(name, &payload).unwrap(), "{alias}");
+        assert_eq!(event.event_type(), name);
+        assert_eq!(
+            IncomingEvent::stage_of(alias),
+            IncomingEvent::stage_of(name)
+        );
+    }
+    assert_eq!(
+        IncomingEvent::stage_of("Stage2CreatedEvent"),
+        Some(Stage::Two)
+    );
+    assert_eq!(IncomingEvent::stage_of("ReportCreatedEventX"), None);
+}
+
+#[test]
+fn integer_ids_read_as_their_decimal_strings() {
+    let with_ids = |report: &str, job: &str| {
+        format!(
+            r#"{{"reportId":{report},"jobId":{job},"userId":1,"reportType":"DEFAULT","socialNetworkIds":[1]}}"#
+        )
+    };
+    for (number, text) in [
+        ("7", "7"),
+        ("0", "0"),
+        ("18446744073709551615", "18446744073709551615"),
+    ] {
+        let from_numbers = decode("ReportCreated", &with_ids(number, number)).unwrap();
+        let quoted = format!("\"{text}\"");
+        let from_strings = decode("ReportCreated", &with_ids(&quoted, &quoted)).unwrap();
+        assert_eq!(from_numbers, from_strings, "{number}");
+        assert_eq!(from_numbers.report_id().as_str(), text);
+        assert_eq!(from_numbers.job_id().as_str(), text);
+    }
+}
+
+#[test]
+fn no_seeds_means_the_author_alone() {
+    const HEAD: &str = r#""reportId":"r","jobId":"j","userId":"77","reportType":"DEFAULT""#;
+    for seeds in [
+        "",
+        r#","socialNetworkIds":null"#,
+        r#","socialNetworkIds":[]"#,
+    ] {
+        let IncomingEvent::ReportCreated(e) =
+            decode("ReportCreated", &format!("{{{HEAD}{seeds}}}")).unwrap()
+        else {
+            panic!("wrong kind");
+        };
+        assert_eq!(e.social_network_ids, vec![SeedRef::Id(id(77))], "{seeds:?}");
+    }
+    // Exactly MAX_SEEDS is still fine.
+    let fifty: Vec<String> = (1..=50).map(|n| n.to_string()).collect();
+    let payload = format!(r#"{{{HEAD},"socialNetworkIds":[{}]}}"#, fifty.join(","));
+    let IncomingEvent::ReportCreated(e) = decode("ReportCreated", &payload).unwrap() else {
+        panic!("wrong kind");
+    };
+    assert_eq!(e.social_network_ids.len(), 50);
+}
+
+#[test]
+fn can_access_closed_defaults_to_true_and_false_narrows_it() {
+    const HEAD: &str =
+        r#""reportId":"r","jobId":"j","userId":1,"reportType":"DEFAULT","socialNetworkIds":[1]"#;
+    let options = |extra: &str| {
+        let IncomingEvent::ReportCreated(e) =
+            decode("ReportCreated", &format!("{{{HEAD}{extra}}}")).unwrap()
+        else {
+            panic!("wrong kind");
+        };
+        e.options
+    };
+    let open = ReportOptions {
+        fast_graph: false,
+        subs_graph: false,
+        can_access_closed: true,
+    };
+    assert_eq!(ReportOptions::default(), open);
+    for absent in [
+        "",
+        r#","options":null"#,
+        r#","options":{}"#,
+        r#","options":{"canAccessClosed":null}"#,
+        r#","options":{"canAccessClosed":true}"#,
+    ] {
+        assert_eq!(options(absent), open, "{absent:?}");
+    }
+    assert_eq!(
+        options(r#","options":{"canAccessClosed":false,"fastGraph":true}"#),
+        ReportOptions {
+            fast_graph: true,
+            subs_graph: false,
+            can_access_closed: false,
+        }
+    );
+}
+
 #[test]
 fn incoming_events_encode_to_what_they_decode_from() {
-    for name in ["ReportCreated", "Stage2Created"] {
-        let event = decode(name, &fixture(name).to_string()).unwrap();
-        assert_eq!(event.event_type(), name);
-        let again = decode(name, &event.payload_json()).unwrap();
-        assert_eq!(again, event, "{name} round trip");
+    for (name, fixture_name) in [
+        ("ReportCreated", "ReportCreated"),
+        ("Stage2Created", "Stage2Created"),
+        ("ReportCreatedEvent", "ReportCreatedEvent.seed"),
+        ("Stage2CreatedEvent", "Stage2CreatedEvent.seed"),
+    ] {
+        let event = decode(name, &fixture(fixture_name).to_string()).unwrap();
+        // Aliases and seed-style fields re-encode in the canonical form.
+        let again = decode(event.event_type(), &event.payload_json()).unwrap();
+        assert_eq!(again, event, "{fixture_name} round trip");
     }
 }
 
@@ -271,6 +437,10 @@ fn malformed_entries_give_typed_errors() {
         (Some(b"ReportCreated"), None, EventError::MissingPayload),
         (Some(b"Report\xffCreated"), Some(b"{}".to_vec()), EventError::NotUtf8("event_type")),
         (Some(b"ReportDeleted"), Some(b"{}".to_vec()), EventError::UnknownEventType("ReportDeleted".into())),
+        // Aliases are exact: no other spelling, case or suffix.
+        (Some(b"ReportCreatedEventX"), Some(b"{}".to_vec()), EventError::UnknownEventType("ReportCreatedEventX".into())),
+        (Some(b"reportCreatedEvent"), Some(b"{}".to_vec()), EventError::UnknownEventType("reportCreatedEvent".into())),
+        (Some(b"Stage2CreatedEvent "), Some(b"{}".to_vec()), EventError::UnknownEventType("Stage2CreatedEvent ".into())),
         (Some(b"ReportCreated"), Some(b"\xff\xfe".to_vec()), EventError::NotUtf8("payload")),
         (Some(b"ReportCreated"), Some(b"{\"reportId\":".to_vec()), EventError::MalformedJson(String::new())),
         (Some(b"ReportCreated"), Some(b"[1,2]".to_vec()), EventError::NotAnObject),
@@ -278,15 +448,27 @@ fn malformed_entries_give_typed_errors() {
         (Some(b"ReportCreated"), Some(b"{}".to_vec()), EventError::MissingField("reportId")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"r"}"#.to_vec()), EventError::MissingField("jobId")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":"j","reportType":"DEFAULT","socialNetworkIds":[1]}"#.to_vec()), EventError::MissingField("userId")),
-        (Some(b"ReportCreated"), Some(format!("{{{OK}}}").into_bytes()), EventError::MissingField("socialNetworkIds")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"../etc","jobId":"j"}"#.to_vec()), invalid("reportId")),
-        (Some(b"ReportCreated"), Some(br#"{"reportId":7,"jobId":"j"}"#.to_vec()), invalid("reportId")),
+        // Integer ids are read as text, so this one gets as far as the next field.
+        (Some(b"ReportCreated"), Some(br#"{"reportId":7,"jobId":"j"}"#.to_vec()), EventError::MissingField("userId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":-7,"jobId":"j"}"#.to_vec()), invalid("reportId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":7.5,"jobId":"j"}"#.to_vec()), invalid("reportId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":true,"jobId":"j"}"#.to_vec()), invalid("reportId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":[7],"jobId":"j"}"#.to_vec()), invalid("reportId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":4.2}"#.to_vec()), invalid("jobId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":42.0}"#.to_vec()), invalid("jobId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":1e3}"#.to_vec()), invalid("jobId")),
+        (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":18446744073709551616}"#.to_vec()), invalid("jobId")),
+        (Some(b"Stage2CreatedEvent"), Some(br#"{"reportId":"r","jobId":-1}"#.to_vec()), invalid("jobId")),
         (Some(b"ReportCreated"), Some(format!(r#"{{"reportId":"r","jobId":"{}"}}"#, "j".repeat(65)).into_bytes()), invalid("jobId")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":"j","userId":-4,"reportType":"DEFAULT","socialNetworkIds":[1]}"#.to_vec()), invalid("userId")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":"j","userId":1.5,"reportType":"DEFAULT","socialNetworkIds":[1]}"#.to_vec()), invalid("userId")),
         (Some(b"ReportCreated"), Some(br#"{"reportId":"r","jobId":"j","userId":1,"reportType":"FULL","socialNetworkIds":[1]}"#.to_vec()), invalid("reportType")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":"1,2""#).into_bytes()), invalid("socialNetworkIds")),
-        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[]"#).into_bytes()), invalid("socialNetworkIds")),
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":{}"#).into_bytes()), invalid("socialNetworkIds")),
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":1"#).into_bytes()), invalid("socialNetworkIds")),
+        (Some(b"ReportCreatedEvent"), Some(with(&format!(r#""socialNetworkIds":[{}]"#, many.join(","))).into_bytes()), invalid("socialNetworkIds")),
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[null]"#).into_bytes()), invalid("socialNetworkIds[0]")),
         (Some(b"ReportCreated"), Some(with(&format!(r#""socialNetworkIds":[{}]"#, many.join(","))).into_bytes()), invalid("socialNetworkIds")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1,"https://evil.example/x"]"#).into_bytes()), invalid("socialNetworkIds[1]")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[0]"#).into_bytes()), invalid("socialNetworkIds[0]")),
@@ -294,6 +476,7 @@ fn malformed_entries_give_typed_errors() {
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":["a/../../b"]"#).into_bytes()), invalid("socialNetworkIds[0]")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"options":[true]"#).into_bytes()), invalid("options")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"options":{"fastGraph":"yes"}"#).into_bytes()), invalid("options.fastGraph")),
+        (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"options":{"canAccessClosed":"false"}"#).into_bytes()), invalid("options.canAccessClosed")),
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"createdAt":"yesterday""#).into_bytes()), invalid("createdAt")),
         // Found by the fuzz harness: instants RFC 3339 cannot write would not re-encode.
         (Some(b"ReportCreated"), Some(with(r#""socialNetworkIds":[1],"createdAt":-62167219201"#).into_bytes()), invalid("createdAt")),
@@ -341,6 +524,36 @@ fn error_messages_name_the_field() {
         err.to_string(),
         "invalid field `userId`: expected a positive integer VK id"
     );
+    for (ids, message) in [
+        (
+            r#""reportId":-7,"jobId":"j""#,
+            "invalid field `reportId`: expected a string or a non-negative integer, found a negative number",
+        ),
+        (
+            r#""reportId":"r","jobId":4.2"#,
+            "invalid field `jobId`: expected a string or a non-negative integer, found a fractional or out-of-range number",
+        ),
+        (
+            r#""reportId":false,"jobId":"j""#,
+            "invalid field `reportId`: expected a string or a non-negative integer, found a boolean",
+        ),
+    ] {
+        let err = decode("ReportCreated", &format!("{{{ids}}}")).unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+    let many: Vec<String> = (1..=51).map(|n| n.to_string()).collect();
+    let err = decode(
+        "ReportCreated",
+        &format!(
+            r#"{{"reportId":"r","jobId":"j","userId":1,"reportType":"DEFAULT","socialNetworkIds":[{}]}}"#,
+            many.join(",")
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid field `socialNetworkIds`: expected at most 50 entries, found 51"
+    );
 }
 
 #[test]
@@ -348,14 +561,24 @@ fn ids_are_salvaged_from_undecodable_payloads() {
     let (r, j) = salvage_ids(br#"{"reportId":"r1","jobId":"j1","reportType":"NOPE"}"#).unwrap();
     assert_eq!((r.as_str(), j.as_str()), ("r1", "j1"));
     assert!(salvage_ids(br#"{"reportId":"../x","jobId":"j1"}"#).is_none());
+    // Integer ids, as the seed backend sends them, are salvaged as their decimal strings.
+    let (r, j) = salvage_ids(br#"{"reportId":2026001,"jobId":42,"userId":"x"}"#).unwrap();
+    assert_eq!((r.as_str(), j.as_str()), ("2026001", "42"));
+    assert!(salvage_ids(br#"{"reportId":-1,"jobId":42}"#).is_none());
+    assert!(salvage_ids(br#"{"reportId":1.5,"jobId":42}"#).is_none());
     assert!(salvage_ids(b"not json").is_none());
 }
 
 #[test]
 fn decoding_never_panics_on_mangled_payloads() {
     // Every prefix and a byte-flipped copy of the golden payloads: errors, never a panic.
-    for name in ["ReportCreated", "Stage2Created"] {
-        let payload = fixture(name).to_string().into_bytes();
+    for (name, fixture_name) in [
+        ("ReportCreated", "ReportCreated"),
+        ("Stage2Created", "Stage2Created"),
+        ("ReportCreatedEvent", "ReportCreatedEvent.seed"),
+        ("Stage2CreatedEvent", "Stage2CreatedEvent.seed"),
+    ] {
+        let payload = fixture(fixture_name).to_string().into_bytes();
         for cut in 0..payload.len() {
             let _ = IncomingEvent::decode(Some(name.as_bytes()), Some(&payload[..cut]));
             let mut flipped = payload.clone();
@@ -384,6 +607,8 @@ fn docs_events_md_matches_the_golden_files() {
     let names = [
         "ReportCreated",
         "Stage2Created",
+        "ReportCreatedEvent.seed",
+        "Stage2CreatedEvent.seed",
         "StatusUpdate.in_progress",
         "StatusUpdate.stage1_completed",
         "StatusUpdate.failed",
