@@ -7,6 +7,9 @@
 //! not depend on speed). The seed also packed followers 20 per execute; one setting packs every
 //! method here, so its follower requests are counted at 17 (a few percent against it).
 //!
+//! The comparisons run with `vk.stealth = "off"`, so they count the work alone; one row runs
+//! the default (`"on"`: jitter, decoys inside executes and standalone) to price the masking.
+//!
 //! Everything runs twice in one run: on vk-sim's defaults (strict: the author's token has no
 //! `friends` right, latency, hidden friends, inner-call faults, quotas) and on
 //! `SimConfig::kind()` (the simulator before issue 13). Each run's edges are checked against
@@ -76,12 +79,21 @@ struct Run {
     seconds: f64,
 }
 
+/// Whether a run masks its requests (`vk.stealth`): the comparisons run without, so their
+/// counts are the work alone; one row prices the default masking.
+#[derive(Clone, Copy, PartialEq)]
+enum Stealth {
+    On,
+    Off,
+}
+
 async fn run(
     sim: &SimHandle,
     seeds: &[i64],
     strategy: &str,
     per_execute: u8,
     report_type: &str,
+    stealth: Stealth,
 ) -> Run {
     // Each report starts on a fresh simulated day: quotas, rate windows and counters reset (the
     // tokens and their rights stay), so one run's quota use does not cost the next.
@@ -93,7 +105,13 @@ async fn run(
     let redis = redis_server::RedisServer::start();
     let data = tempfile::tempdir().unwrap();
     let interval_us = (420_000.0 / time_scale()) as u64;
+    let jitter_us = (100_000.0 / time_scale()) as u64;
     let vars: HashMap<String, String> = [
+        (
+            "VKP_VK__STEALTH",
+            if stealth == Stealth::On { "on" } else { "off" }.to_owned(),
+        ),
+        ("VKP_VK__REQUEST_JITTER", format!("{jitter_us}us")),
         ("REDIS_URL", redis.url()),
         ("STORAGE_URL", data.path().display().to_string()),
         ("VK_API_BASE_URL", sim.api_url().to_owned()),
@@ -237,9 +255,9 @@ async fn friends_right(sim: &SimHandle, user: bool, pool: bool) {
 async fn bench(sim: SimHandle, strict: bool) {
     {
         let seeds = seeds(&sim).await;
-        let ours = run(&sim, &seeds, "mutual", 25, "DEFAULT").await;
-        let seed = run(&sim, &seeds, "friends", 17, "DEFAULT").await;
-        let handshakes = run(&sim, &seeds, "mutual", 25, "HANDSHAKES").await;
+        let ours = run(&sim, &seeds, "mutual", 25, "DEFAULT", Stealth::Off).await;
+        let seed = run(&sim, &seeds, "friends", 17, "DEFAULT", Stealth::Off).await;
+        let handshakes = run(&sim, &seeds, "mutual", 25, "HANDSHAKES", Stealth::Off).await;
         let complete = |r: &Run| {
             if r.edges == r.truth_edges {
                 "complete".to_owned()
@@ -290,13 +308,24 @@ async fn bench(sim: SimHandle, strict: bool) {
             ours.seconds / (ours.requests as f64 * 0.42)
         );
         if strict {
+            // The price of masking: the same report with `vk.stealth = "on"`, the default.
+            let masked = run(&sim, &seeds, "mutual", 25, "DEFAULT", Stealth::On).await;
+            println!(
+                "{:<44} {:>9} {:>12.1}  {}   ({:.2}x the requests, {:.2}x the VK seconds of stealth off)",
+                "vk-parser, stealth on (the default)",
+                masked.requests,
+                masked.seconds,
+                complete(&masked),
+                masked.requests as f64 / ours.requests as f64,
+                masked.seconds / ours.seconds
+            );
             // Who holds the `friends` right getMutual needs; the default above is "pool only".
             for (name, user, pool) in [
                 ("vk-parser, friends right on no token", false, false),
                 ("vk-parser, friends right on every token", true, true),
             ] {
                 friends_right(&sim, user, pool).await;
-                let r = run(&sim, &seeds, "mutual", 25, "DEFAULT").await;
+                let r = run(&sim, &seeds, "mutual", 25, "DEFAULT", Stealth::Off).await;
                 println!(
                     "{:<44} {:>9} {:>12.1}  {}",
                     name,

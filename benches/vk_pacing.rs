@@ -35,6 +35,8 @@ fn settings(sim: &SimHandle, policy: &Policy, tokens: &[String]) -> Settings {
         ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
         ("VK_CALLS_PER_EXECUTE", policy.calls_per_execute.to_string()),
         ("VKP_VK__WARMUP_REQUESTS", "0".to_owned()),
+        // Pacing of real requests alone: masking (jitter, decoys) is priced in report_requests.
+        ("VKP_VK__STEALTH", "off".to_owned()),
         ("VKP_VK__IN_FLIGHT_PER_TOKEN", policy.in_flight.to_string()),
     ];
     let env = vars

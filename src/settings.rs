@@ -283,8 +283,31 @@ pub struct VkSettings {
     pub rotate_every_min: NonZeroU32,
     /// ...and at most this many.
     pub rotate_every_max: NonZeroU32,
-    /// Every Nth execute carries a decoy call; 0 = off.
+    /// Every Nth execute carries a decoy call; 0 = off. Only with `stealth = "on"`.
     pub decoy_every: u32,
+    /// A standalone decoy request after about this many real requests of a token (drawn from
+    /// half to one and a half times it); 0 = off. Only with `stealth = "on"`.
+    pub standalone_decoy_every: u32,
+    /// The seed service's masking (jitter, decoys) on or off; off for benchmarks.
+    pub stealth: Stealth,
+    /// Consecutive executes with a call failed for a reason about the token or VK after which
+    /// the job moves to a fresh token; 0 = off.
+    pub rotate_after_errors: u32,
+    /// Whether an execute whose list calls all came back empty is asked again on a fresh token.
+    pub rotate_on_empty_lists: bool,
+    /// Passes over the calls still failed at the end of a read, each on a fresh token.
+    pub retry_passes: u32,
+}
+
+/// `vk.stealth`: whether requests are masked as the seed service masked them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stealth {
+    /// Random spacing (`request_jitter`), decoys inside executes (`decoy_every`) and between
+    /// requests (`standalone_decoy_every`).
+    On,
+    /// None of it: every request carries real calls, spaced by `request_interval` alone.
+    Off,
 }
 
 /// Where a token's pace is kept (`vk.rate_limiter`).

@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::completeness::{ListKind, Tally};
-use super::stage2::seed_lists;
+use super::relations::{self, SeedLists, FRIEND};
 use super::{output, ParserError};
 use crate::ids::VkUserId;
 use crate::stream::JobContext;
@@ -118,11 +118,11 @@ pub async fn shortest_chains(
 pub async fn chains(
     session: &mut Session,
     main_ids: &[VkUserId],
-    lists: &Table,
+    seeds: &SeedLists,
     tally: &mut Tally,
     ctx: &JobContext,
 ) -> Result<Vec<Table>, ParserError> {
-    let (friends, _) = seed_lists(lists)?;
+    let friends = &seeds.friends;
     let (mut from, mut to, mut length, mut path) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut edges: BTreeSet<(i64, i64)> = BTreeSet::new();
     let pairs: Vec<(usize, usize)> = (0..main_ids.len())
@@ -162,21 +162,13 @@ pub async fn chains(
                 .to_owned(),
         ));
     }
-    let df_connect = Table::new("df_connect")
-        .with(
-            "source",
-            ColumnData::I64(edges.iter().map(|e| e.0).collect()),
-        )
-        .with(
-            "target",
-            ColumnData::I64(edges.iter().map(|e| e.1).collect()),
-        )
-        .with(
-            "relation",
-            ColumnData::I8(vec![super::stage1::FRIEND; edges.len()]),
-        );
+    let mut edges: Vec<relations::Edge> = edges.into_iter().map(|(a, b)| (a, b, FRIEND)).collect();
+    // Every seed appears in df_connect, a seed without a chain by its minimal link.
+    let linked: std::collections::HashSet<i64> = edges.iter().flat_map(|e| [e.0, e.1]).collect();
+    edges.extend(relations::minimal_links(main_ids, seeds, &linked));
+    let df_connect = output::edges_table(&edges);
     output::check_edges(&df_connect)?;
-    let ids: BTreeSet<i64> = edges.iter().flat_map(|(s, t)| [*s, *t]).collect();
+    let ids: BTreeSet<i64> = edges.iter().flat_map(|e| [e.0, e.1]).collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
     let wanted: Vec<i64> = ids.into_iter().collect();
     let profiles = methods::profiles(session, &wanted, methods::PROFILE_FIELDS).await?;
@@ -186,6 +178,6 @@ pub async fn chains(
     Ok(vec![
         df_chains,
         df_connect,
-        output::profiles_table(&profiles, &mains, &friend_counts),
+        output::users_table(&profiles, &mains, &friend_counts, seeds, main_ids),
     ])
 }

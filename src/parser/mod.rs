@@ -8,6 +8,9 @@
 //!   communities of the audience (SUB_GRAPH);
 //! - [`handshakes`]: `Stage2Created` for HANDSHAKES: shortest chains of 1 to 3 handshakes;
 //! - [`output`]: writing a stage's tables and validating them;
+//! - [`relations`]: what each user is to each seed (`relations_{main_id}`, the relation codes,
+//!   the minimal link keeping every seed in `df_connect`);
+//! - [`communities`]: the community columns of `subscriptions_df` and `df_subs`;
 //! - [`completeness`]: what became of every VK call a stage planned (the manifest's section,
 //!   and `INCOMPLETE_DATA` past `parser.max_failed_share`).
 //!
@@ -15,9 +18,11 @@
 //! limits, storage) is retryable; what it could not (a dead author token, nothing collected, no
 //! stage 1) is not.
 
+pub mod communities;
 pub mod completeness;
 pub mod handshakes;
 pub mod output;
+pub mod relations;
 pub mod stage1;
 pub mod stage2;
 

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::relations::{Edge, SeedLists, ALONE};
 use super::ParserError;
 use crate::events::Artifacts;
 use std::collections::{BTreeSet, HashMap};
@@ -20,7 +21,7 @@ pub fn require_rows(table: &Table) -> Result<(), ParserError> {
     Ok(())
 }
 
-/// Checks an edge table: ids positive, no self-loops.
+/// Checks an edge table: ids positive, no self-loops but a seed's [`ALONE`] link to itself.
 pub fn check_edges(table: &Table) -> Result<(), ParserError> {
     let (Some(ColumnData::I64(source)), Some(ColumnData::I64(target))) =
         (table.column("source"), table.column("target"))
@@ -30,10 +31,16 @@ pub fn check_edges(table: &Table) -> Result<(), ParserError> {
             table.name
         )));
     };
-    if let Some((s, t)) = source
+    let relation: &[i8] = match table.column("relation") {
+        Some(ColumnData::I8(r)) => r,
+        _ => &[],
+    };
+    let alone = |i: usize| relation.get(i) == Some(&ALONE);
+    if let Some((_, (s, t))) = source
         .iter()
         .zip(target)
-        .find(|(s, t)| **s <= 0 || **t <= 0 || s == t)
+        .enumerate()
+        .find(|(i, (s, t))| **s <= 0 || **t <= 0 || (s == t && !alone(*i)))
     {
         return Err(ParserError::Empty(format!(
             "table {} has an invalid edge {s} -> {t}",
@@ -85,6 +92,40 @@ pub async fn write(
         prefix: prefix.to_string(),
         manifest: manifest.to_string(),
     })
+}
+
+/// `df_connect` of `edges`: source, target, relation.
+pub fn edges_table(edges: &[Edge]) -> Table {
+    Table::new("df_connect")
+        .with(
+            "source",
+            ColumnData::I64(edges.iter().map(|e| e.0).collect()),
+        )
+        .with(
+            "target",
+            ColumnData::I64(edges.iter().map(|e| e.1).collect()),
+        )
+        .with(
+            "relation",
+            ColumnData::I8(edges.iter().map(|e| e.2).collect()),
+        )
+}
+
+/// Stage 2's `df_users`: the profile columns of `profiles`, then each seed's
+/// `relations_{main_id}`.
+pub fn users_table(
+    profiles: &[Profile],
+    mains: &BTreeSet<i64>,
+    friend_counts: &HashMap<i64, usize>,
+    seeds: &SeedLists,
+    main_ids: &[VkUserId],
+) -> Table {
+    let ids: Vec<i64> = profiles.iter().map(|p| p.id).collect();
+    seeds.add_columns(
+        profiles_table(profiles, mains, friend_counts),
+        &ids,
+        main_ids,
+    )
 }
 
 /// `df_users`: the profile columns every stage writes, for `profiles` in order.

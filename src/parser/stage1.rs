@@ -1,16 +1,19 @@
 //! Stage 1 (`ReportCreated`): from seeds to the seeds' audience.
 //!
 //! Every report type resolves its seeds, reads their friend and follower lists
-//! (`df_main_friends`) and the profiles of everyone in them, and keeps the valid users: not
-//! deactivated, and open (or closed but readable by the token when the report allows
-//! `canAccessClosed`). The seeds themselves stay whenever their lists could be read. Then:
-//! DEFAULT writes `df_users` (with one `relations_{main_id}` column per seed) and, with
-//! `subsGraph`, the seeds' communities; HANDSHAKES writes the lists and the valid users;
-//! SUB_GRAPH adds the raw subscriptions of every valid user (`df_subs_raw`).
+//! (`df_main_friends`), the users they follow (`df_main_outgoing`: their outgoing friendships)
+//! and the profiles of everyone in them, and keeps the valid users: not deactivated, and open
+//! or closed but readable by the token (the seed's rule; `canAccessClosed: false` narrows it).
+//! The seeds themselves stay whenever their lists could be read. Then: DEFAULT writes
+//! `df_users` (with one `relations_{main_id}` column per seed, see [`super::relations`]) and
+//! the seeds' communities (`subscriptions_df`); HANDSHAKES writes the lists and the valid
+//! users; SUB_GRAPH adds the raw subscriptions of every valid user (`df_subs_raw`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
+use super::communities;
 use super::completeness::{ListKind, Tally};
+use super::relations::{SeedLists, FOLLOWER, FRIEND};
 use super::{output, ParserError};
 use crate::events::ReportCreated;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -23,40 +26,49 @@ use crate::vk::orchestrator::Session;
 use crate::vk::resolve::{Resolution, Resolver};
 use crate::vk::VkError;
 
-/// `relation` of df_main_friends and df_connect: a friendship.
-pub const FRIEND: i8 = 2;
-/// `relation` of df_main_friends and df_connect: a follower (subscription) edge.
-pub const FOLLOWER: i8 = 1;
-
 /// Profile fields asked for; `fastGraph` skips the follower counts too.
 const FULL_FIELDS: &str = methods::PROFILE_FIELDS;
 const FAST_FIELDS: &str = "is_closed,can_access_closed,screen_name";
 
-/// The seeds' friends and followers.
+/// The seeds' friends, followers and subscriptions.
 #[derive(Debug, Default)]
 pub struct Audience {
-    /// Friends per seed whose list could be read.
-    pub friends: HashMap<VkUserId, Vec<i64>>,
-    /// Followers per seed whose list could be read.
-    pub followers: HashMap<VkUserId, Vec<i64>>,
+    /// The seeds' lists, for each seed whose friend list could be read.
+    pub lists: SeedLists,
+    /// The communities each seed subscribes to.
+    pub groups: HashMap<i64, Vec<i64>>,
 }
 
 impl Audience {
-    /// Everyone in any list, seeds included, sorted.
+    /// Everyone in any list (friends, followers, followed users), seeds included, sorted.
     pub fn everyone(&self, main_ids: &[VkUserId]) -> Vec<i64> {
         let mut all: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
-        for list in self.friends.values().chain(self.followers.values()) {
+        let l = &self.lists;
+        for list in l
+            .friends
+            .values()
+            .chain(l.followers.values())
+            .chain(l.outgoing.values())
+        {
             all.extend(list);
         }
         all.into_iter().collect()
+    }
+
+    /// Whether `seed`'s friend list could be read.
+    pub fn read(&self, seed: VkUserId) -> bool {
+        self.lists.friends.contains_key(&seed.get())
     }
 
     /// `df_main_friends`: main_id, id, relation (2 friend, 1 follower).
     pub fn table(&self, main_ids: &[VkUserId]) -> Table {
         let (mut main, mut id, mut relation) = (Vec::new(), Vec::new(), Vec::new());
         for m in main_ids {
-            for (lists, kind) in [(&self.friends, FRIEND), (&self.followers, FOLLOWER)] {
-                for &u in lists.get(m).map(Vec::as_slice).unwrap_or_default() {
+            for (lists, kind) in [
+                (&self.lists.friends, FRIEND),
+                (&self.lists.followers, FOLLOWER),
+            ] {
+                for &u in lists.get(&m.get()).map(Vec::as_slice).unwrap_or_default() {
                     main.push(m.get());
                     id.push(u);
                     relation.push(kind);
@@ -127,16 +139,15 @@ pub async fn run(
         Table::new("valid_users").with("id", ColumnData::I64(valid.iter().copied().collect()));
     output::require_rows(&valid_table)?;
 
-    let mut tables = vec![df_main_friends];
+    let outgoing = audience.lists.outgoing_table(&main_ids);
+    let mut tables = vec![df_main_friends, outgoing];
     match event.report_type {
         ReportType::Default => {
             tables.push(users_table(&profiles, &valid, &main_ids, &audience));
-            if event.options.subs_graph {
-                ctx.progress
-                    .report(70, "reading the seeds' communities")
-                    .await;
-                tables.push(seed_subscriptions(session, &main_ids, &mut tally).await?);
-            }
+            ctx.progress
+                .report(70, "reading the seeds' communities")
+                .await;
+            tables.push(seed_subscriptions(session, &main_ids, &audience).await?);
         }
         ReportType::Handshakes => {}
         ReportType::SubGraph => {
@@ -200,8 +211,8 @@ async fn resolve_seeds(
     Ok((main_ids, message))
 }
 
-/// Friend and follower lists of the seeds. Fails when no seed's lists can be read, with the
-/// reason VK gave (deleted → VK_USER_NOT_FOUND, private → VK_ACCESS_DENIED).
+/// Friend, follower and subscription lists of the seeds. Fails when no seed's friend list can
+/// be read, with the reason VK gave (deleted → VK_USER_NOT_FOUND, private → VK_ACCESS_DENIED).
 pub async fn collect_audience(
     session: &mut Session,
     main_ids: &[VkUserId],
@@ -209,6 +220,8 @@ pub async fn collect_audience(
 ) -> Result<Audience, ParserError> {
     let friends = methods::friend_lists(session, main_ids).await?;
     let followers = methods::follower_lists(session, main_ids).await?;
+    // The users a seed follows are its outgoing friendships (`friend` in relations_*).
+    let subscriptions = methods::subscriptions(session, main_ids).await?;
     for (kind, lists) in [
         (ListKind::FriendLists, &friends),
         (ListKind::FollowerLists, &followers),
@@ -219,21 +232,31 @@ pub async fn collect_audience(
             lists.values().filter_map(|r| r.as_ref().err()),
         );
     }
+    tally.record(
+        ListKind::Subscriptions,
+        subscriptions.len(),
+        subscriptions.values().filter_map(|r| r.as_ref().err()),
+    );
     let mut audience = Audience::default();
     let mut refusals: Vec<ApiError> = Vec::new();
     for m in main_ids {
         match (friends.get(m), followers.get(m)) {
             (Some(Ok(f)), followers_of) => {
-                audience.friends.insert(*m, f.clone());
+                let id = m.get();
+                audience.lists.friends.insert(id, f.clone());
                 if let Some(Ok(list)) = followers_of {
-                    audience.followers.insert(*m, list.clone());
+                    audience.lists.followers.insert(id, list.clone());
+                }
+                if let Some(Ok(s)) = subscriptions.get(m) {
+                    audience.lists.outgoing.insert(id, s.users.clone());
+                    audience.groups.insert(id, s.groups.clone());
                 }
             }
             (Some(Err(e)), _) | (None, Some(Err(e))) => refusals.push(e.clone()),
             (None, _) => {}
         }
     }
-    if audience.friends.is_empty() {
+    if audience.lists.friends.is_empty() {
         return Err(match refusals.into_iter().next() {
             Some(error) => ParserError::Vk(VkError::Api {
                 method: "friends.get".to_owned(),
@@ -245,7 +268,8 @@ pub async fn collect_audience(
     Ok(audience)
 }
 
-/// Valid users: not deactivated, open or (allowed and) readable; seeds with readable lists stay.
+/// Valid users: not deactivated, open or readable by the token (unless the report narrows it
+/// with `canAccessClosed: false`); seeds with readable lists stay.
 pub fn valid_users(
     profiles: &[Profile],
     main_ids: &[VkUserId],
@@ -259,7 +283,7 @@ pub fn valid_users(
         .map(|p| p.id)
         .collect();
     for m in main_ids {
-        if audience.friends.contains_key(m) {
+        if audience.read(*m) {
             valid.insert(m.get());
         }
     }
@@ -276,64 +300,26 @@ pub fn users_table(
     let rows: Vec<&Profile> = profiles.iter().filter(|p| valid.contains(&p.id)).collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
     let friend_counts: HashMap<i64, usize> = audience
+        .lists
         .friends
         .iter()
-        .map(|(m, list)| (m.get(), list.len()))
+        .map(|(m, list)| (*m, list.len()))
         .collect();
-    let mut table = output::profiles_table(rows.iter().copied(), &mains, &friend_counts);
-    for m in main_ids {
-        let friends: HashSet<i64> = audience
-            .friends
-            .get(m)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-        let followers: HashSet<i64> = audience
-            .followers
-            .get(m)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-        let relation = |id: i64| -> Option<String> {
-            let r = match (
-                id == m.get(),
-                friends.contains(&id),
-                followers.contains(&id),
-            ) {
-                (true, _, _) => "main_id",
-                (false, true, true) => "mutual",
-                (false, true, false) => "friend",
-                (false, false, true) => "follower",
-                (false, false, false) => return None,
-            };
-            Some(r.to_owned())
-        };
-        table = table.with(
-            &format!("relations_{m}"),
-            ColumnData::Str(rows.iter().map(|p| relation(p.id)).collect()),
-        );
-    }
-    table
+    let table = output::profiles_table(rows.iter().copied(), &mains, &friend_counts);
+    let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+    audience.lists.add_columns(table, &ids, main_ids)
 }
 
-/// `subscriptions_df`: the seeds' communities with their details.
+/// `subscriptions_df`: the seeds' communities (read with their lists) with their details.
 async fn seed_subscriptions(
     session: &mut Session,
     main_ids: &[VkUserId],
-    tally: &mut Tally,
+    audience: &Audience,
 ) -> Result<Table, ParserError> {
-    let subscriptions = methods::subscriptions(session, main_ids).await?;
-    tally.record(
-        ListKind::Subscriptions,
-        main_ids.len(),
-        subscriptions.values().filter_map(|r| r.as_ref().err()),
-    );
     let mut pairs: Vec<(i64, i64)> = Vec::new();
     for m in main_ids {
-        if let Some(Ok(s)) = subscriptions.get(m) {
-            pairs.extend(s.groups.iter().map(|&g| (m.get(), g)));
+        for &g in audience.groups.get(&m.get()).into_iter().flatten() {
+            pairs.push((m.get(), g));
         }
     }
     let ids: Vec<i64> = pairs
@@ -342,58 +328,8 @@ async fn seed_subscriptions(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let groups = methods::groups(session, &ids, "members_count").await?;
-    let by_id: HashMap<i64, &methods::Group> = groups.iter().map(|g| (g.id, g)).collect();
-    let known: Vec<&(i64, i64)> = pairs
-        .iter()
-        .filter(|(_, g)| by_id.contains_key(g))
-        .collect();
-    let group = |g: &i64| by_id[g];
-    Ok(Table::new("subscriptions_df")
-        .with(
-            "main_id",
-            ColumnData::I64(known.iter().map(|(m, _)| *m).collect()),
-        )
-        .with(
-            "id_group",
-            ColumnData::I64(known.iter().map(|(_, g)| *g).collect()),
-        )
-        .with(
-            "members_count",
-            ColumnData::OptI64(
-                known
-                    .iter()
-                    .map(|(_, g)| group(g).members_count.map(|n| n as i64))
-                    .collect(),
-            ),
-        )
-        .with(
-            "name",
-            ColumnData::Str(
-                known
-                    .iter()
-                    .map(|(_, g)| Some(group(g).name.clone()))
-                    .collect(),
-            ),
-        )
-        .with(
-            "screen_name",
-            ColumnData::Str(
-                known
-                    .iter()
-                    .map(|(_, g)| Some(group(g).screen_name.clone()))
-                    .collect(),
-            ),
-        )
-        .with(
-            "image_url",
-            ColumnData::Str(
-                known
-                    .iter()
-                    .map(|(_, g)| group(g).photo_100.clone())
-                    .collect(),
-            ),
-        ))
+    let details = communities::details(session, &ids).await?;
+    Ok(communities::subscriptions_table(&pairs, &details))
 }
 
 /// `df_subs_raw`: every community each valid user subscribes to.

@@ -14,8 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::communities;
 use super::completeness::{ListKind, Tally};
-use super::stage1::{FOLLOWER, FRIEND};
+use super::relations::{self, SeedLists, FOLLOWER, FRIEND};
 use super::{handshakes, output, EdgeStrategy, ParserError};
 use crate::events::Stage2Created;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -48,6 +49,8 @@ pub async fn run(
     let (stage1, manifest) = load_stage1(event, storage).await?;
     let main_ids = manifest.main_ids.clone();
     let lists = read_table(storage, &stage1, "df_main_friends").await?;
+    let outgoing = read_optional(storage, &stage1, &manifest, "df_main_outgoing").await?;
+    let seeds = read_seed_lists(&lists, outgoing.as_ref())?;
     let valid = match event.report_type {
         ReportType::Default => ids_of(&read_table(storage, &stage1, "valid_users").await?, "id")?,
         _ => Vec::new(),
@@ -64,17 +67,28 @@ pub async fn run(
         ReportType::Default => {
             let graph = Graph {
                 main_ids: &main_ids,
-                lists: &lists,
+                seeds: &seeds,
                 valid: &valid,
             };
-            default_graph(session, graph, policy.strategy, &mut tally, ctx).await?
+            let mut tables =
+                default_graph(session, graph, policy.strategy, &mut tally, ctx).await?;
+            // The seeds' communities, as stage 1 read them: GraphReady points at stage 2 only.
+            if let Some(subs) =
+                read_optional(storage, &stage1, &manifest, "subscriptions_df").await?
+            {
+                tables.push(subs);
+            }
+            tables
         }
         ReportType::SubGraph => {
             let raw = read_table(storage, &stage1, "df_subs_raw").await?;
-            sub_graph(session, &main_ids, &lists, &raw, ctx).await?
+            let mut tables = sub_graph(session, &main_ids, &seeds, &raw, ctx).await?;
+            // The audience's profiles with their relations, as stage 1 wrote them.
+            tables.push(read_table(storage, &stage1, "df_users").await?);
+            tables
         }
         ReportType::Handshakes => {
-            handshakes::chains(session, &main_ids, &lists, &mut tally, ctx).await?
+            handshakes::chains(session, &main_ids, &seeds, &mut tally, ctx).await?
         }
     };
     tally.check(policy.max_failed_share)?;
@@ -151,6 +165,21 @@ pub async fn read_table(
         .map_err(ParserError::from)
 }
 
+/// A stage file the manifest lists, as a table; `None` when the stage did not write it (a stage
+/// 1 written before the file existed).
+async fn read_optional(
+    storage: &dyn Storage,
+    prefix: &StagePrefix,
+    manifest: &Manifest,
+    name: &str,
+) -> Result<Option<Table>, ParserError> {
+    let file = format!("{name}.parquet");
+    if !manifest.files.iter().any(|f| f.name == file) {
+        return Ok(None);
+    }
+    read_table(storage, prefix, name).await.map(Some)
+}
+
 fn ids_of(table: &Table, column: &str) -> Result<Vec<i64>, ParserError> {
     match table.column(column) {
         Some(ColumnData::I64(ids)) => Ok(ids.clone()),
@@ -183,6 +212,25 @@ pub fn seed_lists(lists: &Table) -> Result<(ListsBySeed, ListsBySeed), ParserErr
         into.entry(*m).or_default().push(*u);
     }
     Ok((friends, followers))
+}
+
+/// The seeds' lists stage 1 wrote: df_main_friends and, when present, df_main_outgoing.
+pub fn read_seed_lists(lists: &Table, outgoing: Option<&Table>) -> Result<SeedLists, ParserError> {
+    let (friends, followers) = seed_lists(lists)?;
+    let mut seeds = SeedLists {
+        friends,
+        followers,
+        outgoing: HashMap::new(),
+    };
+    if let Some(table) = outgoing {
+        for (m, u) in ids_of(table, "main_id")?
+            .into_iter()
+            .zip(ids_of(table, "id")?)
+        {
+            seeds.outgoing.entry(m).or_default().push(u);
+        }
+    }
+    Ok(seeds)
 }
 
 fn user_ids(ids: impl IntoIterator<Item = i64>) -> Vec<VkUserId> {
@@ -265,7 +313,7 @@ async fn check_quota(
 #[derive(Clone, Copy)]
 struct Graph<'a> {
     main_ids: &'a [VkUserId],
-    lists: &'a Table,
+    seeds: &'a SeedLists,
     valid: &'a [i64],
 }
 
@@ -284,30 +332,36 @@ async fn default_graph(
 ) -> Result<Vec<Table>, ParserError> {
     let Graph {
         main_ids,
-        lists,
+        seeds,
         valid,
     } = graph;
-    let (seed_friends, seed_followers) = seed_lists(lists)?;
+    let (seed_friends, seed_followers) = (&seeds.friends, &seeds.followers);
     let valid: BTreeSet<i64> = valid.iter().copied().collect();
     let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
     let mut friendships: BTreeSet<(i64, i64)> = BTreeSet::new();
     let mut follows: BTreeSet<(i64, i64)> = BTreeSet::new();
+    // A seed following a user is an outgoing friendship: relation 2, directed seed → user,
+    // never also a follower edge.
+    let outgoing = seeds.outgoing_edges(&valid);
     let add_friendship = |a: i64, b: i64, set: &mut BTreeSet<(i64, i64)>| {
         if a != b && valid.contains(&a) && valid.contains(&b) {
             set.insert((a.min(b), a.max(b)));
         }
     };
+    let add_follow = |f: i64, u: i64, set: &mut BTreeSet<(i64, i64)>| {
+        if f != u && valid.contains(&f) && valid.contains(&u) && !outgoing.contains(&(f, u)) {
+            set.insert((f, u));
+        }
+    };
     // The seeds' own edges are in their stage 1 lists.
-    for (m, friends) in &seed_friends {
+    for (m, friends) in seed_friends {
         for &f in friends {
             add_friendship(*m, f, &mut friendships);
         }
     }
-    for (m, followers) in &seed_followers {
+    for (m, followers) in seed_followers {
         for &f in followers {
-            if valid.contains(&f) && valid.contains(m) && f != *m {
-                follows.insert((f, *m));
-            }
+            add_follow(f, *m, &mut follows);
         }
     }
     let others: Vec<i64> = valid
@@ -364,46 +418,24 @@ async fn default_graph(
     for (u, list) in &followers {
         if let Ok(list) = list {
             for &f in list {
-                if valid.contains(&f) && f != u.get() {
-                    follows.insert((f, u.get()));
-                }
+                add_follow(f, u.get(), &mut follows);
             }
         }
     }
-    // Every seed appears in df_connect: a seed without edges among the valid users keeps its
-    // first friend, as the seed service did.
-    let mut linked: HashSet<i64> = HashSet::new();
-    for (a, b) in friendships.iter().chain(follows.iter()) {
-        linked.insert(*a);
-        linked.insert(*b);
-    }
-    for m in &mains {
-        if !linked.contains(m) {
-            if let Some(&f) = seed_friends
-                .get(m)
-                .and_then(|l| l.iter().find(|f| **f != *m))
-            {
-                friendships.insert((f.min(*m), f.max(*m)));
-            }
-        }
-    }
-    let mut source = Vec::with_capacity(friendships.len() + follows.len());
-    let mut target = Vec::with_capacity(source.capacity());
-    let mut relation = Vec::with_capacity(source.capacity());
-    for (a, b) in &friendships {
-        source.push(*a);
-        target.push(*b);
-        relation.push(FRIEND);
-    }
-    for (f, u) in &follows {
-        source.push(*f);
-        target.push(*u);
-        relation.push(FOLLOWER);
-    }
-    let df_connect = Table::new("df_connect")
-        .with("source", ColumnData::I64(source.clone()))
-        .with("target", ColumnData::I64(target.clone()))
-        .with("relation", ColumnData::I8(relation));
+    let mut edges: Vec<relations::Edge> = friendships
+        .iter()
+        .chain(&outgoing)
+        .map(|(a, b)| (*a, *b, FRIEND))
+        .chain(follows.iter().map(|(f, u)| (*f, *u, FOLLOWER)))
+        .collect();
+    // Every seed appears in df_connect (as the seed service kept them).
+    let linked: HashSet<i64> = edges.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+    edges.extend(relations::minimal_links(main_ids, seeds, &linked));
+    let df_connect = output::edges_table(&edges);
+    let (source, target) = (
+        edges.iter().map(|e| e.0).collect::<Vec<_>>(),
+        edges.iter().map(|e| e.1).collect::<Vec<_>>(),
+    );
     output::check_edges(&df_connect)?;
     output::require_rows(&df_connect)?;
 
@@ -426,11 +458,11 @@ async fn default_graph(
             friend_counts.insert(u.get(), list.len());
         }
     }
-    let df_users = output::profiles_table(&profiles, &mains, &friend_counts);
+    let df_users = output::users_table(&profiles, &mains, &friend_counts, seeds, main_ids);
     let mut tables = vec![df_connect, df_users];
     for m in main_ids {
         let (mut id, mut rel) = (Vec::new(), Vec::new());
-        for (list, kind) in [(&seed_friends, FRIEND), (&seed_followers, FOLLOWER)] {
+        for (list, kind) in [(seed_friends, FRIEND), (seed_followers, FOLLOWER)] {
             for &u in list.get(&m.get()).map(Vec::as_slice).unwrap_or_default() {
                 id.push(u);
                 rel.push(kind);
@@ -445,88 +477,57 @@ async fn default_graph(
     Ok(tables)
 }
 
-/// SUB_GRAPH: subscribers per community per seed audience, and the communities.
+/// SUB_GRAPH: `df_subs`, one row per community the seeds' valid audience subscribes to, with
+/// the seed's columns, how many of that audience subscribe (`subscribers`) and how many of each
+/// seed's (`subscribers_{main_id}`).
 async fn sub_graph(
     session: &mut Session,
     main_ids: &[VkUserId],
-    lists: &Table,
+    seeds: &SeedLists,
     raw: &Table,
     ctx: &JobContext,
 ) -> Result<Vec<Table>, ParserError> {
-    let (friends, followers) = seed_lists(lists)?;
     let users = ids_of(raw, "user_id")?;
     let groups = ids_of(raw, "group_id")?;
     let mut subscribed: HashMap<i64, Vec<i64>> = HashMap::new();
     for (u, g) in users.iter().zip(&groups) {
         subscribed.entry(*u).or_default().push(*g);
     }
-    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    // Per community: its subscribers in the whole audience, and per seed.
+    let mut everyone: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    let mut per_seed: HashMap<(i64, i64), i64> = HashMap::new();
     for m in main_ids {
-        let audience: BTreeSet<i64> = friends
+        let audience: BTreeSet<i64> = seeds
+            .friends
             .get(&m.get())
             .into_iter()
-            .chain(followers.get(&m.get()))
+            .chain(seeds.followers.get(&m.get()))
             .flatten()
             .copied()
             .collect();
         for u in audience {
             for g in subscribed.get(&u).map(Vec::as_slice).unwrap_or_default() {
-                *counts.entry((*g, m.get())).or_default() += 1;
+                *per_seed.entry((*g, m.get())).or_default() += 1;
+                everyone.entry(*g).or_default().insert(u);
             }
         }
     }
-    let df_subs = Table::new("df_subs")
-        .with(
-            "group_id",
-            ColumnData::I64(counts.keys().map(|(g, _)| *g).collect()),
-        )
-        .with(
-            "main_id",
-            ColumnData::I64(counts.keys().map(|(_, m)| *m).collect()),
-        )
-        .with(
-            "subscribers",
-            ColumnData::I64(counts.values().copied().collect()),
-        );
-    output::require_rows(&df_subs)?;
+    let ids: Vec<i64> = everyone.keys().copied().collect();
+    if ids.is_empty() {
+        return Err(ParserError::Empty("table df_subs is empty".to_owned()));
+    }
     ctx.progress.report(50, "reading communities").await;
-    let ids: Vec<i64> = counts
-        .keys()
-        .map(|(g, _)| *g)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let communities = methods::groups(session, &ids, "members_count").await?;
-    let df_users = Table::new("df_users")
-        .with(
-            "id",
-            ColumnData::I64(communities.iter().map(|g| g.id).collect()),
-        )
-        .with(
-            "name",
-            ColumnData::Str(communities.iter().map(|g| Some(g.name.clone())).collect()),
-        )
-        .with(
-            "screen_name",
-            ColumnData::Str(
-                communities
-                    .iter()
-                    .map(|g| Some(g.screen_name.clone()))
-                    .collect(),
-            ),
-        )
-        .with(
-            "members_count",
-            ColumnData::OptI64(
-                communities
-                    .iter()
-                    .map(|g| g.members_count.map(|n| n as i64))
-                    .collect(),
-            ),
-        )
-        .with(
-            "image_url",
-            ColumnData::Str(communities.iter().map(|g| g.photo_100.clone()).collect()),
-        );
-    Ok(vec![df_subs, df_users])
+    let details = communities::details(session, &ids).await?;
+    let mut df_subs = communities::add_columns(Table::new("df_subs"), &ids, &details).with(
+        "subscribers",
+        ColumnData::I64(everyone.values().map(|u| u.len() as i64).collect()),
+    );
+    for m in main_ids {
+        let counts = ids
+            .iter()
+            .map(|g| per_seed.get(&(*g, m.get())).copied().unwrap_or(0))
+            .collect();
+        df_subs = df_subs.with(&format!("subscribers_{m}"), ColumnData::I64(counts));
+    }
+    Ok(vec![df_subs])
 }

@@ -58,6 +58,7 @@ use crate::ids::Stage;
 use crate::ops::metrics::Metrics;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::{Settings, StreamSettings};
+use crate::storage::StagePrefix;
 
 /// Largest field value copied into a dead letter; longer ones are cut and flagged.
 const MAX_DEAD_VALUE: usize = 64 * 1024;
@@ -586,12 +587,14 @@ impl Shared {
             cancel: job_cancel.clone(),
             progress,
         };
+        let event = self.with_stage1_prefix(event).await;
         // The handler runs as its own task: a panic in it becomes a failed attempt, and stopping
         // a job aborts it (dropping a VK session releases its tokens).
+        // The task keeps the job's span, so what the handler logs names its job.
         let mut work = AbortOnDrop(tokio::spawn({
             let handler = self.handler.clone();
             let event = event.clone();
-            async move { handler.run(event, ctx).await }
+            async move { handler.run(event, ctx).await }.instrument(tracing::Span::current())
         }));
         let result: Option<Result<JobOutput, JobFailure>> = tokio::select! {
             joined = &mut work.0 => Some(joined.unwrap_or_else(|e| Err(JobFailure::retryable(
@@ -867,6 +870,41 @@ impl Shared {
     }
 
     /// The reason and message of the last failed attempt, from the state record.
+    /// A Stage2Created without `stage1Prefix` gets the prefix stage 1 recorded as the `result` of
+    /// its completed state record, so stage 2 finds stage 1 in O(1); without a record (expired,
+    /// or stage 1 ran elsewhere) the event stays as it is and stage 2 lists the storage.
+    async fn with_stage1_prefix(&self, event: IncomingEvent) -> IncomingEvent {
+        let IncomingEvent::Stage2Created(mut e) = event else {
+            return event;
+        };
+        if e.stage1_prefix.is_none() {
+            let keys = self.config.names.job(&e.job_id, Stage::One);
+            let mut conn = self.conn.clone();
+            let fields: redis::RedisResult<(Option<String>, Option<String>)> = redis::cmd("HMGET")
+                .arg(&keys.state)
+                .arg("state")
+                .arg("result")
+                .query_async(&mut conn)
+                .await;
+            if let Ok((Some(state), Some(result))) = fields {
+                let prefix = StagePrefix::parse(result.trim_end_matches('/'))
+                    .ok()
+                    .filter(|p| {
+                        p.report_type() == e.report_type
+                            && p.job_id() == &e.job_id
+                            && p.stage() == Stage::One
+                    });
+                if state == "completed" {
+                    if let Some(prefix) = prefix {
+                        tracing::debug!(%prefix, "stage 1 prefix from its state record");
+                        e.stage1_prefix = Some(prefix);
+                    }
+                }
+            }
+        }
+        IncomingEvent::Stage2Created(e)
+    }
+
     async fn last_failure(&self, keys: &JobKeys) -> (Option<FailureReason>, String) {
         let mut conn = self.conn.clone();
         let fields: redis::RedisResult<(Option<String>, Option<String>)> = redis::cmd("HMGET")

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use super::error::{Action, ApiError, VkError};
 use super::http::{Answer, ExecuteErrorEntry, Params};
 use super::orchestrator::Session;
+use super::rate::TokenKey;
 
 /// One API call.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,9 +149,19 @@ pub struct BatchStats {
     pub splits: u64,
 }
 
-/// The decoy call: cheap, harmless, answered by every token.
-fn decoy() -> Call {
-    Call::new("utils.getServerTime", Value::Object(Map::new()))
+/// The `n`th decoy call: cheap, harmless, answered by every token, and what any VK app asks now
+/// and then: the server's time and the token's own profile, in turn (the seed service's two).
+pub fn decoy(n: u64) -> Call {
+    if n.is_multiple_of(2) {
+        Call::new("utils.getServerTime", Value::Object(Map::new()))
+    } else {
+        Call::new("users.get", Value::Object(Map::new()))
+    }
+}
+
+/// The longer decoy's script, for the code-size budget.
+fn decoy_room() -> usize {
+    script(&[decoy(0)]).len().max(script(&[decoy(1)]).len())
 }
 
 /// Runs `calls` through execute, `calls_per_execute` of the session at a time; one result per
@@ -162,30 +173,33 @@ fn decoy() -> Call {
 /// through the session, which moves tokens, splits and falls back as one request at a time.
 pub async fn run_calls(session: &mut Session, calls: &[Call]) -> Result<Vec<CallResult>, VkError> {
     let batches = plan(session, calls);
-    let mut answers = prefetch(session, calls, &batches).await?;
+    let (sent_on, mut answers) = prefetch(session, calls, &batches).await?;
     let mut results = Vec::with_capacity(calls.len());
     for (i, batch) in batches.iter().enumerate() {
         let chunk = &calls[batch.start..batch.end];
-        let first = answers.get_mut(i).and_then(Option::take);
-        results.extend(run_batch(session, chunk, batch.with_decoy, first).await?);
+        let first = answers
+            .get_mut(i)
+            .and_then(Option::take)
+            .map(|answer| (sent_on, answer));
+        results.extend(run_batch(session, chunk, batch.decoy, first).await?);
     }
     Ok(results)
 }
 
-/// One planned execute: `calls[start..end]`, with a decoy slot or not.
+/// One planned execute: `calls[start..end]`, with the `n`th decoy in a slot or not.
 #[derive(Debug, Clone, Copy)]
 struct Planned {
     start: usize,
     end: usize,
-    with_decoy: bool,
+    decoy: Option<u64>,
 }
 
 impl Planned {
     /// The execute's parameters.
     fn params(&self, calls: &[Call]) -> Params {
         let mut packed = calls[self.start..self.end].to_vec();
-        if self.with_decoy {
-            packed.push(decoy());
+        if let Some(n) = self.decoy {
+            packed.push(decoy(n));
         }
         vec![("code".to_owned(), script(&packed))]
     }
@@ -214,7 +228,7 @@ fn plan(session: &Session, calls: &[Call]) -> Vec<Planned> {
         out.push(Planned {
             start,
             end: start + fit,
-            with_decoy: with_decoy && fit > 1,
+            decoy: (with_decoy && fit > 1).then_some(executes / decoy_every.max(1)),
         });
         if fit > 1 {
             executes += 1;
@@ -231,14 +245,14 @@ async fn prefetch(
     session: &mut Session,
     calls: &[Call],
     batches: &[Planned],
-) -> Result<Vec<Option<Result<Answer, VkError>>>, VkError> {
+) -> Result<(Option<TokenKey>, Vec<Option<Result<Answer, VkError>>>), VkError> {
     let limit = session.settings().in_flight_per_token.max(1);
     let packed: Vec<usize> = (0..batches.len())
         .filter(|&i| batches[i].end - batches[i].start > 1)
         .collect();
     let mut answers: Vec<Option<Result<Answer, VkError>>> = vec![None; batches.len()];
     if limit <= 1 || packed.len() <= 1 {
-        return Ok(answers);
+        return Ok((None, answers));
     }
     let token = session.ready_token("execute").await?;
     let client = session.client().clone();
@@ -263,8 +277,8 @@ async fn prefetch(
                     .iter()
                     .map(|c| c.method)
                     .collect();
-                if batch.with_decoy {
-                    methods.push(decoy().method);
+                if let Some(n) = batch.decoy {
+                    methods.push(decoy(n).method);
                 }
                 session.count_calls_on(token.key, methods);
             }
@@ -272,14 +286,14 @@ async fn prefetch(
         }
     }
     session.count_answered(answered).await;
-    Ok(answers)
+    Ok((Some(token.key), answers))
 }
 
 /// How many of `calls` (at least one) fit into one execute whose script, with a decoy's room,
 /// stays within `max_code` bytes: VK bounds the size of `code`, and long id lists written into
 /// it (users.get of 1,000 ids) reach that bound well before 25 calls.
 fn fitting(calls: &[Call], max_code: usize) -> usize {
-    let budget = max_code.saturating_sub(script(&[decoy()]).len());
+    let budget = max_code.saturating_sub(decoy_room());
     let mut n = calls.len();
     while n > 1 && script(&calls[..n]).len() > budget {
         n -= 1;
@@ -288,26 +302,35 @@ fn fitting(calls: &[Call], max_code: usize) -> usize {
 }
 
 /// One batch: execute, split on 13, re-ask unattributed slots, fall back to direct calls.
-/// `first` is the whole batch's execute when it was already sent (in flight with others): its
-/// answer, or an error about the batch itself (13, a refused execute), is used as is; any other
-/// error sends the batch again through the session, which knows what to do about tokens.
+/// `first` is the whole batch's execute when it was already sent (in flight with others), with
+/// the token it went out on: its answer, or an error about the batch itself (13, a refused
+/// execute), is used as is; any other error sends the batch again through the session, which
+/// knows what to do about tokens.
+///
+/// Smart rotation happens here, where answers are read: an execute whose list calls all came
+/// back empty is asked again on a fresh token (once), and executes with failed calls count
+/// towards the session's error burst ([`Session::note_execute`]).
 async fn run_batch(
     session: &mut Session,
     calls: &[Call],
-    with_decoy: bool,
-    first: Option<Result<Answer, VkError>>,
+    decoy_n: Option<u64>,
+    first: Option<(Option<TokenKey>, Result<Answer, VkError>)>,
 ) -> Result<Vec<CallResult>, VkError> {
-    let mut first = first.filter(|answer| match answer {
-        Ok(_) => true,
-        Err(error) => matches!(
-            error.action(),
-            Action::SplitBatch | Action::Fail(_) | Action::MethodDenied
-        ),
-    });
+    let sent_on = first.as_ref().and_then(|(key, _)| *key);
+    let mut first = first
+        .map(|(_, answer)| answer)
+        .filter(|answer| match answer {
+            Ok(_) => true,
+            Err(error) => matches!(
+                error.action(),
+                Action::SplitBatch | Action::Fail(_) | Action::MethodDenied
+            ),
+        });
     // Work list of sub-batches, so splitting needs no recursion in an async fn.
     let mut pending: Vec<(usize, usize)> = vec![(0, calls.len())];
     let mut results: Vec<Option<CallResult>> = vec![None; calls.len()];
-    let mut decoy_pending = with_decoy;
+    let mut decoy_pending = decoy_n.map(decoy);
+    let mut asked_again = false;
     while let Some((start, end)) = pending.pop() {
         let batch = &calls[start..end];
         if batch.len() == 1 {
@@ -315,32 +338,54 @@ async fn run_batch(
             continue;
         }
         let mut packed = batch.to_vec();
-        if decoy_pending {
-            packed.push(decoy());
+        if let Some(call) = &decoy_pending {
+            packed.push(call.clone());
         }
         let params: Params = vec![("code".to_owned(), script(&packed))];
-        let answer = match first.take() {
+        let (answer, answered_on) = match first.take() {
             // Counted against its token's quotas when it came back.
-            Some(answer) => answer,
+            Some(answer) => (answer, sent_on),
             None => {
                 let answer = session.call("execute", &params).await;
                 if answer.is_ok() {
                     // Every inner call ran against its method's daily quota.
                     session.count_calls(packed.iter().map(|c| c.method));
                 }
-                answer
+                (answer, session.current_key())
             }
         };
         match answer {
             Ok(answer) => {
                 session.batch.executes += 1;
                 session.batch.packed_calls += batch.len() as u64;
-                if decoy_pending {
+                if decoy_pending.take().is_some() {
                     session.batch.decoy_calls += 1;
-                    decoy_pending = false;
                 }
-                let slots = attribute(&packed, &answer);
-                for (offset, slot) in slots.into_iter().take(batch.len()).enumerate() {
+                let mut slots = attribute(&packed, &answer);
+                slots.truncate(batch.len());
+                if !asked_again
+                    && session.settings().rotate_on_empty_lists
+                    && all_lists_empty(batch, &slots)
+                {
+                    asked_again = true;
+                    // Answered on a token the session already left: ask the current one.
+                    let moved = answered_on != session.current_key()
+                        || session.rotate_now("empty lists").await;
+                    if moved {
+                        tracing::info!(
+                            calls = batch.len(),
+                            "every list came back empty: asked again on a fresh token"
+                        );
+                        pending.push((start, end));
+                        continue;
+                    }
+                }
+                let had_errors = slots.iter().any(|slot| {
+                    !matches!(slot, Some(Ok(_)))
+                        && !matches!(slot, Some(Err(e)) if error_is_per_call(e))
+                });
+                session.note_execute(had_errors).await;
+                for (offset, slot) in slots.into_iter().enumerate() {
                     results[start + offset] = match slot {
                         // The target's own answer (private, deleted, bad parameter): final.
                         Some(Err(error)) if error_is_per_call(&error) => Some(Err(error)),
@@ -378,6 +423,33 @@ async fn run_batch(
         .collect())
 }
 
+/// List methods whose empty answer, from every call of an execute, points at the token.
+const LIST_METHODS: [&str; 3] = [
+    "friends.get",
+    "users.getFollowers",
+    "users.getSubscriptions",
+];
+
+/// Whether `calls` hold three or more list calls and every one of them came back an empty list.
+fn all_lists_empty(calls: &[Call], slots: &[Option<CallResult>]) -> bool {
+    let empty = |v: &Value| {
+        let items_empty = |v: &Value| v["items"].as_array().is_some_and(Vec::is_empty);
+        items_empty(v) || (items_empty(&v["users"]) && items_empty(&v["groups"]))
+    };
+    let mut lists = 0;
+    for (call, slot) in calls.iter().zip(slots) {
+        if !LIST_METHODS.contains(&call.method) {
+            continue;
+        }
+        lists += 1;
+        match slot {
+            Some(Ok(value)) if empty(value) => {}
+            _ => return false,
+        }
+    }
+    lists >= 3
+}
+
 /// One call as its own request; target-level errors become the call's result.
 async fn direct(session: &mut Session, call: &Call) -> Result<CallResult, VkError> {
     session.batch.direct_calls += 1;
@@ -411,8 +483,8 @@ mod tests {
             .collect();
         let n = fitting(&calls, 60_000);
         assert!((1..25).contains(&n), "{n}");
-        assert!(script(&calls[..n]).len() + script(&[decoy()]).len() <= 60_000);
-        assert!(script(&calls[..n + 1]).len() > 60_000 - script(&[decoy()]).len());
+        assert!(script(&calls[..n]).len() + decoy_room() <= 60_000);
+        assert!(script(&calls[..n + 1]).len() > 60_000 - decoy_room());
         // Small calls still pack 25 to an execute.
         let small: Vec<Call> = (0..25)
             .map(|i| Call::new("friends.get", json!({"user_id": i})))

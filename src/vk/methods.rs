@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ApiError, VkError};
+use super::error::{Action, ApiError, VkError};
 use super::execute::{run_calls, Call};
 use super::orchestrator::Session;
 use crate::ids::VkUserId;
@@ -173,8 +173,81 @@ pub fn get_mutual(source: VkUserId, targets: &[i64]) -> Call {
     )
 }
 
-/// Pages through one kind of id list for many users: first pages of all, then the rest.
+/// Whether a per-target error is worth asking again on another token: not VK's answer about
+/// the target (private, deleted) and not a refused right (the stages move that work).
+pub fn worth_retry(error: &ApiError) -> bool {
+    !matches!(error.action(), Action::SkipTarget | Action::MethodDenied)
+}
+
+/// The targets whose result is an error worth retrying.
+fn still_failed<T>(
+    results: &HashMap<VkUserId, Result<T, ApiError>>,
+    of: &[VkUserId],
+) -> Vec<VkUserId> {
+    of.iter()
+        .copied()
+        .filter(|u| matches!(results.get(u), Some(Err(e)) if worth_retry(e)))
+        .collect()
+}
+
+/// Whether to run another retry pass over `failed`: there is something to ask, and a pass is
+/// left. Each pass moves the job to a fresh token first (when the pool has one), since the
+/// seed service's passes switched tokens: a failure the token caused does not repeat there.
+async fn next_pass(session: &mut Session, failed: &[VkUserId], pass: u32) -> bool {
+    if failed.is_empty() || pass >= session.settings().retry_passes {
+        return false;
+    }
+    tracing::info!(
+        targets = failed.len(),
+        pass = pass + 1,
+        "retry pass over calls still failed"
+    );
+    session.rotate_now("retry pass").await;
+    true
+}
+
+/// Pages through one kind of id list for many users, then re-asks what is still failed in
+/// retry passes, and what a leased token was refused as private on the author's token.
 async fn paged_lists(
+    session: &mut Session,
+    users: &[VkUserId],
+    page: u32,
+    build: fn(VkUserId, u64) -> Call,
+) -> Result<Lists, VkError> {
+    let mut lists = read_lists(session, users, page, build).await?;
+    let mut pass = 0;
+    loop {
+        let failed = still_failed(&lists, users);
+        if !next_pass(session, &failed, pass).await {
+            break;
+        }
+        pass += 1;
+        lists.extend(read_lists(session, &failed, page, build).await?);
+    }
+    let private = private_ones(&lists, users);
+    if !private.is_empty() {
+        if let Some(previous) = session.to_author().await {
+            let again = read_lists(session, &private, page, build).await;
+            session.restore(previous);
+            lists.extend(again?);
+        }
+    }
+    Ok(lists)
+}
+
+/// The targets VK called private (30): on a leased token, the author's may still read them.
+fn private_ones<T>(
+    results: &HashMap<VkUserId, Result<T, ApiError>>,
+    of: &[VkUserId],
+) -> Vec<VkUserId> {
+    of.iter()
+        .copied()
+        .filter(|u| matches!(results.get(u), Some(Err(e)) if e.error_code == 30))
+        .collect()
+}
+
+/// One pass of [`paged_lists`]: first pages of all, then the rest.
+async fn read_lists(
     session: &mut Session,
     users: &[VkUserId],
     page: u32,
@@ -311,6 +384,37 @@ pub async fn mutual_friends(
     source: VkUserId,
     targets: &[i64],
 ) -> Result<MutualResults, VkError> {
+    let mut out = test_mutual(session, source, targets).await?;
+    let mut pass = 0;
+    loop {
+        let failed: Vec<i64> = out
+            .failed
+            .iter()
+            .filter(|(_, e)| worth_retry(e))
+            .map(|(t, _)| *t)
+            .collect();
+        let as_ids: Vec<VkUserId> = failed
+            .iter()
+            .filter_map(|&t| VkUserId::new(t).ok())
+            .collect();
+        if !next_pass(session, &as_ids, pass).await {
+            return Ok(out);
+        }
+        pass += 1;
+        out.failed.retain(|(t, _)| !failed.contains(t));
+        let again = test_mutual(session, source, &failed).await?;
+        out.found.extend(again.found);
+        out.denied.extend(again.denied);
+        out.failed.extend(again.failed);
+    }
+}
+
+/// One pass of [`mutual_friends`].
+async fn test_mutual(
+    session: &mut Session,
+    source: VkUserId,
+    targets: &[i64],
+) -> Result<MutualResults, VkError> {
     let mut out = MutualResults::default();
     let mut pending: Vec<i64> = targets.to_vec();
     while !pending.is_empty() {
@@ -368,8 +472,35 @@ pub fn subscriptions_get(user: VkUserId) -> Call {
     )
 }
 
-/// Subscriptions of `users`, one call each, packed.
+/// Subscriptions of `users`, one call each, packed; what is still failed is re-asked in retry
+/// passes.
 pub async fn subscriptions(
+    session: &mut Session,
+    users: &[VkUserId],
+) -> Result<HashMap<VkUserId, Result<Subscriptions, ApiError>>, VkError> {
+    let mut out = read_subscriptions(session, users).await?;
+    let mut pass = 0;
+    loop {
+        let failed = still_failed(&out, users);
+        if !next_pass(session, &failed, pass).await {
+            break;
+        }
+        pass += 1;
+        out.extend(read_subscriptions(session, &failed).await?);
+    }
+    let private = private_ones(&out, users);
+    if !private.is_empty() {
+        if let Some(previous) = session.to_author().await {
+            let again = read_subscriptions(session, &private).await;
+            session.restore(previous);
+            out.extend(again?);
+        }
+    }
+    Ok(out)
+}
+
+/// One pass of [`subscriptions`].
+async fn read_subscriptions(
     session: &mut Session,
     users: &[VkUserId],
 ) -> Result<HashMap<VkUserId, Result<Subscriptions, ApiError>>, VkError> {

@@ -33,6 +33,7 @@ pub mod tokens;
 pub use error::{Action, ApiError, VkError};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::redis_conn::RedisTarget;
 use crate::settings::{RateLimiterKind, Settings};
@@ -65,6 +66,9 @@ pub fn connect(settings: &Settings) -> Result<Orchestrator, VkError> {
 /// connects on first use). The caller runs [`LeaseJournal::run`].
 pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
     let vk = &settings.vk;
+    // `vk.stealth = "off"` turns every kind of masking off, whatever its own setting says.
+    let stealth = vk.stealth == crate::settings::Stealth::On;
+    let masked = |n: u32| if stealth { n } else { 0 };
     let http = VkHttp::new(
         vk.api_base_url.clone(),
         vk.api_version.clone(),
@@ -72,7 +76,11 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
     )?;
     let guard = RpsGuard::new(PaceSettings {
         interval: vk.request_interval,
-        jitter: vk.request_jitter,
+        jitter: if stealth {
+            vk.request_jitter
+        } else {
+            Duration::ZERO
+        },
         warmup_requests: vk.warmup_requests,
         warmup_factor: vk.warmup_factor,
         max_in_flight: vk.max_in_flight.get() as usize,
@@ -122,7 +130,11 @@ pub fn connect_stack(settings: &Settings) -> Result<VkStack, VkError> {
         execute_max_code_bytes: vk.execute_max_code_bytes,
         in_flight_per_token: vk.in_flight_per_token.get() as usize,
         daily_quota: vk.daily_quota,
-        decoy_every: vk.decoy_every,
+        decoy_every: masked(vk.decoy_every),
+        standalone_decoy_every: masked(vk.standalone_decoy_every),
+        rotate_after_errors: vk.rotate_after_errors,
+        rotate_on_empty_lists: vk.rotate_on_empty_lists,
+        retry_passes: vk.retry_passes,
     };
     let quota = RedisTarget::from_settings(&settings.redis)
         .map(|target| QuotaLedger::on(target, &settings.stream.key_prefix, vk.quota_reset_utc_hour))

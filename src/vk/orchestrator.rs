@@ -54,9 +54,20 @@ pub struct OrchestratorSettings {
     pub in_flight_per_token: usize,
     /// Calls of one method a token is assumed to have per quota day.
     pub daily_quota: u64,
-    /// Every Nth execute carries one decoy call (`utils.getServerTime`), as the seed service
-    /// did to look less like a crawler; 0 turns decoys off (the default: they cost slots).
+    /// Every Nth execute carries one decoy call ([`super::execute::decoy`]), as the seed
+    /// service did to look less like a crawler; 0 turns them off (with `vk.stealth = "off"`).
     pub decoy_every: u32,
+    /// A standalone decoy request after about this many real requests of a token (drawn from
+    /// half to one and a half times it); 0 turns them off.
+    pub standalone_decoy_every: u32,
+    /// Consecutive executes with a failed call (a reason about the token or VK, not the target)
+    /// after which the job moves to a fresh token; 0 turns it off.
+    pub rotate_after_errors: u32,
+    /// Whether an execute whose list calls (three or more) all came back empty moves the job to
+    /// a fresh token and is asked again there.
+    pub rotate_on_empty_lists: bool,
+    /// End-of-read passes for calls still failed (not about the target), each on a fresh token.
+    pub retry_passes: u32,
 }
 
 impl Default for OrchestratorSettings {
@@ -70,6 +81,10 @@ impl Default for OrchestratorSettings {
             in_flight_per_token: 4,
             daily_quota: 5000,
             decoy_every: 0,
+            standalone_decoy_every: 0,
+            rotate_after_errors: 3,
+            rotate_on_empty_lists: true,
+            retry_passes: 2,
         }
     }
 }
@@ -138,7 +153,13 @@ impl Orchestrator {
             sought: HashSet::new(),
             leased: Vec::new(),
             batch: BatchStats::default(),
+            since_decoy: 0,
+            decoy_at: 0,
+            decoys_sent: 0,
+            error_streak: 0,
+            rotations: Vec::new(),
         };
+        session.decoy_at = session.draw_decoy();
         match self.source.user_token(author).await? {
             Some(token) => {
                 session.on_author = true;
@@ -181,6 +202,16 @@ pub struct Session {
     leased: Vec<Token>,
     /// What execute packing did in this session.
     pub(super) batch: BatchStats,
+    /// Real requests on the current token since its last standalone decoy.
+    since_decoy: u32,
+    /// After how many the next decoy goes.
+    decoy_at: u32,
+    /// Standalone decoys sent in this session.
+    decoys_sent: u64,
+    /// Consecutive executes with a failed call.
+    error_streak: u32,
+    /// Why the session moved to a fresh token on its own, in order (for tests and logs).
+    rotations: Vec<&'static str>,
 }
 
 impl Session {
@@ -199,6 +230,7 @@ impl Session {
                         self.count_calls([method]);
                     }
                     self.requests_on_current += 1;
+                    self.after_real_requests(1).await;
                     self.maybe_rotate().await;
                     return Ok(answer);
                 }
@@ -427,7 +459,113 @@ impl Session {
             self.author_ok = true;
         }
         self.requests_on_current += n;
+        self.after_real_requests(n).await;
         self.maybe_rotate().await;
+    }
+
+    /// Sends a standalone decoy once `decoy_at` real requests went out on the current token.
+    /// Its answer is ignored: a decoy must never fail or steer a job.
+    async fn after_real_requests(&mut self, n: u32) {
+        if self.settings.standalone_decoy_every == 0 {
+            return;
+        }
+        self.since_decoy += n;
+        if self.since_decoy < self.decoy_at {
+            return;
+        }
+        let Some(token) = self.current.clone() else {
+            return;
+        };
+        let call = super::execute::decoy(self.decoys_sent);
+        self.decoys_sent += 1;
+        self.since_decoy = 0;
+        self.decoy_at = self.draw_decoy();
+        match self.client.call(&token, call.method, &call.form()).await {
+            Ok(_) => self.count_calls_on(token.key, [call.method]),
+            Err(e) => tracing::debug!(error = %e, "a decoy request failed (ignored)"),
+        }
+    }
+
+    fn draw_decoy(&self) -> u32 {
+        let every = self.settings.standalone_decoy_every;
+        if every == 0 {
+            return u32::MAX;
+        }
+        rand::rng().random_range((every / 2).max(1)..=every + every / 2)
+    }
+
+    /// Records whether an execute had a call that failed for a reason about the token or VK;
+    /// after `rotate_after_errors` such executes in a row the job moves to a fresh token.
+    pub(super) async fn note_execute(&mut self, had_errors: bool) {
+        if !had_errors {
+            self.error_streak = 0;
+            return;
+        }
+        self.error_streak += 1;
+        let burst = self.settings.rotate_after_errors;
+        if burst > 0 && self.error_streak >= burst {
+            self.error_streak = 0;
+            self.rotate_now("error burst").await;
+        }
+    }
+
+    /// Moves the job to a fresh leased token now: a leased current token is given back
+    /// (`rotated`); the author's token is left for the leased one. `false` when the pool has
+    /// none to offer, and the job stays where it is.
+    pub async fn rotate_now(&mut self, why: &'static str) -> bool {
+        let fresh = match self.source.lease(&self.job).await {
+            Ok(Some(token)) => token,
+            Ok(None) => return false,
+            Err(error) => {
+                tracing::warn!(error = %error, why, "no fresh token to rotate to");
+                return false;
+            }
+        };
+        tracing::info!(token = %fresh.suffix(), why, "moved to a fresh global token");
+        self.leased.push(fresh.clone());
+        if let Some(old) = self.current.replace(fresh) {
+            self.release_one(&old, ReleaseReason::Rotated).await;
+        }
+        self.on_author = false;
+        self.requests_on_current = 0;
+        self.rotate_at = self.draw_rotation();
+        self.error_streak = 0;
+        self.rotations.push(why);
+        true
+    }
+
+    /// Moves the job to its author's token for a while, returning the token it leaves (to hand
+    /// back to [`Session::restore`]); `None` when it is on the author's token already or the
+    /// author has none. The author's token may read what the pool's may not: its owner's
+    /// closed friends, whom stage 1 kept as readable.
+    pub async fn to_author(&mut self) -> Option<Token> {
+        if self.on_author {
+            return None;
+        }
+        let author = match self.source.user_token(self.author).await {
+            Ok(Some(token)) => token,
+            _ => return None,
+        };
+        tracing::info!(token = %author.suffix(), "back on the author's token for profiles only it may read");
+        self.on_author = true;
+        self.current.replace(author)
+    }
+
+    /// Goes back to `previous` after [`Session::to_author`].
+    pub fn restore(&mut self, previous: Token) {
+        self.on_author = matches!(previous.origin, TokenOrigin::User(_));
+        self.current = Some(previous);
+    }
+
+    /// Why the session moved to a fresh token on its own so far (error bursts, empty answers,
+    /// retry passes), in order.
+    pub fn rotations(&self) -> &[&'static str] {
+        &self.rotations
+    }
+
+    /// The key of the token requests go out on now.
+    pub(super) fn current_key(&self) -> Option<TokenKey> {
+        self.current.as_ref().map(|t| t.key)
     }
 
     /// Records that VK refused `method` to the current token for its rights.

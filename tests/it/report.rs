@@ -80,10 +80,26 @@ pub(crate) async fn run_report(
     seeds: &[u32],
     author: u32,
 ) -> (String, String) {
-    let s1 = run_stage1(service, job, kind, seeds, author).await;
-    service
-        .publish("Stage2Created", stage2_created(job, kind, author))
-        .await;
+    run_report_with(
+        service,
+        job,
+        report_created(job, kind, seeds, author),
+        stage2_created(job, kind, author),
+    )
+    .await
+}
+
+/// Runs a report from its two payloads; returns the two prefixes.
+pub(crate) async fn run_report_with(
+    service: &Service,
+    job: &str,
+    stage1: Value,
+    stage2: Value,
+) -> (String, String) {
+    service.publish("ReportCreated", stage1).await;
+    let s1 = service.final_status(job, 1).await;
+    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+    service.publish("Stage2Created", stage2).await;
     let s2 = service.final_status(job, 2).await;
     assert_eq!(s2["status"], "COMPLETED", "{s2}");
     (
@@ -92,8 +108,9 @@ pub(crate) async fn run_report(
     )
 }
 
-/// The valid users by the truth: the seeds' audience, active and open, plus the seeds.
-async fn truth_valid(sim: &SimHandle, seeds: &[u32]) -> BTreeSet<i64> {
+/// The valid users by the truth: the seeds' audience (friends, followers, followed users),
+/// active and open or closed but readable by `author`'s token (its friends), plus the seeds.
+async fn truth_valid(sim: &SimHandle, seeds: &[u32], author: u32) -> BTreeSet<i64> {
     let t = truth(sim, seeds).await;
     let mut audience: BTreeSet<u32> = seeds.iter().copied().collect();
     for s in seeds {
@@ -102,15 +119,23 @@ async fn truth_valid(sim: &SimHandle, seeds: &[u32]) -> BTreeSet<i64> {
             ids_of(&info["friends"])
                 .iter()
                 .chain(ids_of(&info["followers"]).iter())
+                .chain(ids_of(&info["subscriptions"]["users"]).iter())
                 .map(|&u| u as u32),
         );
     }
     let all: Vec<u32> = audience.into_iter().collect();
     let t = truth(sim, &all).await;
+    let ta = truth(sim, &[author]).await;
+    let info = &ta["users"][author.to_string()];
+    let author_friends: BTreeSet<i64> = ids_of(&info["friends"])
+        .into_iter()
+        .chain(ids_of(&info["hidden_friends"]))
+        .collect();
     all.into_iter()
         .filter(|u| {
             let info = &t["users"][u.to_string()];
-            seeds.contains(u) || (info["is_closed"] == false && info["deactivated"].is_null())
+            let readable = info["is_closed"] == false || author_friends.contains(&i64::from(*u));
+            seeds.contains(u) || (readable && info["deactivated"].is_null())
         })
         .map(i64::from)
         .collect()
@@ -149,66 +174,51 @@ fn completeness(service: &Service, prefix: &str) -> Value {
 }
 
 async fn default_report_matches_the_truth(strategy: &str, rights: Rights) -> u64 {
+    default_report_checked(strategy, rights, None).await
+}
+
+/// A DEFAULT report checked against the truth, with every token of its author degraded as
+/// `degrade` says first (`POST /sim/tokens/degrade`, without the owner); returns the requests.
+pub(crate) async fn default_report_checked(
+    strategy: &str,
+    rights: Rights,
+    degrade: Option<Value>,
+) -> u64 {
     let sim = sim::start(|c| rights.apply(c)).await;
     let service = Service::start(&sim, &[("VKP_PARSER__EDGE_STRATEGY", strategy)]).await;
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
-    let (p1, p2) = run_report(
-        &service,
-        &format!("def-{strategy}-{rights:?}").to_lowercase(),
-        "DEFAULT",
-        &seeds,
-        author,
-    )
-    .await;
+    let mut job = format!("def-{strategy}-{rights:?}").to_lowercase();
+    let degraded = degrade.is_some();
+    if let Some(mut body) = degrade {
+        body["owner"] = json!(author);
+        sim::control(&sim, "/sim/tokens/degrade", body).await;
+        job.push_str("-degraded");
+    }
+    let (p1, p2) = run_report(&service, &job, "DEFAULT", &seeds, author).await;
 
     let valid: BTreeSet<i64> = i64s(&service.table(&p1, "valid_users"), "id")
         .into_iter()
         .collect();
-    assert_eq!(valid, truth_valid(&sim, &seeds).await, "valid users");
+    let want_valid = truth_valid(&sim, &seeds, author).await;
+    if degraded {
+        // The job left the author's token early: which closed profiles are readable depends on
+        // the token that read them, so only the open ones are compared exactly.
+        let all: Vec<u32> = want_valid.union(&valid).map(|&u| u as u32).collect();
+        let tc = truth(&sim, &all).await;
+        let open = |set: &BTreeSet<i64>| -> BTreeSet<i64> {
+            set.iter()
+                .copied()
+                .filter(|u| tc["users"][u.to_string()]["is_closed"] == false)
+                .collect()
+        };
+        assert_eq!(open(&valid), open(&want_valid), "open valid users");
+    } else {
+        assert_eq!(valid, want_valid, "valid users");
+    }
+    edges_match_the_truth(&sim, &service, &seeds, (&p1, &p2), !degraded).await;
     let connect = service.table(&p2, "df_connect");
-    let (source, target, relation) = (
-        i64s(&connect, "source"),
-        i64s(&connect, "target"),
-        i8s(&connect, "relation"),
-    );
-    let got_friends: BTreeSet<(i64, i64)> = (0..source.len())
-        .filter(|&i| relation[i] == 2)
-        .map(|i| (source[i], target[i]))
-        .collect();
-    let got_follows: BTreeSet<(i64, i64)> = (0..source.len())
-        .filter(|&i| relation[i] == 1)
-        .map(|i| (source[i], target[i]))
-        .collect();
-    assert_eq!(
-        got_friends.len() + got_follows.len(),
-        source.len(),
-        "no duplicate edge"
-    );
-
-    let ids: Vec<u32> = valid.iter().map(|&u| u as u32).collect();
-    let t = truth(&sim, &ids).await;
-    let want_friends: BTreeSet<(i64, i64)> = t["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
-        .collect();
-    let want_follows: BTreeSet<(i64, i64)> = t["follow_edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
-        .collect();
-    assert_eq!(
-        got_friends, want_friends,
-        "friendship edges among the valid users"
-    );
-    assert_eq!(
-        got_follows, want_follows,
-        "follower edges among the valid users"
-    );
-
+    let (source, target) = (i64s(&connect, "source"), i64s(&connect, "target"));
     // df_users holds everyone in the graph; unfiltered lists exist per seed.
     let users: HashSet<i64> = i64s(&service.table(&p2, "df_users"), "id")
         .into_iter()
@@ -314,21 +324,28 @@ async fn sub_graph_counts_match_the_truth() {
         }
     }
     let subs = service.table(&p2, "df_subs");
-    let (g, m, n) = (
-        i64s(&subs, "group_id"),
-        i64s(&subs, "main_id"),
-        i64s(&subs, "subscribers"),
-    );
-    let got: BTreeMap<(i64, i64), i64> = (0..g.len()).map(|i| ((g[i], m[i]), n[i])).collect();
+    let groups = i64s(&subs, "id_group");
+    let mut got: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for s in &seeds {
+        let counts = i64s(&subs, &format!("subscribers_{s}"));
+        for (g, n) in groups.iter().zip(counts) {
+            if n > 0 {
+                got.insert((*g, i64::from(*s)), n);
+            }
+        }
+    }
     assert_eq!(got, want);
-    let communities: BTreeSet<i64> = i64s(&service.table(&p2, "df_users"), "id")
+    let communities: BTreeSet<i64> = groups.iter().copied().collect();
+    assert_eq!(communities, got.keys().map(|(g, _)| *g).collect());
+    assert!(subs.strs("name").unwrap().iter().any(Option::is_some));
+    // df_users are the audience's profiles with their relations, as in stage 1.
+    let users: BTreeSet<i64> = i64s(&service.table(&p2, "df_users"), "id")
         .into_iter()
         .collect();
-    assert_eq!(communities, got.keys().map(|(g, _)| *g).collect());
+    assert_eq!(users, valid);
     service.stop().await;
 }
 
-/// All shortest chains of at most 3 handshakes between `a` and `b`, from the truth.
 async fn truth_chains(sim: &SimHandle, a: u32, b: u32) -> BTreeSet<Vec<i64>> {
     let t = truth(sim, &[a, b]).await;
     let fa: BTreeSet<i64> = ids_of(&t["users"][a.to_string()]["friends"])
@@ -359,34 +376,93 @@ async fn truth_chains(sim: &SimHandle, a: u32, b: u32) -> BTreeSet<Vec<i64>> {
 }
 
 /// The friendship edges of a DEFAULT stage 2 and the truth's among its stage 1 valid users.
-async fn friendships_and_truth(
+/// df_connect of a DEFAULT report against the truth among its valid users: friendships,
+/// outgoing friendships (seed → user, relation 2) and follower edges. With `closed_exact` false
+/// the edges of closed profiles need only be a subset (a run that left the author's token,
+/// the one token that may read them, early).
+pub(crate) async fn edges_match_the_truth(
     sim: &SimHandle,
     service: &Service,
-    p1: &str,
-    p2: &str,
-) -> (BTreeSet<(i64, i64)>, BTreeSet<(i64, i64)>) {
+    seeds: &[u32],
+    (p1, p2): (&str, &str),
+    closed_exact: bool,
+) {
     let connect = service.table(p2, "df_connect");
     let (source, target, relation) = (
         i64s(&connect, "source"),
         i64s(&connect, "target"),
         i8s(&connect, "relation"),
     );
-    let got = (0..source.len())
-        .filter(|&i| relation[i] == 2)
-        .map(|i| (source[i], target[i]))
-        .collect();
-    let valid: Vec<u32> = i64s(&service.table(p1, "valid_users"), "id")
+    let with = |r: i8| -> BTreeSet<(i64, i64)> {
+        (0..source.len())
+            .filter(|&i| relation[i] == r)
+            .map(|i| (source[i], target[i]))
+            .collect()
+    };
+    let (got_friends, got_follows) = (with(2), with(1));
+    assert_eq!(
+        got_friends.len() + got_follows.len(),
+        source.len(),
+        "no duplicate edge, no other relation"
+    );
+    let valid: BTreeSet<i64> = i64s(&service.table(p1, "valid_users"), "id")
         .into_iter()
-        .map(|u| u as u32)
         .collect();
-    let t = truth(sim, &valid).await;
-    let want = t["edges"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<u32> = valid.iter().map(|&u| u as u32).collect();
+    let t = truth(sim, &ids).await;
+    let pairs = |key: &str| -> BTreeSet<(i64, i64)> {
+        t[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+            .collect()
+    };
+    // A seed following a user is an outgoing friendship: relation 2, seed → user.
+    let ts = truth(sim, seeds).await;
+    let outgoing: BTreeSet<(i64, i64)> = seeds
         .iter()
-        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
+        .flat_map(|s| {
+            ids_of(&ts["users"][s.to_string()]["subscriptions"]["users"])
+                .into_iter()
+                .map(move |u| (i64::from(*s), u))
+        })
+        .filter(|(_, u)| valid.contains(u))
         .collect();
-    (got, want)
+    let want_friends: BTreeSet<(i64, i64)> = pairs("edges").union(&outgoing).copied().collect();
+    let want_follows: BTreeSet<(i64, i64)> = pairs("follow_edges")
+        .difference(&outgoing)
+        .copied()
+        .collect();
+    let closed: BTreeSet<i64> = valid
+        .iter()
+        .copied()
+        .filter(|u| !closed_exact && t["users"][u.to_string()]["is_closed"] == true)
+        .collect();
+    let open_only = |set: &BTreeSet<(i64, i64)>| -> BTreeSet<(i64, i64)> {
+        set.iter()
+            .copied()
+            .filter(|(a, b)| !closed.contains(a) && !closed.contains(b))
+            .collect()
+    };
+    assert_eq!(
+        open_only(&got_friends),
+        open_only(&want_friends),
+        "friendship edges among the valid users"
+    );
+    assert_eq!(
+        open_only(&got_follows),
+        open_only(&want_follows),
+        "follower edges among the valid users"
+    );
+    assert!(
+        got_friends.is_subset(&want_friends),
+        "no friendship the truth lacks"
+    );
+    assert!(
+        got_follows.is_subset(&want_follows),
+        "no follower edge the truth lacks"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -419,8 +495,8 @@ async fn get_mutual_refused_mid_report_still_gives_every_edge() {
     assert_eq!(s2["status"], "COMPLETED", "{s2}");
     let p1 = s1["artifacts"]["prefix"].as_str().unwrap();
     let p2 = s2["artifacts"]["prefix"].as_str().unwrap();
-    let (got, want) = friendships_and_truth(&sim, &service, p1, p2).await;
-    assert_eq!(got, want, "every friendship, without getMutual");
+    // Every friendship, without getMutual.
+    edges_match_the_truth(&sim, &service, &seeds, (p1, p2), true).await;
     assert!(
         stat(&sim.stats(), &["inner_errors_by_code", "15"]) > 0,
         "getMutual was refused"
@@ -776,28 +852,7 @@ async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it()
     let author = sim.named().open;
     let (p1, p2) = run_report(&service, "quota", "DEFAULT", &seeds, author).await;
     // The follower edges are all there: the rest of the lists came from pool tokens.
-    let connect = service.table(&p2, "df_connect");
-    let (source, target, relation) = (
-        i64s(&connect, "source"),
-        i64s(&connect, "target"),
-        i8s(&connect, "relation"),
-    );
-    let got: BTreeSet<(i64, i64)> = (0..source.len())
-        .filter(|&i| relation[i] == 1)
-        .map(|i| (source[i], target[i]))
-        .collect();
-    let valid: Vec<u32> = i64s(&service.table(&p1, "valid_users"), "id")
-        .into_iter()
-        .map(|u| u as u32)
-        .collect();
-    let t = truth(&sim, &valid).await;
-    let want: BTreeSet<(i64, i64)> = t["follow_edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e[0].as_i64().unwrap(), e[1].as_i64().unwrap()))
-        .collect();
-    assert_eq!(got, want, "every follower edge");
+    edges_match_the_truth(&sim, &service, &seeds, (&p1, &p2), true).await;
     let token = sim.user_token(author);
     let stats = sim.stats();
     assert_eq!(

@@ -22,14 +22,17 @@ pub async fn start(adjust: impl FnOnce(&mut SimConfig)) -> SimHandle {
 }
 
 /// Environment for settings that use `sim` as VK and as the token manager, paced for
-/// [`TIME_SCALE`] (420 ms / 20 = 21 ms), with short switch backoffs.
+/// [`TIME_SCALE`] (420 ms / 20 = 21 ms, the stealth jitter 100 ms / 20 = 5 ms), with short
+/// switch backoffs. Stealth stays on, as in production.
 pub fn env(sim: &SimHandle) -> HashMap<String, String> {
     let interval_us = (420_000.0 / TIME_SCALE) as u64;
+    let jitter_us = (100_000.0 / TIME_SCALE) as u64;
     crate::support::env(&[
         ("VK_API_BASE_URL", sim.api_url()),
         ("TOKEN_SERVICE_URL", sim.token_manager_url()),
         ("TOKEN_SERVICE_API_KEY", sim.manager_api_key()),
         ("VK_REQUEST_INTERVAL", &format!("{interval_us}us")),
+        ("VKP_VK__REQUEST_JITTER", &format!("{jitter_us}us")),
         ("VKP_VK__SWITCH_BACKOFF", "10ms"),
         ("VK_REQUEST_TIMEOUT", "5s"),
     ])
