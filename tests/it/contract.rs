@@ -156,6 +156,53 @@ fn docs_data_md_lists_every_stage_table() {
     }
 }
 
+/// Checks every `relations_{seed}` of `users` against the truth's lists (the `unreadable` seed's
+/// lists could not be read: only `main_id` for itself); returns how often each value occurs,
+/// per seed.
+async fn assert_relations(
+    sim: &vk_sim::SimHandle,
+    users: &vk_parser::tables::Table,
+    seeds: &[u32],
+    unreadable: u32,
+) -> Vec<HashMap<String, usize>> {
+    let t = truth(sim, seeds).await;
+    let list = |seed: u32, path: &[&str]| -> BTreeSet<i64> {
+        let value = path
+            .iter()
+            .fold(&t["users"][seed.to_string()], |v, k| &v[*k]);
+        ids_of(value).into_iter().collect()
+    };
+    let ids = column(users, "id").to_vec();
+    let mut counts = Vec::new();
+    for &seed in seeds {
+        let values = users.strs(&format!("relations_{seed}")).unwrap();
+        let (mutual, outgoing, followers) = (
+            list(seed, &["friends"]),
+            list(seed, &["subscriptions", "users"]),
+            list(seed, &["followers"]),
+        );
+        let readable = seed != unreadable;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (id, value) in ids.iter().zip(values) {
+            let want = if *id == i64::from(seed) {
+                Some("main_id")
+            } else if readable && mutual.contains(id) {
+                Some("mutual")
+            } else if readable && outgoing.contains(id) {
+                Some("friend")
+            } else if readable && followers.contains(id) {
+                Some("follower")
+            } else {
+                None
+            };
+            assert_eq!(value.as_deref(), want, "relations_{seed} of {id}");
+            *seen.entry(want.unwrap_or("null").to_owned()).or_default() += 1;
+        }
+        counts.push(seen);
+    }
+    counts
+}
+
 fn column<'a>(table: &'a vk_parser::tables::Table, name: &str) -> &'a [i64] {
     table.i64s(name).unwrap()
 }
@@ -239,37 +286,12 @@ async fn default_stage_2_carries_the_seed_contract() {
     }
 
     // relations_{main_id} in stage 2's df_users: the four values, as the lists say.
-    let users = service.table(&p2, "df_users");
-    let ids = column(&users, "id").to_vec();
-    for seed in seeds {
-        let values = users.strs(&format!("relations_{seed}")).unwrap();
-        let (mutual, outgoing, followers) =
-            (of(seed, "friends"), following(seed), of(seed, "followers"));
-        let readable = seed != named.closed;
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (id, value) in ids.iter().zip(values) {
-            let want = if *id == i64::from(seed) {
-                Some("main_id")
-            } else if readable && mutual.contains(id) {
-                Some("mutual")
-            } else if readable && outgoing.contains(id) {
-                Some("friend")
-            } else if readable && followers.contains(id) {
-                Some("follower")
-            } else {
-                None
-            };
-            assert_eq!(value.as_deref(), want, "relations_{seed} of {id}");
-            *seen.entry(want.unwrap_or("null")).or_default() += 1;
-        }
-        if seed == author {
-            for value in ["main_id", "mutual", "friend", "follower"] {
-                assert!(
-                    seen.contains_key(value),
-                    "{value} occurs for the author: {seen:?}"
-                );
-            }
-        }
+    let seen = assert_relations(&sim, &service.table(&p2, "df_users"), &seeds, named.closed).await;
+    for value in ["main_id", "mutual", "friend", "follower"] {
+        assert!(
+            seen[0].contains_key(value),
+            "{value} occurs for the author: {seen:?}"
+        );
     }
 
     // df_connect: outgoing friendships as directed relation-2 edges; every seed present.
@@ -334,15 +356,16 @@ async fn default_stage_2_carries_the_seed_contract() {
     service.stop().await;
 }
 
-/// The HANDSHAKES and SUB_GRAPH stages write what docs/data.md lists, and HANDSHAKES keeps a
-/// seed without a chain (the closed profile) in df_connect.
+/// The HANDSHAKES and SUB_GRAPH stages write what docs/data.md lists, with each seed's
+/// relations by the truth, and HANDSHAKES keeps seeds without a chain (the loner, the closed
+/// profile) in df_connect.
 #[tokio::test(flavor = "multi_thread")]
 async fn handshakes_and_sub_graph_write_what_the_docs_list() {
     let sim = sim::start(|_| {}).await;
     let service = Service::start(&sim, &[]).await;
     let named = sim.named();
     let mut seeds = pick_seeds(&sim, 900, 2).await;
-    seeds.push(named.closed);
+    seeds.extend([named.loner, named.closed]);
     for kind in ["HANDSHAKES", "SUB_GRAPH"] {
         let job = format!("docs-{}", kind.to_lowercase());
         let author = named.open;
@@ -355,6 +378,14 @@ async fn handshakes_and_sub_graph_write_what_the_docs_list() {
         .await;
         assert_documented(&service, &p1);
         assert_documented(&service, &p2);
+        let seen =
+            assert_relations(&sim, &service.table(&p2, "df_users"), &seeds, named.closed).await;
+        if kind == "SUB_GRAPH" {
+            // The whole audience is there: every value occurs for an ordinary seed.
+            for value in ["main_id", "mutual", "friend", "follower"] {
+                assert!(seen[0].contains_key(value), "{kind}: {value}: {seen:?}");
+            }
+        }
         if kind == "HANDSHAKES" {
             let connect = service.table(&p2, "df_connect");
             let present: HashSet<i64> = column(&connect, "source")
