@@ -8,13 +8,15 @@
 //!
 //! The graph, by report type:
 //! - DEFAULT and HANDSHAKES: nodes are `df_users` (a VK user id, labelled with the name, every
-//!   profile column as an attribute); edges are `df_connect`. The graph is directed: a
-//!   `follower` edge points from the follower to the followed user; a `friend` edge is mutual
-//!   and stored once, from the smaller id to the larger (docs/data.md).
-//! - SUB_GRAPH: the seeds and the communities their audience subscribes to. Communities take
-//!   VK's own convention of negative ids (`-group_id`), so they never collide with users; an
-//!   edge `seed → -group` has `relation = subscribers` and `weight` = how many of the seed's
-//!   audience subscribe.
+//!   profile and `relations_{main_id}` column as an attribute); edges are `df_connect`. The
+//!   graph is directed: a `follower` edge points from the follower to the followed user; a
+//!   `friend` edge is mutual and stored once, from the smaller id to the larger, except a seed's
+//!   outgoing friendship, which points from the seed (docs/data.md). A seed's minimal link to
+//!   itself (relation 0) is no edge: the seed is a node anyway.
+//! - SUB_GRAPH: the seeds and the communities their audience subscribes to (`df_subs`).
+//!   Communities take VK's own convention of negative ids (`-id_group`), so they never collide
+//!   with users; an edge `seed → -group` has `relation = subscribers` and `weight` = how many of
+//!   the seed's audience subscribe (`subscribers_{main_id}`).
 //!
 //! Every node has `kind` (`user` or `community`) and `seed` attributes, which Gephi can colour
 //! by. Writers are plain `std::io::Write` code: the formats are small and fixed, and escaping is
@@ -24,7 +26,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::ids::ReportType;
+use crate::ids::{ReportType, VkUserId};
 use crate::settings::Settings;
 use crate::storage::{self, read_manifest, Manifest, StagePrefix};
 use crate::tables::{from_parquet, ColumnData, Table};
@@ -245,7 +247,7 @@ pub fn graph_of(manifest: &Manifest, tables: &[Table]) -> Result<Graph, ExportEr
     let seeds: BTreeSet<i64> = manifest.main_ids.iter().map(|id| id.get()).collect();
     match manifest.report_type {
         ReportType::Default | ReportType::Handshakes => user_graph(tables, &seeds),
-        ReportType::SubGraph => community_graph(tables, &seeds),
+        ReportType::SubGraph => community_graph(tables, &manifest.main_ids),
     }
 }
 
@@ -302,10 +304,15 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
     );
     let relations = connect.i8s("relation").map_err(column_err)?;
     for ((&source, &target), &relation) in sources.iter().zip(targets).zip(relations) {
+        let relation = match relation {
+            crate::parser::relations::FRIEND => "friend",
+            crate::parser::relations::FOLLOWER => "follower",
+            _ => continue,
+        };
         graph.edges.push(Edge {
             source,
             target,
-            relation: if relation == 2 { "friend" } else { "follower" },
+            relation,
             weight: 1,
         });
     }
@@ -313,8 +320,8 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
     Ok(graph)
 }
 
-fn community_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportError> {
-    let communities = table(tables, "df_users")?;
+fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, ExportError> {
+    let seeds: BTreeSet<i64> = main_ids.iter().map(|id| id.get()).collect();
     let subs = table(tables, "df_subs")?;
     let mut graph = Graph {
         attributes: vec![
@@ -325,10 +332,10 @@ fn community_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, Exp
         ],
         ..Graph::default()
     };
-    let ids = communities.i64s("id").map_err(column_err)?;
-    let names = communities.strs("name").map_err(column_err)?;
-    let screen_names = communities.strs("screen_name").map_err(column_err)?;
-    let members = communities.i64s("members_count").map_err(column_err)?;
+    let ids = subs.i64s("id_group").map_err(column_err)?;
+    let names = subs.strs("name").map_err(column_err)?;
+    let screen_names = subs.strs("screen_name").map_err(column_err)?;
+    let members = subs.opt_i64s("members_count").map_err(column_err)?;
     let mut known = BTreeSet::new();
     for row in 0..ids.len() {
         let id = -ids[row].abs();
@@ -342,22 +349,26 @@ fn community_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, Exp
                 Some(AttrValue::String("community".to_owned())),
                 Some(AttrValue::Boolean(false)),
                 screen_names[row].clone().map(AttrValue::String),
-                Some(AttrValue::Long(members[row])),
+                members[row].map(AttrValue::Long),
             ],
         });
     }
-    let groups = subs.i64s("group_id").map_err(column_err)?;
-    let mains = subs.i64s("main_id").map_err(column_err)?;
-    let counts = subs.i64s("subscribers").map_err(column_err)?;
-    for ((&group, &main), &count) in groups.iter().zip(mains).zip(counts) {
-        graph.edges.push(Edge {
-            source: main,
-            target: -group.abs(),
-            relation: "subscribers",
-            weight: count,
-        });
+    for main in main_ids {
+        let counts = subs
+            .i64s(&format!("subscribers_{main}"))
+            .map_err(column_err)?;
+        for (&group, &count) in ids.iter().zip(counts) {
+            if count > 0 {
+                graph.edges.push(Edge {
+                    source: main.get(),
+                    target: -group.abs(),
+                    relation: "subscribers",
+                    weight: count,
+                });
+            }
+        }
     }
-    add_missing_endpoints(&mut graph, known, seeds);
+    add_missing_endpoints(&mut graph, known, &seeds);
     Ok(graph)
 }
 

@@ -497,10 +497,12 @@ async fn sub_graph(
     let mut everyone: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
     let mut per_seed: HashMap<(i64, i64), i64> = HashMap::new();
     for m in main_ids {
+        // Everyone with a relation to the seed: friends, followed users, followers.
         let audience: BTreeSet<i64> = seeds
             .friends
             .get(&m.get())
             .into_iter()
+            .chain(seeds.outgoing.get(&m.get()))
             .chain(seeds.followers.get(&m.get()))
             .flatten()
             .copied()

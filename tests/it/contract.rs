@@ -385,6 +385,26 @@ async fn handshakes_and_sub_graph_write_what_the_docs_list() {
             for value in ["main_id", "mutual", "friend", "follower"] {
                 assert!(seen[0].contains_key(value), "{kind}: {value}: {seen:?}");
             }
+            // `export` reads the seed's df_subs: one weighted edge per seed and community.
+            let manifest: vk_parser::storage::Manifest = serde_json::from_slice(
+                &std::fs::read(service.files.join(&p2).join("manifest.json")).unwrap(),
+            )
+            .unwrap();
+            let tables = vec![
+                service.table(&p2, "df_subs"),
+                service.table(&p2, "df_users"),
+            ];
+            let graph = vk_parser::export::graph_of(&manifest, &tables).unwrap();
+            let subs = service.table(&p2, "df_subs");
+            let want: i64 = seeds
+                .iter()
+                .map(|s| {
+                    let n = subs.i64s(&format!("subscribers_{s}")).unwrap();
+                    n.iter().filter(|c| **c > 0).count() as i64
+                })
+                .sum();
+            assert_eq!(graph.edges.len() as i64, want);
+            assert!(graph.edges.iter().all(|e| e.target < 0 && e.weight > 0));
         }
         if kind == "HANDSHAKES" {
             let connect = service.table(&p2, "df_connect");

@@ -312,6 +312,7 @@ async fn sub_graph_counts_match_the_truth() {
         let info = &t["users"][s.to_string()];
         let audience: BTreeSet<i64> = ids_of(&info["friends"])
             .into_iter()
+            .chain(ids_of(&info["subscriptions"]["users"]))
             .chain(ids_of(&info["followers"]))
             .filter(|u| valid.contains(u))
             .collect();
@@ -474,13 +475,7 @@ async fn get_mutual_refused_mid_report_still_gives_every_edge() {
     let job = "def-refused";
     let s1 = run_stage1(&service, job, "DEFAULT", &seeds, author).await;
     // Every token loses the `friends` right after stage 1: stage 2's getMutual is refused.
-    let tokens: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for t in tokens["tokens"].as_array().unwrap() {
+    for t in sim::tokens(&sim).await {
         sim::control(
             &sim,
             "/sim/tokens/scopes",

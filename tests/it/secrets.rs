@@ -240,15 +240,8 @@ async fn no_secret_leaves_a_whole_job() {
 
 /// Every token the simulator ever issued: user tokens (refreshed ones too), pool and special.
 async fn every_token(sim: &vk_sim::SimHandle) -> Vec<String> {
-    let list: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
+    crate::support::sim::tokens(sim)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list["tokens"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|t| t["token"].as_str().unwrap().to_owned())
         .collect()

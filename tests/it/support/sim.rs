@@ -55,6 +55,17 @@ pub fn stat(stats: &Value, path: &[&str]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every token the simulator knows (`GET /sim/tokens`): token, owner, kind, scopes, ...
+pub async fn tokens(sim: &SimHandle) -> Vec<Value> {
+    let list: Value = reqwest::get(format!("{}/sim/tokens", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["tokens"].as_array().cloned().unwrap_or_default()
+}
+
 /// POSTs JSON to a simulator control endpoint.
 pub async fn control(sim: &SimHandle, path: &str, body: Value) {
     let response = reqwest::Client::new()
