@@ -846,8 +846,11 @@ async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it()
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let (p1, p2) = run_report(&service, "quota", "DEFAULT", &seeds, author).await;
-    // The follower edges are all there: the rest of the lists came from pool tokens.
-    edges_match_the_truth(&sim, &service, &seeds, (&p1, &p2), true).await;
+    // The follower edges are all there: the rest of the lists came from pool tokens. Those of
+    // the closed profiles only the author's token may read are there when it read them before
+    // its quota ran out; after, they are private to every token the job has today (counted
+    // as private skips), so they need only be a subset.
+    edges_match_the_truth(&sim, &service, &seeds, (&p1, &p2), false).await;
     let token = sim.user_token(author);
     let stats = sim.stats();
     assert_eq!(
