@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use vk_parser::events::{Artifacts, IncomingEvent};
-use vk_parser::ops::Metrics;
+use vk_parser::metrics::Metrics;
 use vk_parser::settings::Settings;
 use vk_parser::stream::{Consumer, JobContext, JobFailure, JobHandler, JobOutput};
 

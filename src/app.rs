@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ops::{Metrics, OpsError, OpsServer, ReadinessCheck};
+use crate::metrics::Metrics;
+use crate::ops::{OpsError, OpsServer, ReadinessCheck};
 use crate::parser::ReportParser;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;

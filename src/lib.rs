@@ -14,6 +14,8 @@ pub mod export;
 #[cfg(test)]
 mod fuzz;
 pub mod ids;
+pub mod key;
+pub mod metrics;
 pub mod ops;
 pub mod parser;
 pub mod redis_conn;

@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::key::{KeyError, KeyPrefix};
 use crate::secret::Secret;
-use crate::storage::StorageLocation;
 
 /// The compiled-in defaults: every key, with comments.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -207,7 +207,7 @@ pub struct StreamSettings {
 #[serde(deny_unknown_fields)]
 pub struct ParserSettings {
     /// DEFAULT stage 2's way of finding friendships.
-    pub edge_strategy: crate::parser::EdgeStrategy,
+    pub edge_strategy: EdgeStrategy,
     /// Most users the seeds' friend and follower lists may hold; a larger report is refused
     /// (`INVALID_EVENT`) before its profiles are read, instead of exhausting memory.
     pub max_audience: usize,
@@ -318,6 +318,97 @@ pub enum RateLimiterKind {
     Local,
     /// Also in Redis (`redis.url`), shared by every replica: for tokens used by several.
     Redis,
+}
+
+/// DEFAULT stage 2's way of finding friendships among the valid users (`parser.edge_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeStrategy {
+    /// `friends.getMutual(source = seed, 100 targets)`, 25 per execute: 2,500 pairs a request;
+    /// `friends.get` only for users in no seed's friend list.
+    Mutual,
+    /// `friends.get` of every valid user, intersected with the set.
+    Friends,
+}
+
+/// Why `storage.url` names no place to write.
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    /// Not an S3 bucket name.
+    #[error("invalid S3 bucket {0:?}: expected 3 to 63 of [a-z0-9.-]")]
+    Bucket(String),
+    /// `file://` and nothing after it.
+    #[error("file:// URL without a path")]
+    EmptyPath,
+    /// A scheme other than `s3://` and `file://`.
+    #[error("unsupported storage URL scheme in {0:?}: expected s3://, file:// or a path")]
+    Scheme(String),
+    /// The S3 key prefix is not a valid key prefix.
+    #[error(transparent)]
+    Prefix(#[from] KeyError),
+}
+
+/// A resolved storage location, from `storage.url` / `storage.bucket_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// A local folder.
+    Local(PathBuf),
+    /// An S3 bucket and an optional key prefix inside it.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Prepended to every key.
+        prefix: KeyPrefix,
+    },
+}
+
+impl Default for StorageLocation {
+    fn default() -> Self {
+        StorageLocation::Local(PathBuf::from("./data"))
+    }
+}
+
+impl StorageLocation {
+    /// `url` when set, else `s3://{bucket}` when a bucket is set, else `./data`.
+    pub fn resolve(url: &str, bucket: &str) -> Result<Self, LocationError> {
+        let url = url.trim();
+        let bucket = bucket.trim();
+        if !url.is_empty() {
+            return Self::parse(url);
+        }
+        if !bucket.is_empty() {
+            return Self::parse(&format!("s3://{bucket}"));
+        }
+        Ok(Self::default())
+    }
+
+    /// Parses `s3://bucket/prefix`, `file:///path` or a plain path.
+    pub fn parse(url: &str) -> Result<Self, LocationError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let bucket_ok = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                });
+            if !bucket_ok {
+                return Err(LocationError::Bucket(bucket.to_owned()));
+            }
+            return Ok(StorageLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix: KeyPrefix::parse(prefix)?,
+            });
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(LocationError::EmptyPath);
+            }
+            return Ok(StorageLocation::Local(PathBuf::from(path)));
+        }
+        if url.contains("://") {
+            return Err(LocationError::Scheme(url.to_owned()));
+        }
+        Ok(StorageLocation::Local(PathBuf::from(url)))
+    }
 }
 
 /// `[storage]`.
@@ -834,6 +925,35 @@ fn default_consumer_name(env: &HashMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            StorageLocation::resolve("", "").unwrap(),
+            StorageLocation::Local("./data".into())
+        );
+        assert_eq!(
+            StorageLocation::resolve("", "reports").unwrap(),
+            StorageLocation::S3 {
+                bucket: "reports".into(),
+                prefix: KeyPrefix::parse("").unwrap()
+            }
+        );
+        assert_eq!(
+            StorageLocation::resolve("s3://b-1.x/vk/out", "ignored").unwrap(),
+            StorageLocation::S3 {
+                bucket: "b-1.x".into(),
+                prefix: KeyPrefix::parse("vk/out").unwrap()
+            }
+        );
+        assert_eq!(
+            StorageLocation::parse("file:///tmp/x").unwrap(),
+            StorageLocation::Local("/tmp/x".into())
+        );
+        for bad in ["s3://", "s3://UPPER", "s3://b/../x", "gs://b", "file://"] {
+            assert!(StorageLocation::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_load_and_every_key_is_commented() {

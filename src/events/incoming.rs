@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::seed::SeedRef;
 use super::EventError;
 use crate::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
-use crate::storage::StagePrefix;
+use crate::key::StagePrefix;
 
 /// Largest payload decoded; larger entries are refused before parsing.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;

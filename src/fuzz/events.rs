@@ -17,7 +17,7 @@ use crate::events::{
     MAX_PAYLOAD_BYTES, MAX_SEEDS,
 };
 use crate::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
-use crate::storage::StagePrefix;
+use crate::key::StagePrefix;
 
 /// Longest error message accepted from the decoder: it is stored per dead letter.
 const MAX_MESSAGE_LEN: usize = 1024;

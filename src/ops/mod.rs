@@ -15,8 +15,6 @@
 //! whoever misconfigured a probe more than a `404` would. Shutdown is a `CancellationToken`
 //! passed to [`OpsServer::run`], never a global, so tests can run many servers in one process.
 
-pub mod metrics;
-
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -32,7 +30,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Answers /readyz: Ok when the service can take work, Err(reason) otherwise.
 pub type ReadinessCheck =

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::events::{FailureReason, IncomingEvent};
+pub use crate::settings::EdgeStrategy;
 use crate::settings::ParserSettings;
 use crate::storage::{Storage, StorageError};
 use crate::stream::{JobContext, JobFailure, JobHandler, JobOutput};
@@ -121,17 +122,6 @@ impl From<ParserError> for JobFailure {
             ParserError::Cancelled => JobFailure::retryable(FailureReason::InternalError, message),
         }
     }
-}
-
-/// DEFAULT stage 2's way of finding friendships among the valid users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EdgeStrategy {
-    /// `friends.getMutual(source = seed, 100 targets)`, 25 per execute: 2,500 pairs a request;
-    /// `friends.get` only for users in no seed's friend list.
-    Mutual,
-    /// `friends.get` of every valid user, intersected with the set.
-    Friends,
 }
 
 /// The report parser: one per process, shared by all jobs.

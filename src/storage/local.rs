@@ -152,7 +152,7 @@ fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectKey>) -> Result<(), St
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if super::key::check_segment(&name).is_err() {
+        if crate::key::check_segment(&name).is_err() {
             continue;
         }
         let file_type = entry.file_type().map_err(io_err("list", dir))?;

@@ -7,7 +7,6 @@
 //! second-guess. A stage is written through [`manifest::write_stage`]: its files first, then
 //! `manifest.json`, so whoever sees a manifest sees complete data.
 
-pub mod key;
 pub mod local;
 pub mod manifest;
 pub mod s3;
@@ -18,13 +17,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use key::{KeyError, KeyPrefix, ObjectKey, StagePrefix};
+pub use crate::key::{KeyError, KeyPrefix, ObjectKey, StagePrefix};
 pub use manifest::{
     read_manifest, write_stage, Column, Completeness, ListTally, Manifest, ManifestFile, StageFile,
     StageMeta, MANIFEST_FILE,
 };
 
-use crate::settings::StorageSettings;
+use crate::settings::{StorageLocation, StorageSettings};
 
 /// What can go wrong with storage. Messages never contain credentials.
 #[derive(Debug, thiserror::Error)]
@@ -83,75 +82,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// A resolved storage location, from `storage.url` / `storage.bucket_name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageLocation {
-    /// A local folder.
-    Local(PathBuf),
-    /// An S3 bucket and an optional key prefix inside it.
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// Prepended to every key.
-        prefix: KeyPrefix,
-    },
-}
-
-impl Default for StorageLocation {
-    fn default() -> Self {
-        StorageLocation::Local(PathBuf::from("./data"))
-    }
-}
-
-impl StorageLocation {
-    /// `url` when set, else `s3://{bucket}` when a bucket is set, else `./data`.
-    pub fn resolve(url: &str, bucket: &str) -> Result<Self, StorageError> {
-        let url = url.trim();
-        let bucket = bucket.trim();
-        if !url.is_empty() {
-            return Self::parse(url);
-        }
-        if !bucket.is_empty() {
-            return Self::parse(&format!("s3://{bucket}"));
-        }
-        Ok(Self::default())
-    }
-
-    /// Parses `s3://bucket/prefix`, `file:///path` or a plain path.
-    pub fn parse(url: &str) -> Result<Self, StorageError> {
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let bucket_ok = (3..=63).contains(&bucket.len())
-                && bucket.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
-                });
-            if !bucket_ok {
-                return Err(StorageError::Config(format!(
-                    "invalid S3 bucket {bucket:?}: expected 3 to 63 of [a-z0-9.-]"
-                )));
-            }
-            return Ok(StorageLocation::S3 {
-                bucket: bucket.to_owned(),
-                prefix: KeyPrefix::parse(prefix)?,
-            });
-        }
-        if let Some(path) = url.strip_prefix("file://") {
-            if path.is_empty() {
-                return Err(StorageError::Config(
-                    "file:// URL without a path".to_owned(),
-                ));
-            }
-            return Ok(StorageLocation::Local(PathBuf::from(path)));
-        }
-        if url.contains("://") {
-            return Err(StorageError::Config(format!(
-                "unsupported storage URL scheme in {url:?}: expected s3://, file:// or a path"
-            )));
-        }
-        Ok(StorageLocation::Local(PathBuf::from(url)))
-    }
-}
-
 /// Opens the backend the settings name.
 pub async fn open(settings: &StorageSettings) -> Result<Arc<dyn Storage>, StorageError> {
     match &settings.location {
@@ -161,39 +91,5 @@ pub async fn open(settings: &StorageSettings) -> Result<Arc<dyn Storage>, Storag
             bucket.clone(),
             prefix.clone(),
         )?)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations() {
-        assert_eq!(
-            StorageLocation::resolve("", "").unwrap(),
-            StorageLocation::Local("./data".into())
-        );
-        assert_eq!(
-            StorageLocation::resolve("", "reports").unwrap(),
-            StorageLocation::S3 {
-                bucket: "reports".into(),
-                prefix: KeyPrefix::parse("").unwrap()
-            }
-        );
-        assert_eq!(
-            StorageLocation::resolve("s3://b-1.x/vk/out", "ignored").unwrap(),
-            StorageLocation::S3 {
-                bucket: "b-1.x".into(),
-                prefix: KeyPrefix::parse("vk/out").unwrap()
-            }
-        );
-        assert_eq!(
-            StorageLocation::parse("file:///tmp/x").unwrap(),
-            StorageLocation::Local("/tmp/x".into())
-        );
-        for bad in ["s3://", "s3://UPPER", "s3://b/../x", "gs://b", "file://"] {
-            assert!(StorageLocation::parse(bad).is_err(), "{bad}");
-        }
     }
 }

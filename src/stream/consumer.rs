@@ -55,10 +55,10 @@ use crate::events::{
     FIELD_EVENT_TYPE, FIELD_PAYLOAD,
 };
 use crate::ids::Stage;
-use crate::ops::metrics::Metrics;
+use crate::key::StagePrefix;
+use crate::metrics::Metrics;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::{Settings, StreamSettings};
-use crate::storage::StagePrefix;
 
 /// Largest field value copied into a dead letter; longer ones are cut and flagged.
 const MAX_DEAD_VALUE: usize = 64 * 1024;

@@ -21,7 +21,7 @@ use super::http::{Answer, Params, VkHttp};
 use super::rate::{PaceOutcome, Permit, RpsGuard, TokenKey};
 use super::shared_rate::{SharedLimiter, SharedRateError};
 use super::tokens::Token;
-use crate::ops::Metrics;
+use crate::metrics::Metrics;
 
 /// Retries of one call on one token before its error is handed up.
 #[derive(Debug, Clone, Copy)]

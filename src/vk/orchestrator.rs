@@ -120,7 +120,7 @@ impl Orchestrator {
     }
 
     /// Counts VK requests and pacing waits in `metrics`.
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::ops::Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.client = self.client.with_metrics(metrics);
         self
     }

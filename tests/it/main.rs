@@ -16,6 +16,7 @@ mod settings;
 mod shared_rate;
 mod storage;
 mod stream;
+mod structure;
 mod support;
 mod tables;
 mod vk;

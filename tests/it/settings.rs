@@ -5,8 +5,9 @@ use std::io::Write;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use vk_parser::key::KeyPrefix;
+use vk_parser::settings::StorageLocation;
 use vk_parser::settings::{Environment, RateLimiterKind, Settings, SettingsError};
-use vk_parser::storage::{KeyPrefix, StorageLocation};
 
 use crate::support::env;
 

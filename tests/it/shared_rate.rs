@@ -134,7 +134,7 @@ async fn while_redis_is_down_calls_fail_retryably_without_reaching_vk_and_recove
         base_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(10),
     };
-    let metrics = std::sync::Arc::new(vk_parser::ops::Metrics::new());
+    let metrics = std::sync::Arc::new(vk_parser::metrics::Metrics::new());
     let client = VkClient::new(http, RpsGuard::new(PaceSettings::default()), retry)
         .with_shared_limiter(limiter(&redis))
         .with_metrics(metrics.clone());

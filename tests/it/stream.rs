@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use vk_parser::events::{Artifacts, FailureReason, IncomingEvent};
 use vk_parser::ids::VkUserId;
-use vk_parser::ops::Metrics;
+use vk_parser::metrics::Metrics;
 use vk_parser::settings::Settings;
 use vk_parser::stream::{Consumer, EntryOutcome, JobContext, JobFailure, JobHandler, JobOutput};
 
