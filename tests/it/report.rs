@@ -889,7 +889,9 @@ async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it()
         .call("users.getFollowers", &sim::users_get(author))
         .await
         .unwrap();
-    assert_eq!(session.leased_count(), 1, "moved to a pool token at once");
+    // On a pool token at once; more than one when the first pool tokens spent their 60 in
+    // stage 2 too (the ledger says so, and the replica passes them by as well).
+    assert!(session.leased_count() >= 1, "moved to a pool token at once");
     assert_eq!(
         stat(&sim.stats(), &["per_token", &token, "errors_by_code", "29"]),
         before,
