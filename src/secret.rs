@@ -4,6 +4,10 @@
 //! chain or a `tracing` field cannot leak it by accident. The only way to read the value is
 //! [`Secret::expose`], which is greppable. Logs that need to tell tokens apart use
 //! [`Secret::suffix`]: the last four characters, the most the house rules allow.
+//!
+//! Written by hand rather than with `secrecy`: what is needed is this formatting, `suffix`, a
+//! serde impl and equality (settings tests compare them), and `SecretString` offers neither
+//! `suffix` nor equality, so a wrapper over it would be this file again plus a dependency.
 
 use std::fmt;
 
