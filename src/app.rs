@@ -170,15 +170,13 @@ fn readiness(redis: RedisConn, settings: &Settings) -> ReadinessCheck {
         let stream = stream.clone();
         let group = group.clone();
         Box::pin(async move {
-            let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
                 .arg("GROUPS")
                 .arg(&stream)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| format!("redis: {e}"))?;
-            let exists = groups.iter().any(|g| {
-                matches!(g.get("name"), Some(redis::Value::BulkString(name)) if name == group.as_bytes())
-            });
+            let exists = info.groups.iter().any(|g| g.name == group);
             if exists {
                 Ok(())
             } else {

@@ -306,47 +306,18 @@ impl Consumer {
     async fn refresh_gauges(&self) {
         let names = &self.shared.config.names;
         let mut conn = self.shared.conn.clone();
-        let Ok(Value::Array(groups)) = redis::cmd("XINFO")
+        let Ok(info) = redis::cmd("XINFO")
             .arg("GROUPS")
             .arg(&names.input)
-            .query_async::<Value>(&mut conn)
+            .query_async::<redis::streams::StreamInfoGroupsReply>(&mut conn)
             .await
         else {
             return;
         };
-        for group in groups {
-            let fields = match group {
-                Value::Array(flat) => flat
-                    .chunks(2)
-                    .filter_map(|p| match (&p[0], p.get(1)) {
-                        (Value::BulkString(k), Some(v)) => Some((k.clone(), v.clone())),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-                Value::Map(pairs) => pairs
-                    .into_iter()
-                    .filter_map(|(k, v)| match k {
-                        Value::BulkString(k) => Some((k, v)),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => continue,
-            };
-            let get = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == name.as_bytes())
-                    .map(|(_, v)| v)
-            };
-            let is_ours =
-                matches!(get("name"), Some(Value::BulkString(n)) if n == names.group.as_bytes());
-            if is_ours {
-                if let Some(Value::Int(pending)) = get("pending") {
-                    self.shared.metrics.set_pending(*pending);
-                }
-                if let Some(Value::Int(lag)) = get("lag") {
-                    self.shared.metrics.set_group_lag(*lag);
-                }
+        if let Some(ours) = info.groups.iter().find(|g| g.name == names.group) {
+            self.shared.metrics.set_pending(ours.pending as i64);
+            if let Some(lag) = ours.lag {
+                self.shared.metrics.set_group_lag(lag as i64);
             }
         }
     }
@@ -978,24 +949,19 @@ impl Shared {
     async fn delivery_count(&self, entry_id: &str) -> i64 {
         let names = &self.config.names;
         let mut conn = self.conn.clone();
-        let reply: redis::RedisResult<Value> = redis::cmd("XPENDING")
-            .arg(&names.input)
-            .arg(&names.group)
-            .arg(entry_id)
-            .arg(entry_id)
-            .arg(1)
-            .query_async(&mut conn)
-            .await;
-        match reply {
-            Ok(Value::Array(rows)) => match rows.first() {
-                Some(Value::Array(row)) => match row.get(3) {
-                    Some(Value::Int(n)) => *n,
-                    _ => 0,
-                },
-                _ => 0,
-            },
-            _ => 0,
-        }
+        let reply: redis::RedisResult<redis::streams::StreamPendingCountReply> =
+            redis::cmd("XPENDING")
+                .arg(&names.input)
+                .arg(&names.group)
+                .arg(entry_id)
+                .arg(entry_id)
+                .arg(1)
+                .query_async(&mut conn)
+                .await;
+        reply
+            .ok()
+            .and_then(|r| r.ids.first().map(|p| p.times_delivered as i64))
+            .unwrap_or(0)
     }
 
     /// An entry that is not a valid event: dead letter, FAILED/INVALID_EVENT if its ids are

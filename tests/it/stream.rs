@@ -435,6 +435,11 @@ async fn poison_entries_are_dead_lettered_and_block_nothing() {
         .all(|d| d.contains_key("dead_error") && d.contains_key("dead_entry_id")));
     assert!(String::from_utf8_lossy(&dead[1]["dead_error"]).contains("userId"));
     assert_eq!(dead[3]["payload"].len(), 64 * 1024, "huge values are cut");
+    // XPENDING's delivery count, read through redis-rs's typed reply.
+    assert!(
+        dead.iter().all(|d| d["dead_delivery_count"] == b"1"),
+        "{dead:?}"
+    );
     // The one whose ids were readable got a FAILED/INVALID_EVENT status.
     let invalid = h.final_statuses("j-1").await;
     assert_eq!(invalid.len(), 1);
@@ -576,4 +581,21 @@ async fn shutdown_drains_within_the_grace_and_leaves_the_rest_pending() {
     assert_eq!(outcomes.len(), 1, "the peer picks it up");
     assert_eq!(outcomes[0].1, EntryOutcome::Completed);
     assert_eq!(h.pending().await, 0);
+}
+
+/// The group's lag and pending gauges come from `XINFO GROUPS` (redis-rs's typed reply).
+#[tokio::test(flavor = "multi_thread")]
+async fn group_gauges_follow_xinfo_groups() {
+    let h = Harness::new();
+    let metrics = Arc::new(Metrics::new());
+    let mut c = Consumer::connect(&h.settings("gauges"), h.handler.clone(), metrics.clone())
+        .await
+        .unwrap();
+    for n in 0..3 {
+        h.publish(1, &format!("g-{n}")).await;
+    }
+    c.try_reclaim().await.unwrap();
+    let text = metrics.render();
+    assert!(text.contains("vkp_group_lag 3"), "{text}");
+    assert!(text.contains("vkp_group_pending 0"), "{text}");
 }
