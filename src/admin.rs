@@ -162,16 +162,6 @@ pub async fn dlq_list(settings: &Settings, count: usize) -> Result<Vec<DeadLette
         .collect())
 }
 
-/// Forgets a job stage's `failed` state, so its replayed entry runs again instead of being
-/// acknowledged as a duplicate of a finished stage. A `completed` stage is never touched.
-const FORGET_FAILED: &str = r#"
-if redis.call('HGET', KEYS[1], 'state') == 'failed' then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"#;
-
 /// Puts dead letters back on the input stream (after a fix) and removes them from the
 /// dead-letter stream; `ids` empty means all. A letter of a job stage that failed for good
 /// reruns from attempt 1 (its `failed` state is forgotten first). Entries without `event_type`
@@ -193,7 +183,7 @@ pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, Ad
             IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))
         {
             let keys = StreamNames::from_settings(settings).job(event.job_id(), event.stage());
-            let _: i64 = redis::Script::new(FORGET_FAILED)
+            let _: i64 = crate::stream::scripts::forget_failed()
                 .key(&keys.state)
                 .invoke_async(&mut conn)
                 .await?;

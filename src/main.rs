@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use vk_parser::app::{self, App};
 use vk_parser::settings::Settings;
+use vk_parser::stream::records::dead_letter;
 use vk_parser::telemetry;
 use vk_parser::{admin, demo, export};
 
@@ -167,9 +168,9 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "{id}  {}  entry {}  deliveries {}  {}",
                     field("event_type"),
-                    field("dead_entry_id"),
-                    field("dead_delivery_count"),
-                    field("dead_error")
+                    field(dead_letter::ENTRY_ID),
+                    field(dead_letter::DELIVERY_COUNT),
+                    field(dead_letter::ERROR)
                 );
             }
         }

@@ -49,6 +49,7 @@ use tracing::Instrument;
 use super::entry::{parse_autoclaim_reply, parse_read_reply, RawEntry};
 use super::job::{JobContext, JobFailure, JobHandler, JobOutput, Progress};
 use super::keys::{JobKeys, StreamNames};
+use super::records::job_state;
 use super::scripts::{self, STATE_TTL_MS};
 use crate::events::{
     salvage_ids, EventError, FailureReason, GraphReady, IncomingEvent, StatusUpdate,
@@ -59,9 +60,6 @@ use crate::key::StagePrefix;
 use crate::metrics::Metrics;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::{Settings, StreamSettings};
-
-/// Largest field value copied into a dead letter; longer ones are cut and flagged.
-const MAX_DEAD_VALUE: usize = 64 * 1024;
 
 /// Timeout of ordinary Redis commands (blocking reads get their block time on top).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -853,8 +851,8 @@ impl Shared {
             let mut conn = self.conn.clone();
             let fields: redis::RedisResult<(Option<String>, Option<String>)> = redis::cmd("HMGET")
                 .arg(&keys.state)
-                .arg("state")
-                .arg("result")
+                .arg(job_state::STATE)
+                .arg(job_state::RESULT)
                 .query_async(&mut conn)
                 .await;
             if let Ok((Some(state), Some(result))) = fields {
@@ -865,7 +863,7 @@ impl Shared {
                             && p.job_id() == &e.job_id
                             && p.stage() == Stage::One
                     });
-                if state == "completed" {
+                if job_state::State::parse(&state) == Some(job_state::State::Completed) {
                     if let Some(prefix) = prefix {
                         tracing::debug!(%prefix, "stage 1 prefix from its state record");
                         e.stage1_prefix = Some(prefix);
@@ -880,8 +878,8 @@ impl Shared {
         let mut conn = self.conn.clone();
         let fields: redis::RedisResult<(Option<String>, Option<String>)> = redis::cmd("HMGET")
             .arg(&keys.state)
-            .arg("last_reason")
-            .arg("last_error")
+            .arg(job_state::LAST_REASON)
+            .arg(job_state::LAST_ERROR)
             .query_async(&mut conn)
             .await;
         let (reason, message) = fields.unwrap_or((None, None));
@@ -911,39 +909,17 @@ impl Shared {
         }
     }
 
-    /// The dead-letter record: why, where from, and the original fields (long values cut).
+    /// The dead-letter record ([`super::records::dead_letter`]).
     async fn dead_fields(&self, entry: &RawEntry, error: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         let deliveries = self.delivery_count(&entry.id).await;
-        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = vec![
-            (b"dead_error".to_vec(), error.as_bytes().to_vec()),
-            (b"dead_entry_id".to_vec(), entry.id.as_bytes().to_vec()),
-            (
-                b"dead_delivery_count".to_vec(),
-                deliveries.to_string().into_bytes(),
-            ),
-            (
-                b"dead_consumer".to_vec(),
-                self.config.names.consumer.as_bytes().to_vec(),
-            ),
-            (
-                b"dead_at".to_vec(),
-                Utc::now()
-                    .to_rfc3339_opts(SecondsFormat::Millis, true)
-                    .into_bytes(),
-            ),
-        ];
-        for (k, v) in &entry.fields {
-            if v.len() > MAX_DEAD_VALUE {
-                fields.push((k.clone(), v[..MAX_DEAD_VALUE].to_vec()));
-                fields.push((
-                    b"dead_truncated".to_vec(),
-                    format!("{} bytes", v.len()).into_bytes(),
-                ));
-            } else {
-                fields.push((k.clone(), v.clone()));
-            }
-        }
-        fields
+        super::records::dead_letter::fields(
+            error,
+            &entry.id,
+            deliveries,
+            &self.config.names.consumer,
+            &Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            &entry.fields,
+        )
     }
 
     async fn delivery_count(&self, entry_id: &str) -> i64 {

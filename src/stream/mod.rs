@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod entry;
 pub mod job;
 pub mod keys;
+pub mod records;
 pub mod scripts;
 
 pub use consumer::{Consumer, EntryOutcome, StreamError};

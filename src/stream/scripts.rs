@@ -22,8 +22,11 @@ pub const STATE_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// Returns the attempt number, -1 when another entry holds the lease, -2 when the job and stage
 /// already finished.
 pub fn acquire() -> Script {
-    Script::new(
-        r#"
+    Script::new(ACQUIRE_SOURCE)
+}
+
+/// The Lua source of [`acquire`].
+pub const ACQUIRE_SOURCE: &str = r#"
 local held = redis.call('GET', KEYS[1])
 if held then
   local cut = string.find(held, '|', 1, true)
@@ -36,26 +39,25 @@ local attempt = redis.call('HINCRBY', KEYS[2], 'attempt', 1)
 redis.call('HSET', KEYS[2], 'state', 'running', 'owner', ARGV[5], 'entry', ARGV[2], 'started_at', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return attempt
-"#,
-    )
-}
+"#;
 
 /// Keeps a running job's entry and lease alive, if this consumer still owns both.
 ///
 /// KEYS: stream, lease. ARGV: group, consumer, entry id, lease value, ttl ms.
 /// Returns 1, or 0 when ownership was lost (the job must stop).
 pub fn heartbeat() -> Script {
-    Script::new(
-        r#"
+    Script::new(HEARTBEAT_SOURCE)
+}
+
+/// The Lua source of [`heartbeat`].
+pub const HEARTBEAT_SOURCE: &str = r#"
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
 if redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
-"#,
-    )
-}
+"#;
 
 /// Publishes a job's final status (and GraphReady, and a dead letter, when given), marks the
 /// state record final, acknowledges the entry and drops the lease: all or nothing, and only if
@@ -68,8 +70,11 @@ return 1
 /// Returns 1 when published, 2 when the job had already finished (acknowledged only), 0 when
 /// ownership was lost (nothing done).
 pub fn finish() -> Script {
-    Script::new(
-        r#"
+    Script::new(FINISH_SOURCE)
+}
+
+/// The Lua source of [`finish`].
+pub const FINISH_SOURCE: &str = r#"
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
 local state = redis.call('HGET', KEYS[4], 'state')
@@ -91,9 +96,7 @@ redis.call('PEXPIRE', KEYS[4], ARGV[11])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 if redis.call('GET', KEYS[5]) == ARGV[4] then redis.call('DEL', KEYS[5]) end
 return 1
-"#,
-    )
-}
+"#;
 
 /// Dead-letters an entry that is not a valid event, with an optional FAILED status, and
 /// acknowledges it, if this consumer still owns it.
@@ -102,8 +105,11 @@ return 1
 /// status payload ('' for none), then dead-letter field/value pairs.
 /// Returns 1, or 0 when ownership was lost.
 pub fn dead_letter() -> Script {
-    Script::new(
-        r#"
+    Script::new(DEAD_LETTER_SOURCE)
+}
+
+/// The Lua source of [`dead_letter`].
+pub const DEAD_LETTER_SOURCE: &str = r#"
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
 local dead = {}
@@ -114,9 +120,7 @@ if ARGV[5] ~= '' then
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 return 1
-"#,
-    )
-}
+"#;
 
 /// Gives a job's lease back after a failed or interrupted attempt, recording why, so the entry
 /// can be retried (by anyone) once it is reclaimed. An attempt stopped by a shutdown gives its
@@ -126,8 +130,11 @@ return 1
 /// KEYS: lease, state. ARGV: lease value, last reason ('' to keep), last message, '1' to give
 /// the attempt back.
 pub fn release() -> Script {
-    Script::new(
-        r#"
+    Script::new(RELEASE_SOURCE)
+}
+
+/// The Lua source of [`release`].
+pub const RELEASE_SOURCE: &str = r#"
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], 'state', 'retrying', 'last_reason', ARGV[2], 'last_error', ARGV[3])
 end
@@ -139,6 +146,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
-"#,
-    )
+"#;
+
+/// Forgets a job stage's `failed` state, so a replayed dead letter runs again instead of being
+/// acknowledged as a duplicate of a finished stage; a `completed` stage is never touched.
+///
+/// KEYS: state. Returns 1 when forgotten, 0 otherwise.
+pub fn forget_failed() -> Script {
+    Script::new(FORGET_FAILED_SOURCE)
 }
+
+/// The Lua source of [`forget_failed`].
+pub const FORGET_FAILED_SOURCE: &str = r#"
+if redis.call('HGET', KEYS[1], 'state') == 'failed' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
