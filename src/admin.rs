@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use crate::events::{IncomingEvent, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
-use crate::storage::{self, read_manifest, StagePrefix};
+use crate::storage::{self, StagePrefix};
 use crate::stream::keys::StreamNames;
-use crate::tables::{from_parquet, ColumnData};
+use crate::tables::ColumnData;
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +25,12 @@ pub enum AdminError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
-    /// A prefix or a table could not be read.
-    #[error("{0}")]
-    Read(String),
+    /// The prefix is not a stage prefix.
+    #[error(transparent)]
+    Prefix(#[from] crate::key::KeyError),
+    /// The stage could not be read back.
+    #[error(transparent)]
+    Read(#[from] crate::stage_files::StageReadError),
 }
 
 async fn redis(settings: &Settings) -> Result<RedisConn, AdminError> {
@@ -67,9 +70,9 @@ async fn add_event(
 
 /// A readable description of a stage: its manifest, then a few rows of each table.
 pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<String, AdminError> {
-    let prefix = StagePrefix::parse(prefix).map_err(|e| AdminError::Read(e.to_string()))?;
+    let prefix = StagePrefix::parse(prefix)?;
     let storage = storage::open(&settings.storage).await?;
-    let manifest = read_manifest(storage.as_ref(), &prefix).await?;
+    let (manifest, tables) = crate::stage_files::read_stage(storage.as_ref(), &prefix).await?;
     let mut out = format!(
         "{} (report {}, job {}, stage {}, seeds {:?}, written {})\n",
         manifest.prefix,
@@ -79,7 +82,7 @@ pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<S
         manifest.main_ids,
         manifest.created_at
     );
-    for file in &manifest.files {
+    for (file, table) in manifest.files.iter().zip(&tables) {
         let columns: Vec<String> = file
             .columns
             .iter()
@@ -92,18 +95,6 @@ pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<S
             file.bytes,
             columns.join(", ")
         ));
-        let body = storage
-            .get(
-                &prefix
-                    .key(&file.name)
-                    .map_err(|e| AdminError::Read(e.to_string()))?,
-            )
-            .await?;
-        let name = file.name.clone();
-        let table = tokio::task::spawn_blocking(move || from_parquet(&name, &body))
-            .await
-            .map_err(|e| AdminError::Read(e.to_string()))?
-            .map_err(|e| AdminError::Read(e.to_string()))?;
         for row in 0..table.rows().min(rows) {
             let cells: Vec<String> = table
                 .columns

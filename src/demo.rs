@@ -20,11 +20,10 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::export::{graph_of, table_name, Graph};
+use crate::export::{graph_of, Graph};
 use crate::settings::Settings;
 use crate::storage::local::LocalStorage;
-use crate::storage::{read_manifest, StagePrefix, Storage};
-use crate::tables::from_parquet;
+use crate::storage::StagePrefix;
 
 /// How fast the simulated VK runs: 20x, with the service's pacing scaled alike.
 const TIME_SCALE: u32 = 20;
@@ -481,25 +480,9 @@ async fn read_graph(data: &Path, stage2: &Value) -> Result<Graph, DemoError> {
     let storage = LocalStorage::open(data)
         .await
         .map_err(|e| DemoError::Report(e.to_string()))?;
-    let manifest = read_manifest(&storage, &prefix)
+    let (manifest, tables) = crate::stage_files::read_stage(&storage, &prefix)
         .await
         .map_err(|e| DemoError::Report(e.to_string()))?;
-    let mut tables = Vec::new();
-    for file in &manifest.files {
-        let key = prefix
-            .key(&file.name)
-            .map_err(|e| DemoError::Report(e.to_string()))?;
-        let bytes = storage
-            .get(&key)
-            .await
-            .map_err(|e| DemoError::Report(e.to_string()))?;
-        let name = table_name(&file.name).to_owned();
-        let table = tokio::task::spawn_blocking(move || from_parquet(&name, &bytes))
-            .await
-            .map_err(|e| DemoError::Report(e.to_string()))?
-            .map_err(|e| DemoError::Report(e.to_string()))?;
-        tables.push(table);
-    }
     graph_of(&manifest, &tables).map_err(|e| DemoError::Report(e.to_string()))
 }
 

@@ -27,22 +27,33 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ids::{ReportType, VkUserId};
+use crate::key::{KeyError, StagePrefix};
 use crate::settings::Settings;
-use crate::storage::{self, read_manifest, Manifest, StagePrefix};
-use crate::tables::{from_parquet, ColumnData, Table};
+use crate::stage_files::{read_stage, StageReadError};
+use crate::storage::{self, Manifest};
+use crate::tables::{ColumnData, Table, TableError};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// The prefix is not a stage prefix.
-    #[error("{0}")]
-    Prefix(String),
-    /// Storage failed (missing manifest, unreadable file).
+    #[error(transparent)]
+    Prefix(#[from] KeyError),
+    /// Storage failed (unreachable, a missing manifest).
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
-    /// A table could not be decoded or lacks a column the graph needs.
-    #[error("{0}")]
-    Table(String),
+    /// The stage could not be read back.
+    #[error(transparent)]
+    Read(#[from] StageReadError),
+    /// The stage lacks a table the graph needs.
+    #[error("the stage has no {0} table")]
+    MissingTable(String),
+    /// A table lacks a column the graph needs, or has it of another type.
+    #[error(transparent)]
+    Column(#[from] TableError),
+    /// The writing task failed (a bug: it panicked).
+    #[error("writing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The stage holds no graph (a stage 1 prefix).
     #[error("{0}")]
     NotAGraph(String),
@@ -144,25 +155,9 @@ pub async fn export(
     format: Format,
     out: Option<PathBuf>,
 ) -> Result<(Graph, Vec<PathBuf>), ExportError> {
-    let prefix = StagePrefix::parse(prefix).map_err(|e| ExportError::Prefix(e.to_string()))?;
+    let prefix = StagePrefix::parse(prefix)?;
     let store = storage::open(&settings.storage).await?;
-    let manifest = read_manifest(store.as_ref(), &prefix).await?;
-    let mut tables = Vec::new();
-    for file in &manifest.files {
-        let body = store
-            .get(
-                &prefix
-                    .key(&file.name)
-                    .map_err(|e| ExportError::Prefix(e.to_string()))?,
-            )
-            .await?;
-        let name = table_name(&file.name).to_owned();
-        let table = tokio::task::spawn_blocking(move || from_parquet(&name, &body))
-            .await
-            .map_err(|e| ExportError::Table(e.to_string()))?
-            .map_err(|e| ExportError::Table(e.to_string()))?;
-        tables.push(table);
-    }
+    let (manifest, tables) = read_stage(store.as_ref(), &prefix).await?;
     let graph = graph_of(&manifest, &tables)?;
     let out = out.unwrap_or_else(|| {
         let stem = format!("{}_stage{}", manifest.job_id, manifest.stage);
@@ -176,14 +171,8 @@ pub async fn export(
         let graph = graph.clone();
         move || write_files(&graph, format, &out)
     })
-    .await
-    .map_err(|e| ExportError::Table(e.to_string()))??;
+    .await??;
     Ok((graph, written))
-}
-
-/// A table's name from its file name: `df_users.parquet` is `df_users`.
-pub fn table_name(file: &str) -> &str {
-    file.strip_suffix(".parquet").unwrap_or(file)
 }
 
 fn write_files(graph: &Graph, format: Format, out: &Path) -> Result<Vec<PathBuf>, ExportError> {
@@ -229,11 +218,7 @@ fn table<'a>(tables: &'a [Table], name: &str) -> Result<&'a Table, ExportError> 
     tables
         .iter()
         .find(|t| t.name == name)
-        .ok_or_else(|| ExportError::Table(format!("the stage has no {name} table")))
-}
-
-fn column_err(e: crate::tables::TableError) -> ExportError {
-    ExportError::Table(e.to_string())
+        .ok_or_else(|| ExportError::MissingTable(name.to_owned()))
 }
 
 /// Builds the graph from a stage's manifest and decoded tables.
@@ -270,7 +255,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         };
         graph.attributes.push((c.name.clone(), kind));
     }
-    let ids = users.i64s("id").map_err(column_err)?;
+    let ids = users.i64s("id")?;
     let text = |name: &str, row: usize| match users.column(name) {
         Some(ColumnData::Str(v)) => v[row].clone(),
         _ => None,
@@ -298,11 +283,8 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         }));
         graph.nodes.push(Node { id, label, values });
     }
-    let (sources, targets) = (
-        connect.i64s("source").map_err(column_err)?,
-        connect.i64s("target").map_err(column_err)?,
-    );
-    let relations = connect.i8s("relation").map_err(column_err)?;
+    let (sources, targets) = (connect.i64s("source")?, connect.i64s("target")?);
+    let relations = connect.i8s("relation")?;
     for ((&source, &target), &relation) in sources.iter().zip(targets).zip(relations) {
         let relation = match relation {
             crate::parser::relations::FRIEND => "friend",
@@ -332,10 +314,10 @@ fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, Exp
         ],
         ..Graph::default()
     };
-    let ids = subs.i64s("id_group").map_err(column_err)?;
-    let names = subs.strs("name").map_err(column_err)?;
-    let screen_names = subs.strs("screen_name").map_err(column_err)?;
-    let members = subs.opt_i64s("members_count").map_err(column_err)?;
+    let ids = subs.i64s("id_group")?;
+    let names = subs.strs("name")?;
+    let screen_names = subs.strs("screen_name")?;
+    let members = subs.opt_i64s("members_count")?;
     let mut known = BTreeSet::new();
     for row in 0..ids.len() {
         let id = -ids[row].abs();
@@ -354,9 +336,7 @@ fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, Exp
         });
     }
     for main in main_ids {
-        let counts = subs
-            .i64s(&format!("subscribers_{main}"))
-            .map_err(column_err)?;
+        let counts = subs.i64s(&format!("subscribers_{main}"))?;
         for (&group, &count) in ids.iter().zip(counts) {
             if count > 0 {
                 graph.edges.push(Edge {

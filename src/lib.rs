@@ -21,6 +21,7 @@ pub mod parser;
 pub mod redis_conn;
 pub mod secret;
 pub mod settings;
+pub mod stage_files;
 pub mod storage;
 pub mod stream;
 pub mod tables;
