@@ -644,19 +644,25 @@ impl Session {
         if matches!(token.origin, TokenOrigin::User(_)) {
             return;
         }
-        self.leased.retain(|t| t.key != token.key);
+        // Forgotten only once released: a job aborted mid-release (ownership lost, shutdown)
+        // leaves the token in `leased`, and `Drop` releases it (a second release of a lease is
+        // "unknown lease" to the token manager, which counts as done).
         if let Err(e) = self.source.release(token, reason).await {
             tracing::warn!(token = %token.suffix(), error = %e, "token release failed");
         }
+        self.leased.retain(|t| t.key != token.key);
     }
 
     /// Ends the session, releasing every token still leased with `reason`.
     pub async fn finish(mut self, reason: ReleaseReason) {
-        let held = std::mem::take(&mut self.leased);
-        for token in held {
+        // One at a time, each forgotten after its release: if the job is aborted here (it lost
+        // its entry to a peer), `Drop` still releases what is left, the one in flight included.
+        // The chaos run found the lease that leaked when the whole list was taken first.
+        while let Some(token) = self.leased.first().cloned() {
             if let Err(e) = self.source.release(&token, reason).await {
                 tracing::warn!(token = %token.suffix(), error = %e, "token release failed");
             }
+            self.leased.remove(0);
         }
     }
 
