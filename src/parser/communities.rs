@@ -64,3 +64,39 @@ pub fn subscriptions_table(pairs: &[(i64, i64)], details: &Details) -> Table {
     );
     add_columns(table, &groups, details)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn communities_vk_did_not_return_have_null_details() {
+        let group: Group = serde_json::from_value(serde_json::json!({
+            "id": 5, "name": "Five", "screen_name": "five", "members_count": 50,
+        }))
+        .unwrap();
+        let details: Details = [(5, group)].into();
+        let table = subscriptions_table(&[(1, 5), (1, 6)], &details);
+        assert_eq!(table.i64s("id_group").unwrap(), [5, 6]);
+        assert_eq!(table.opt_i64s("members_count").unwrap(), [Some(50), None]);
+        let names: Vec<Option<&str>> = table
+            .strs("name")
+            .unwrap()
+            .iter()
+            .map(Option::as_deref)
+            .collect();
+        assert_eq!(names, [Some("Five"), None]);
+        let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            columns,
+            [
+                "main_id",
+                "id_group",
+                "members_count",
+                "name",
+                "screen_name",
+                "image_url"
+            ]
+        );
+    }
+}

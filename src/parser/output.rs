@@ -169,3 +169,17 @@ pub fn profiles_table<'a>(
             ColumnData::Bool(rows.iter().map(|p| mains.contains(&p.id)).collect()),
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_refuse_self_loops_but_a_seed_alone() {
+        let ok = edges_table(&[(1, 2, 2), (3, 3, ALONE), (4, 1, 1)]);
+        assert!(check_edges(&ok).is_ok());
+        for bad in [(5, 5, 2), (0, 1, 1), (1, -2, 2)] {
+            assert!(check_edges(&edges_table(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}

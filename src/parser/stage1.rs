@@ -361,3 +361,75 @@ async fn audience_subscriptions(
         .with("user_id", ColumnData::I64(user_id))
         .with("group_id", ColumnData::I64(group_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(id: i64, closed: bool, readable: bool, deactivated: Option<&str>) -> Profile {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "first_name": "A", "last_name": "B", "is_closed": closed,
+            "can_access_closed": readable, "deactivated": deactivated,
+        }))
+        .unwrap()
+    }
+
+    fn seed(id: i64) -> VkUserId {
+        VkUserId::new(id).unwrap()
+    }
+
+    fn audience() -> Audience {
+        let mut a = Audience::default();
+        a.lists.friends.insert(1, vec![10, 11, 12]);
+        a.lists.followers.insert(1, vec![13]);
+        a.lists.outgoing.insert(1, vec![14]);
+        a
+    }
+
+    #[test]
+    fn everyone_holds_friends_followers_and_followed_users() {
+        assert_eq!(
+            audience().everyone(&[seed(1), seed(2)]),
+            [1, 2, 10, 11, 12, 13, 14]
+        );
+    }
+
+    #[test]
+    fn readable_closed_profiles_are_valid_unless_the_report_narrows_it() {
+        let profiles = [
+            profile(10, false, true, None),
+            profile(11, true, true, None),
+            profile(12, true, false, None),
+            profile(13, false, true, Some("deleted")),
+        ];
+        let seeds = [seed(1), seed(2)];
+        let valid = valid_users(&profiles, &seeds, &audience(), true);
+        // Seed 1's lists were read, seed 2's were not.
+        assert_eq!(valid.into_iter().collect::<Vec<_>>(), [1, 10, 11]);
+        let narrowed = valid_users(&profiles, &seeds, &audience(), false);
+        assert_eq!(narrowed.into_iter().collect::<Vec<_>>(), [1, 10]);
+    }
+
+    #[test]
+    fn df_main_friends_and_df_users_carry_the_lists() {
+        let a = audience();
+        let lists = a.table(&[seed(1)]);
+        assert_eq!(lists.i64s("id").unwrap(), [10, 11, 12, 13]);
+        assert_eq!(lists.i8s("relation").unwrap(), [2, 2, 2, 1]);
+        let profiles = [
+            profile(1, false, true, None),
+            profile(14, false, true, None),
+        ];
+        let valid: BTreeSet<i64> = [1, 14].into();
+        let users = users_table(&profiles, &valid, &[seed(1)], &a);
+        let relations: Vec<Option<&str>> = users
+            .strs("relations_1")
+            .unwrap()
+            .iter()
+            .map(Option::as_deref)
+            .collect();
+        assert_eq!(relations, [Some("main_id"), Some("friend")]);
+        // The seed's friend count is its list's length.
+        assert_eq!(users.opt_i64s("friends_count").unwrap()[0], Some(3));
+    }
+}

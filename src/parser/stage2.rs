@@ -533,3 +533,50 @@ async fn sub_graph(
     }
     Ok(vec![df_subs])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists() -> Table {
+        // Seed 1: friends 10, 11; follower 12. Seed 2: friend 10.
+        Table::new("df_main_friends")
+            .with("main_id", ColumnData::I64(vec![1, 1, 1, 2]))
+            .with("id", ColumnData::I64(vec![10, 11, 12, 10]))
+            .with("relation", ColumnData::I8(vec![2, 2, 1, 2]))
+    }
+
+    #[test]
+    fn seed_lists_read_back_with_the_outgoing_ones() {
+        let outgoing = Table::new("df_main_outgoing")
+            .with("main_id", ColumnData::I64(vec![1]))
+            .with("id", ColumnData::I64(vec![13]));
+        let seeds = read_seed_lists(&lists(), Some(&outgoing)).unwrap();
+        assert_eq!(seeds.friends[&1], [10, 11]);
+        assert_eq!(seeds.followers[&1], [12]);
+        assert_eq!(seeds.outgoing[&1], [13]);
+        assert!(read_seed_lists(&lists(), None).unwrap().outgoing.is_empty());
+    }
+
+    #[test]
+    fn the_estimate_counts_calls_per_method() {
+        // Valid: the seeds, their friends and the follower 12 (in no seed's friend list).
+        let valid = [1, 2, 10, 11, 12];
+        let mutual =
+            estimate_calls(ReportType::Default, EdgeStrategy::Mutual, &lists(), &valid).unwrap();
+        assert_eq!(mutual["users.getFollowers"], 3);
+        assert_eq!(
+            mutual[methods::GET_MUTUAL],
+            2,
+            "one call of 100 targets per seed"
+        );
+        assert_eq!(mutual["friends.get"], 1, "the follower in no friend list");
+        let friends =
+            estimate_calls(ReportType::Default, EdgeStrategy::Friends, &lists(), &valid).unwrap();
+        assert_eq!(friends["friends.get"], 3);
+        assert!(!friends.contains_key(methods::GET_MUTUAL));
+        let chains =
+            estimate_calls(ReportType::Handshakes, EdgeStrategy::Mutual, &lists(), &[]).unwrap();
+        assert_eq!(chains[methods::GET_MUTUAL], 1);
+    }
+}
