@@ -777,17 +777,7 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
         )
         .await;
     for _ in 0..400 {
-        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-            .arg("stream:report:status-change")
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if entries
-            .iter()
-            .any(|(_, f)| f.get("payload").is_some_and(|p| p.contains("\"term\"")))
-        {
+        if !service.statuses("term", 1).await.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -803,17 +793,11 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
         .expect("exits")
         .unwrap();
     assert!(status.success(), "exit status {status}");
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg("stream:report:status-change")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
+    let finals = service
+        .statuses("term", 1)
         .await
-        .unwrap();
-    let finals = entries
         .iter()
-        .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-        .filter(|s| s["jobId"] == "term" && s["status"] != "IN_PROGRESS")
+        .filter(|s| s["status"] != "IN_PROGRESS")
         .count();
     assert_eq!(finals, 0, "nothing final for the interrupted job");
     let pending: redis::Value = redis::cmd("XPENDING")
