@@ -225,8 +225,9 @@ async fn paged_lists(
         lists.extend(read_lists(session, &failed, page, build).await?);
     }
     let private = private_ones(&lists, users);
-    if !private.is_empty() {
-        if let Some(previous) = session.to_author().await {
+    let method = users.first().map(|&u| build(u, 0).method);
+    if let (false, Some(method)) = (private.is_empty(), method) {
+        if let Some(previous) = session.to_author(method).await {
             let again = read_lists(session, &private, page, build).await;
             session.restore(previous);
             lists.extend(again?);
@@ -464,10 +465,13 @@ pub(crate) fn decode_subscriptions(value: Value) -> Result<Subscriptions, VkErro
     })
 }
 
+/// The method name of [`subscriptions_get`].
+const GET_SUBSCRIPTIONS: &str = "users.getSubscriptions";
+
 /// users.getSubscriptions (extended=0 answers the whole lists in one call).
 pub fn subscriptions_get(user: VkUserId) -> Call {
     Call::new(
-        "users.getSubscriptions",
+        GET_SUBSCRIPTIONS,
         json!({"user_id": user.get(), "extended": 0}),
     )
 }
@@ -490,7 +494,7 @@ pub async fn subscriptions(
     }
     let private = private_ones(&out, users);
     if !private.is_empty() {
-        if let Some(previous) = session.to_author().await {
+        if let Some(previous) = session.to_author(GET_SUBSCRIPTIONS).await {
             let again = read_subscriptions(session, &private).await;
             session.restore(previous);
             out.extend(again?);

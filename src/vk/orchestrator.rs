@@ -538,7 +538,9 @@ impl Session {
     /// back to [`Session::restore`]); `None` when it is on the author's token already or the
     /// author has none. The author's token may read what the pool's may not: its owner's
     /// closed friends, whom stage 1 kept as readable.
-    pub async fn to_author(&mut self) -> Option<Token> {
+    /// `None` too when the author's token is benched for `method` (its quota spent): moving
+    /// there would only move the job on to yet another leased token.
+    pub async fn to_author(&mut self, method: &str) -> Option<Token> {
         if self.on_author {
             return None;
         }
@@ -546,6 +548,14 @@ impl Session {
             Ok(Some(token)) => token,
             _ => return None,
         };
+        self.load_spent(&author).await;
+        if self
+            .benched
+            .get(&(author.key, method.to_owned()))
+            .is_some_and(|until| *until > Instant::now())
+        {
+            return None;
+        }
         tracing::info!(token = %author.suffix(), "back on the author's token for profiles only it may read");
         self.on_author = true;
         self.current.replace(author)
