@@ -174,9 +174,8 @@ pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, Ad
             IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))
         {
             let keys = StreamNames::from_settings(settings).job(event.job_id(), event.stage());
-            let _: i64 = crate::stream::scripts::forget_failed()
-                .key(&keys.state)
-                .invoke_async(&mut conn)
+            crate::stream::scripts::Scripts::new()
+                .forget_failed(&mut conn, &keys)
                 .await?;
         }
         add_event(&mut conn, settings, event_type, payload).await?;

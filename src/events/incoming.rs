@@ -171,6 +171,14 @@ impl IncomingEvent {
         }
     }
 
+    /// Report type of either kind.
+    pub fn report_type(&self) -> ReportType {
+        match self {
+            IncomingEvent::ReportCreated(e) => e.report_type,
+            IncomingEvent::Stage2Created(e) => e.report_type,
+        }
+    }
+
     /// The stage this event starts.
     pub fn stage(&self) -> Stage {
         match self {

@@ -74,6 +74,57 @@ pub enum FailureReason {
     InternalError,
 }
 
+impl FailureReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [FailureReason; 14] = [
+        FailureReason::VkReconnectRequired,
+        FailureReason::VkGlobalPoolExhausted,
+        FailureReason::VkRateLimit,
+        FailureReason::VkAccessDenied,
+        FailureReason::VkUserNotFound,
+        FailureReason::VkApiError,
+        FailureReason::NetworkError,
+        FailureReason::StorageError,
+        FailureReason::InvalidEvent,
+        FailureReason::EmptyResult,
+        FailureReason::IncompleteData,
+        FailureReason::Stage1NotFound,
+        FailureReason::MaxRetriesExceeded,
+        FailureReason::InternalError,
+    ];
+
+    /// The wire name (as in `failureReason`), also used in logs, metrics and the state record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::VkReconnectRequired => "VK_RECONNECT_REQUIRED",
+            FailureReason::VkGlobalPoolExhausted => "VK_GLOBAL_POOL_EXHAUSTED",
+            FailureReason::VkRateLimit => "VK_RATE_LIMIT",
+            FailureReason::VkAccessDenied => "VK_ACCESS_DENIED",
+            FailureReason::VkUserNotFound => "VK_USER_NOT_FOUND",
+            FailureReason::VkApiError => "VK_API_ERROR",
+            FailureReason::NetworkError => "NETWORK_ERROR",
+            FailureReason::StorageError => "STORAGE_ERROR",
+            FailureReason::InvalidEvent => "INVALID_EVENT",
+            FailureReason::EmptyResult => "EMPTY_RESULT",
+            FailureReason::IncompleteData => "INCOMPLETE_DATA",
+            FailureReason::Stage1NotFound => "STAGE1_NOT_FOUND",
+            FailureReason::MaxRetriesExceeded => "MAX_RETRIES_EXCEEDED",
+            FailureReason::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The reason with this wire name.
+    pub fn parse(raw: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a stage's files are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -268,4 +319,20 @@ fn event_id(name: &str) -> String {
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_has_one_wire_name_everywhere() {
+        for reason in FailureReason::ALL {
+            let serde = serde_json::to_value(reason).unwrap();
+            assert_eq!(serde.as_str(), Some(reason.as_str()), "{reason:?}");
+            assert_eq!(FailureReason::parse(reason.as_str()), Some(reason));
+            assert_eq!(reason.to_string(), reason.as_str());
+        }
+        assert_eq!(FailureReason::parse("NOPE"), None);
+    }
 }

@@ -20,6 +20,7 @@
 
 pub mod communities;
 pub mod completeness;
+pub mod graph;
 pub mod handshakes;
 pub mod output;
 pub mod relations;

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::communities;
 use super::completeness::{ListKind, Tally};
-use super::relations::{self, SeedLists, FOLLOWER, FRIEND};
+use super::graph::{self, EdgeSet};
+use super::relations::{SeedLists, FRIEND};
 use super::{handshakes, output, EdgeStrategy, ParserError};
 use crate::events::Stage2Created;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -322,7 +323,7 @@ fn list_errors(lists: &methods::Lists) -> impl Iterator<Item = &crate::vk::ApiEr
     lists.values().filter_map(|r| r.as_ref().err())
 }
 
-/// DEFAULT: df_connect, df_users and the unfiltered lists.
+/// DEFAULT: df_connect, df_users and the unfiltered lists. The edge rules are [`graph`]'s.
 async fn default_graph(
     session: &mut Session,
     graph: Graph<'_>,
@@ -335,78 +336,25 @@ async fn default_graph(
         seeds,
         valid,
     } = graph;
-    let (seed_friends, seed_followers) = (&seeds.friends, &seeds.followers);
-    let valid: BTreeSet<i64> = valid.iter().copied().collect();
-    let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
-    let mut friendships: BTreeSet<(i64, i64)> = BTreeSet::new();
-    let mut follows: BTreeSet<(i64, i64)> = BTreeSet::new();
-    // A seed following a user is an outgoing friendship: relation 2, directed seed → user,
-    // never also a follower edge.
-    let outgoing = seeds.outgoing_edges(&valid);
-    let add_friendship = |a: i64, b: i64, set: &mut BTreeSet<(i64, i64)>| {
-        if a != b && valid.contains(&a) && valid.contains(&b) {
-            set.insert((a.min(b), a.max(b)));
-        }
-    };
-    let add_follow = |f: i64, u: i64, set: &mut BTreeSet<(i64, i64)>| {
-        if f != u && valid.contains(&f) && valid.contains(&u) && !outgoing.contains(&(f, u)) {
-            set.insert((f, u));
-        }
-    };
-    // The seeds' own edges are in their stage 1 lists.
-    for (m, friends) in seed_friends {
-        for &f in friends {
-            add_friendship(*m, f, &mut friendships);
-        }
-    }
-    for (m, followers) in seed_followers {
-        for &f in followers {
-            add_follow(f, *m, &mut follows);
-        }
-    }
-    let others: Vec<i64> = valid
-        .iter()
-        .copied()
-        .filter(|u| !mains.contains(u))
-        .collect();
+    let mut edges = EdgeSet::from_seeds(valid, seeds);
+    let others = edges.others(main_ids);
     ctx.progress.report(15, "finding friendships").await;
-    let by_friends_get: Vec<i64> = match strategy {
+    let by_friends_get = match strategy {
         EdgeStrategy::Friends => others.clone(),
         EdgeStrategy::Mutual => {
-            // Targets getMutual could not test on any token of the job (the method needs the
-            // `friends` right): their own friend lists give the same edges.
-            let mut fallback: BTreeSet<i64> = BTreeSet::new();
-            for m in main_ids {
-                if !seed_friends.contains_key(&m.get()) {
-                    continue;
-                }
-                let targets: Vec<i64> = others.clone();
-                let results = methods::mutual_friends(session, *m, &targets).await?;
-                tally.record_mutual(targets.len(), &results);
-                for entry in results.found {
-                    for x in entry.common_friends {
-                        add_friendship(entry.id, x, &mut friendships);
-                    }
-                }
-                fallback.extend(results.denied);
-            }
-            // Users in no seed's friend list: their edges to each other need their own lists.
-            let in_a_list: HashSet<i64> = seed_friends.values().flatten().copied().collect();
-            others
-                .iter()
-                .copied()
-                .filter(|u| !in_a_list.contains(u) || fallback.contains(u))
-                .collect()
+            let denied = mutual_edges(session, main_ids, seeds, &others, &mut edges, tally).await?;
+            graph::friend_list_targets(&others, &seeds.friends, &denied)
         }
     };
-    let lists = methods::friend_lists(session, &user_ids(by_friends_get.iter().copied())).await?;
+    let lists = methods::friend_lists(session, &user_ids(by_friends_get)).await?;
     tally.record(ListKind::FriendLists, lists.len(), list_errors(&lists));
-    for (u, list) in &lists {
-        if let Ok(friends) = list {
-            for &w in friends {
-                add_friendship(u.get(), w, &mut friendships);
-            }
-        }
+    let read_lists = || {
+        lists
+            .iter()
+            .filter_map(|(u, l)| Some((u.get(), l.as_ref().ok()?.as_slice())))
+    };
+    for (u, friends) in read_lists() {
+        edges.add_friend_list(u, friends);
     }
     ctx.progress.report(55, "finding follower edges").await;
     let followers = methods::follower_lists(session, &user_ids(others.iter().copied())).await?;
@@ -417,64 +365,50 @@ async fn default_graph(
     );
     for (u, list) in &followers {
         if let Ok(list) = list {
-            for &f in list {
-                add_follow(f, u.get(), &mut follows);
-            }
+            edges.add_follower_list(u.get(), list);
         }
     }
-    let mut edges: Vec<relations::Edge> = friendships
-        .iter()
-        .chain(&outgoing)
-        .map(|(a, b)| (*a, *b, FRIEND))
-        .chain(follows.iter().map(|(f, u)| (*f, *u, FOLLOWER)))
-        .collect();
-    // Every seed appears in df_connect (as the seed service kept them).
-    let linked: HashSet<i64> = edges.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
-    edges.extend(relations::minimal_links(main_ids, seeds, &linked));
+    let edges = edges.into_edges(main_ids, seeds);
     let df_connect = output::edges_table(&edges);
-    let (source, target) = (
-        edges.iter().map(|e| e.0).collect::<Vec<_>>(),
-        edges.iter().map(|e| e.1).collect::<Vec<_>>(),
-    );
     output::check_edges(&df_connect)?;
     output::require_rows(&df_connect)?;
 
     ctx.progress.report(80, "reading profiles").await;
-    let in_graph: BTreeSet<i64> = source
-        .into_iter()
-        .chain(target)
-        .chain(mains.iter().copied())
-        .collect();
-    let wanted: Vec<i64> = in_graph.into_iter().collect();
+    let wanted = graph::users_in_graph(&edges, main_ids);
     let profiles = methods::profiles(session, &wanted, methods::PROFILE_FIELDS).await?;
     tally.record_answered(ListKind::Profiles, wanted.len(), profiles.len());
-    // Friend counts of the lists this report read: the seeds' and the fallback's.
-    let mut friend_counts: HashMap<i64, usize> = seed_friends
-        .iter()
-        .map(|(m, list)| (*m, list.len()))
-        .collect();
-    for (u, list) in &lists {
-        if let Ok(list) = list {
-            friend_counts.insert(u.get(), list.len());
-        }
-    }
+    let mains: BTreeSet<i64> = main_ids.iter().map(|m| m.get()).collect();
+    let friend_counts = graph::friend_counts(seeds, read_lists());
     let df_users = output::users_table(&profiles, &mains, &friend_counts, seeds, main_ids);
     let mut tables = vec![df_connect, df_users];
-    for m in main_ids {
-        let (mut id, mut rel) = (Vec::new(), Vec::new());
-        for (list, kind) in [(seed_friends, FRIEND), (seed_followers, FOLLOWER)] {
-            for &u in list.get(&m.get()).map(Vec::as_slice).unwrap_or_default() {
-                id.push(u);
-                rel.push(kind);
-            }
-        }
-        tables.push(
-            Table::new(format!("unfiltered_{m}"))
-                .with("id", ColumnData::I64(id))
-                .with("relation", ColumnData::I8(rel)),
-        );
-    }
+    tables.extend(graph::unfiltered_tables(main_ids, seeds));
     Ok(tables)
+}
+
+/// The `mutual` strategy's friendships: friends.getMutual from each seed with a friend list to
+/// every other valid user. Returns the targets getMutual could not test on any token of the job
+/// (the method needs the `friends` right): their own friend lists give the same edges.
+async fn mutual_edges(
+    session: &mut Session,
+    main_ids: &[VkUserId],
+    seeds: &SeedLists,
+    others: &[i64],
+    edges: &mut EdgeSet,
+    tally: &mut Tally,
+) -> Result<BTreeSet<i64>, ParserError> {
+    let mut denied: BTreeSet<i64> = BTreeSet::new();
+    for m in main_ids {
+        if !seeds.friends.contains_key(&m.get()) {
+            continue;
+        }
+        let results = methods::mutual_friends(session, *m, others).await?;
+        tally.record_mutual(others.len(), &results);
+        for entry in results.found {
+            edges.add_friend_list(entry.id, &entry.common_friends);
+        }
+        denied.extend(results.denied);
+    }
+    Ok(denied)
 }
 
 /// SUB_GRAPH: `df_subs`, one row per community the seeds' valid audience subscribes to, with

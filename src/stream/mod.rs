@@ -4,13 +4,16 @@
 //!
 //! Only this module acknowledges entries.
 
+mod attempt;
 pub mod consumer;
+mod dead_letters;
 pub mod entry;
 pub mod job;
 pub mod keys;
 pub mod records;
 pub mod scripts;
 
-pub use consumer::{Consumer, EntryOutcome, StreamError};
+pub use attempt::EntryOutcome;
+pub use consumer::{Consumer, StreamError};
 pub use job::{JobContext, JobFailure, JobHandler, JobOutput, Progress};
 pub use keys::StreamNames;
