@@ -28,12 +28,21 @@ const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Redis is unreachable or refused the connection.
-    #[error("cannot reach Redis at {url}: {message} (set REDIS_URL)")]
+    #[error("cannot reach Redis at {url}: {source} (set REDIS_URL)")]
     Redis {
         /// The URL, password redacted.
         url: String,
         /// What failed.
-        message: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Redis took the connection but did not answer PING in time.
+    #[error("cannot reach Redis at {url}: no answer within {secs}s (set REDIS_URL)")]
+    RedisTimeout {
+        /// The URL, password redacted.
+        url: String,
+        /// How long the service waited.
+        secs: u64,
     },
     /// The storage backend could not be opened.
     #[error("cannot open storage: {0}")]
@@ -141,11 +150,11 @@ impl App {
 
 async fn connect_redis(settings: &Settings) -> Result<RedisConn, AppError> {
     let url = &settings.redis.url;
-    let fail = |message: String| AppError::Redis {
+    let fail = |source: redis::RedisError| AppError::Redis {
         url: url.to_string(),
-        message,
+        source,
     };
-    let target = RedisTarget::from_settings(&settings.redis).map_err(|e| fail(e.to_string()))?;
+    let target = RedisTarget::from_settings(&settings.redis).map_err(fail)?;
     let connect = async {
         let mut conn = target.managed(ConnectOptions::default()).await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
@@ -153,11 +162,11 @@ async fn connect_redis(settings: &Settings) -> Result<RedisConn, AppError> {
     };
     match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(fail(e.to_string())),
-        Err(_) => Err(fail(format!(
-            "no answer within {}s",
-            REDIS_CONNECT_TIMEOUT.as_secs()
-        ))),
+        Ok(Err(e)) => Err(fail(e)),
+        Err(_) => Err(AppError::RedisTimeout {
+            url: url.to_string(),
+            secs: REDIS_CONNECT_TIMEOUT.as_secs(),
+        }),
     }
 }
 

@@ -31,9 +31,43 @@ const TIME_SCALE: u32 = 20;
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// A helper program could not be started or answered oddly.
+    /// A helper program answered oddly or not in time.
     #[error("{0}")]
     Setup(String),
+    /// A file or a helper program could not be created or started; `what` says which and how
+    /// to fix it.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// vk-sim's own endpoints failed.
+    #[error("vk-sim {what}: {source}")]
+    Sim {
+        /// Which endpoint.
+        what: &'static str,
+        /// The HTTP error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The demo's settings did not load.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    /// The written stage could not be read back.
+    #[error(transparent)]
+    Stage(#[from] crate::stage_files::StageReadError),
+    /// The local folder could not be opened.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// The status named no valid stage prefix.
+    #[error(transparent)]
+    Key(#[from] crate::key::KeyError),
+    /// The stage holds no graph the export can read.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// The service failed.
     #[error(transparent)]
     App(#[from] crate::app::AppError),
@@ -89,8 +123,10 @@ fn setup(message: impl Into<String>) -> DemoError {
 /// started.
 pub async fn run(options: DemoOptions, stop: CancellationToken) -> Result<(), DemoError> {
     let scratch = std::env::temp_dir().join(format!("vk-parser-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| setup(format!("cannot create {}: {e}", scratch.display())))?;
+    std::fs::create_dir_all(&scratch).map_err(|source| DemoError::Io {
+        what: format!("cannot create {}", scratch.display()),
+        source,
+    })?;
     // The children live in `children`, outside the future below, so they are killed
     // (kill_on_drop) when this function returns, whether the demo finished, failed or was
     // interrupted in the middle of any step.
@@ -210,7 +246,7 @@ impl Report<'_> {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let settings = Settings::load(None, &env).map_err(|e| setup(e.to_string()))?;
+        let settings = Settings::load(None, &env)?;
         let app = App::build(settings).await?;
         if label.is_empty() {
             println!("vk-parser is running (ops port {})", app.ops_addr());
@@ -266,8 +302,10 @@ impl Report<'_> {
 
 async fn sim_stats(api: &str) -> Result<Value, DemoError> {
     let get = async { reqwest::get(format!("{api}/sim/stats")).await?.json().await };
-    get.await
-        .map_err(|e: reqwest::Error| setup(format!("vk-sim stats: {e}")))
+    get.await.map_err(|source| DemoError::Sim {
+        what: "stats",
+        source,
+    })
 }
 
 /// The vk-sim binary built beside this one (`cargo build` puts both in one folder).
@@ -288,7 +326,10 @@ async fn start_redis(socket: &Path, dir: &Path) -> Result<Child, DemoError> {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| setup(format!("cannot start redis-server ({e}): install it with `apt-get install -y redis-server`, or use ./scripts/demo.sh, which does")))?;
+        .map_err(|source| DemoError::Io {
+            what: "cannot start redis-server (install it with `apt-get install -y redis-server`, or use ./scripts/demo.sh, which does)".to_owned(),
+            source,
+        })?;
     let url = format!("redis+unix://{}", socket.display());
     for _ in 0..200 {
         if let Ok(client) = redis::Client::open(url.as_str()) {
@@ -326,11 +367,12 @@ async fn start_sim(binary: &Path, users: u32) -> Result<(Child, SimInfo), DemoEr
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| {
-            setup(format!(
-                "cannot start {} ({e}): build it with `cargo build --bin vk-sim`",
+        .map_err(|source| DemoError::Io {
+            what: format!(
+                "cannot start {} (build it with `cargo build --bin vk-sim`)",
                 binary.display()
-            ))
+            ),
+            source,
         })?;
     let stdout = child
         .stdout
@@ -378,10 +420,16 @@ async fn pick_seeds(api: &str, around: i64) -> Result<Vec<i64>, DemoError> {
         .json(&json!({ "ids": ids }))
         .send()
         .await
-        .map_err(|e| setup(format!("vk-sim truth: {e}")))?
+        .map_err(|source| DemoError::Sim {
+            what: "truth",
+            source,
+        })?
         .json()
         .await
-        .map_err(|e| setup(format!("vk-sim truth: {e}")))?;
+        .map_err(|source| DemoError::Sim {
+            what: "truth",
+            source,
+        })?;
     let seeds: Vec<i64> = ids
         .into_iter()
         .filter(|id| {
@@ -476,14 +524,10 @@ async fn follow(
 /// The stage 2 graph the run wrote, read back the way `vk-parser export` reads it.
 async fn read_graph(data: &Path, stage2: &Value) -> Result<Graph, DemoError> {
     let prefix = stage2["artifacts"]["prefix"].as_str().unwrap_or_default();
-    let prefix = StagePrefix::parse(prefix).map_err(|e| DemoError::Report(e.to_string()))?;
-    let storage = LocalStorage::open(data)
-        .await
-        .map_err(|e| DemoError::Report(e.to_string()))?;
-    let (manifest, tables) = crate::stage_files::read_stage(&storage, &prefix)
-        .await
-        .map_err(|e| DemoError::Report(e.to_string()))?;
-    graph_of(&manifest, &tables).map_err(|e| DemoError::Report(e.to_string()))
+    let prefix = StagePrefix::parse(prefix)?;
+    let storage = LocalStorage::open(data).await?;
+    let (manifest, tables) = crate::stage_files::read_stage(&storage, &prefix).await?;
+    Ok(graph_of(&manifest, &tables)?)
 }
 
 fn summary(

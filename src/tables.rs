@@ -83,7 +83,14 @@ pub enum TableError {
     },
     /// polars failed to encode or decode (for decoding: the bytes are not valid parquet).
     #[error("parquet: {0}")]
-    Polars(String),
+    Polars(#[from] pl::PolarsError),
+    /// The parquet layer refused the file's footer or pages while they were checked.
+    #[error("parquet: {0}")]
+    Parquet(#[from] polars_parquet::parquet::error::ParquetError),
+    /// The bytes are damaged in a way found before polars decodes them (a page header out of
+    /// range), or polars' reader panicked on them.
+    #[error("parquet: {0}")]
+    Corrupt(String),
     /// A column the caller asked for is absent.
     #[error("table {table}: no column {column}")]
     MissingColumn {
@@ -124,12 +131,6 @@ pub enum TableError {
         /// How many.
         nulls: usize,
     },
-}
-
-impl From<pl::PolarsError> for TableError {
-    fn from(err: pl::PolarsError) -> Self {
-        TableError::Polars(err.to_string())
-    }
 }
 
 /// One column's data. Strings are nullable; numbers and bools are not.
@@ -394,7 +395,7 @@ pub fn into_parquet(table: Table) -> Result<Encoded, TableError> {
 /// page headers are checked first (`check_page_headers`: an unchecked one can abort the
 /// process), and the panics polars' footer parser still raises on some damaged footers (33 of
 /// 4,284 single-byte flips of a 1.4 KB file) are caught and returned as
-/// [`TableError::Polars`]. A caught panic is still printed by the panic hook but does not
+/// [`TableError::Corrupt`]. A caught panic is still printed by the panic hook but does not
 /// unwind past this function; this relies on the default `panic = "unwind"`.
 pub fn from_parquet(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
     let read = || -> Result<DataFrame, TableError> {
@@ -404,7 +405,7 @@ pub fn from_parquet(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
     let frame = match panic::catch_unwind(AssertUnwindSafe(read)) {
         Ok(result) => result?,
         Err(_) => {
-            return Err(TableError::Polars(
+            return Err(TableError::Corrupt(
                 "the parquet reader panicked on malformed input".to_owned(),
             ))
         }
@@ -427,9 +428,8 @@ pub fn from_parquet(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
 /// stop (found by the byte-flip test below). Reading every page header costs a pass over the
 /// footer and the headers only (pages are sliced, not decompressed) and one copy of the file.
 fn check_page_headers(bytes: &[u8]) -> Result<(), TableError> {
-    let corrupt = |what: String| TableError::Polars(format!("corrupt page header: {what}"));
-    let metadata = parquet_read::read_metadata(&mut Cursor::new(bytes))
-        .map_err(|err| TableError::Polars(err.to_string()))?;
+    let corrupt = |what: String| TableError::Corrupt(format!("corrupt page header: {what}"));
+    let metadata = parquet_read::read_metadata(&mut Cursor::new(bytes))?;
     let file = Buffer::from_vec(bytes.to_vec());
     for group in &metadata.row_groups {
         let rows = group.num_rows();
@@ -440,10 +440,9 @@ fn check_page_headers(bytes: &[u8]) -> Result<(), TableError> {
                 Cursor::new(file.clone()),
                 Vec::new(),
                 bytes.len(),
-            )
-            .map_err(|err| TableError::Polars(err.to_string()))?;
+            )?;
             for page in pages {
-                let page = page.map_err(|err| TableError::Polars(err.to_string()))?;
+                let page = page?;
                 let CompressedPage::Data(page) = page else {
                     continue;
                 };
@@ -785,7 +784,7 @@ mod tests {
             for mask in [0x01u8, 0x80, 0xff] {
                 let mut bytes = encoded.bytes.to_vec();
                 bytes[at] ^= mask;
-                if let Err(TableError::Polars(message)) = from_parquet("t", &bytes) {
+                if let Err(TableError::Corrupt(message)) = from_parquet("t", &bytes) {
                     refused_headers += usize::from(message.starts_with("corrupt page header"));
                 }
             }

@@ -64,8 +64,14 @@ pub enum ParserError {
     #[error("{0}")]
     Stage1NotFound(String),
     /// A bug: an encoding or decoding task panicked.
-    #[error("{0}")]
-    Internal(String),
+    #[error("the {what} task failed: {source}")]
+    Task {
+        /// Which task: `encoding` or `decoding`.
+        what: &'static str,
+        /// Why it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// The report is larger than the configured limits allow.
     #[error("{0}")]
     TooLarge(String),
@@ -103,7 +109,7 @@ impl From<ParserError> for JobFailure {
                 JobFailure::permanent(FailureReason::Stage1NotFound, message)
             }
             ParserError::Storage(_) => JobFailure::retryable(FailureReason::StorageError, message),
-            ParserError::Table(_) | ParserError::Key(_) | ParserError::Internal(_) => {
+            ParserError::Table(_) | ParserError::Key(_) | ParserError::Task { .. } => {
                 JobFailure::permanent(FailureReason::InternalError, message)
             }
             ParserError::Empty(_) => JobFailure::permanent(FailureReason::EmptyResult, message),

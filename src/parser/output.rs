@@ -71,7 +71,10 @@ pub async fn write(
             .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| ParserError::Internal(format!("encoding task failed: {e}")))??;
+    .map_err(|source| ParserError::Task {
+        what: "encoding",
+        source,
+    })??;
     let files = encoded
         .into_iter()
         .map(|(name, e)| StageFile {

@@ -162,7 +162,10 @@ pub async fn read_table(
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || from_parquet(&name, &bytes))
         .await
-        .map_err(|e| ParserError::Internal(format!("decoding task failed: {e}")))?
+        .map_err(|source| ParserError::Task {
+            what: "decoding",
+            source,
+        })?
         .map_err(ParserError::from)
 }
 

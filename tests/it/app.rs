@@ -39,7 +39,11 @@ async fn says_when_redis_is_unreachable_without_leaking_its_password() {
     )
     .unwrap();
     let err = App::build(settings).await.unwrap_err();
-    assert!(matches!(err, AppError::Redis { .. }), "{err}");
+    // Refused at once, or (the connection manager retrying) no answer in time.
+    assert!(
+        matches!(err, AppError::Redis { .. } | AppError::RedisTimeout { .. }),
+        "{err}"
+    );
     let message = err.to_string();
     assert!(message.contains("REDIS_URL"), "{message}");
     assert!(!message.contains("redis-pass-9"), "{message}");
