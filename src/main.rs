@@ -114,6 +114,11 @@ async fn main() -> anyhow::Result<()> {
         level,
         std::io::stdout,
     ))?;
+    run(command, settings).await
+}
+
+/// Runs one command with loaded settings and telemetry started.
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Run => {
             let app = App::build(settings).await?;

@@ -27,32 +27,22 @@ pub async fn shortest_chains(
     (b, friends_b): (VkUserId, &[i64]),
     tally: &mut Tally,
 ) -> Result<Vec<Vec<i64>>, ParserError> {
-    let (a_id, b_id) = (a.get(), b.get());
-    if friends_a.contains(&b_id) || friends_b.contains(&a_id) {
-        return Ok(vec![vec![a_id, b_id]]);
-    }
-    let set_b: HashSet<i64> = friends_b.iter().copied().collect();
-    let common: BTreeSet<i64> = friends_a
-        .iter()
-        .copied()
-        .filter(|x| set_b.contains(x))
-        .collect();
-    if !common.is_empty() {
-        return Ok(common.into_iter().map(|x| vec![a_id, x, b_id]).collect());
+    if let Some(chains) = near_chains((a.get(), friends_a), (b.get(), friends_b)) {
+        return Ok(chains);
     }
     // Expand the smaller side: its friends are the getMutual targets.
-    let a_is_small = friends_a.len() <= friends_b.len();
-    let (small, big, small_list) = if a_is_small {
-        (a, b, friends_a)
+    let side = if friends_a.len() <= friends_b.len() {
+        Sides::new((a, friends_a), (b, friends_b), false)
     } else {
-        (b, a, friends_b)
+        Sides::new((b, friends_b), (a, friends_a), true)
     };
-    let targets: Vec<i64> = small_list
+    let targets: Vec<i64> = side
+        .small_list
         .iter()
         .copied()
-        .filter(|x| *x != big.get())
+        .filter(|x| *x != side.big.get())
         .collect();
-    let results = methods::mutual_friends(session, big, &targets).await?;
+    let results = methods::mutual_friends(session, side.big, &targets).await?;
     tally.record_mutual(targets.len(), &results);
     let mut found: Vec<(i64, Vec<i64>)> = results
         .found
@@ -60,58 +50,106 @@ pub async fn shortest_chains(
         .map(|m| (m.id, m.common_friends))
         .collect();
     if !results.denied.is_empty() {
-        // No token may call getMutual: the x–y friendships between the two seeds' lists come
-        // from the lists themselves, read from both sides, so a chain is lost only when
-        // neither x's nor y's list is readable (both private: a documented skip).
-        let small_set: HashSet<i64> = small_list.iter().copied().collect();
-        let big_list: Vec<i64> = if a_is_small {
-            friends_b.to_vec()
-        } else {
-            friends_a.to_vec()
-        };
-        let big_set: HashSet<i64> = big_list.iter().copied().collect();
-        let ids = |list: &[i64]| -> Vec<VkUserId> {
-            list.iter()
-                .filter(|&&u| u != small.get() && u != big.get())
-                .filter_map(|&u| VkUserId::new(u).ok())
-                .collect()
-        };
-        let x_side = methods::friend_lists(session, &ids(&results.denied)).await?;
-        let y_side = methods::friend_lists(session, &ids(&big_list)).await?;
-        let mut pairs: BTreeSet<(i64, i64)> = BTreeSet::new();
-        for (side, set, x_first) in [(&x_side, &big_set, true), (&y_side, &small_set, false)] {
-            tally.record(
-                ListKind::FriendLists,
-                side.len(),
-                side.values().filter_map(|r| r.as_ref().err()),
-            );
-            for (u, list) in side {
-                for &w in list.iter().flatten().filter(|w| set.contains(w)) {
-                    pairs.insert(if x_first { (u.get(), w) } else { (w, u.get()) });
+        found.extend(denied_links(session, &side, &results.denied, tally).await?);
+    }
+    Ok(side.chains(found))
+}
+
+/// One and two handshakes, from the seeds' lists alone: `None` when the seeds are further apart.
+fn near_chains(
+    (a, friends_a): (i64, &[i64]),
+    (b, friends_b): (i64, &[i64]),
+) -> Option<Vec<Vec<i64>>> {
+    if friends_a.contains(&b) || friends_b.contains(&a) {
+        return Some(vec![vec![a, b]]);
+    }
+    let set_b: HashSet<i64> = friends_b.iter().copied().collect();
+    let common: BTreeSet<i64> = friends_a
+        .iter()
+        .copied()
+        .filter(|x| set_b.contains(x))
+        .collect();
+    (!common.is_empty()).then(|| common.into_iter().map(|x| vec![a, x, b]).collect())
+}
+
+/// The two seeds of a three-handshake search: `small`, whose friends x are expanded, and `big`,
+/// whose friends y close the chain small–x–y–big.
+struct Sides<'a> {
+    small: VkUserId,
+    big: VkUserId,
+    small_list: &'a [i64],
+    big_list: &'a [i64],
+    /// `small` is the pair's second seed: chains are reversed to run from the first.
+    reversed: bool,
+}
+
+impl<'a> Sides<'a> {
+    fn new(small: (VkUserId, &'a [i64]), big: (VkUserId, &'a [i64]), reversed: bool) -> Self {
+        Sides {
+            small: small.0,
+            big: big.0,
+            small_list: small.1,
+            big_list: big.1,
+            reversed,
+        }
+    }
+
+    /// The chains small–x–y–big of each x and its friends y in big's list, from the pair's
+    /// first seed to its second.
+    fn chains(&self, found: Vec<(i64, Vec<i64>)>) -> Vec<Vec<i64>> {
+        let (small, big) = (self.small.get(), self.big.get());
+        let mut chains = BTreeSet::new();
+        for (x, common) in found {
+            for y in common.into_iter().filter(|y| *y != small && *y != x) {
+                let mut path = vec![small, x, y, big];
+                if self.reversed {
+                    path.reverse();
                 }
+                chains.insert(path);
             }
         }
-        let denied: HashSet<i64> = results.denied.iter().copied().collect();
-        for (x, y) in pairs.into_iter().filter(|(x, _)| denied.contains(x)) {
-            found.push((x, vec![y]));
+        chains.into_iter().collect()
+    }
+}
+
+/// No token may call getMutual for the friends x in `denied`: the x–y friendships between the
+/// two seeds' lists come from the lists themselves, read from both sides, so a chain is lost
+/// only when neither x's nor y's list is readable (both private: a documented skip).
+async fn denied_links(
+    session: &mut Session,
+    side: &Sides<'_>,
+    denied: &[i64],
+    tally: &mut Tally,
+) -> Result<Vec<(i64, Vec<i64>)>, ParserError> {
+    let small_set: HashSet<i64> = side.small_list.iter().copied().collect();
+    let big_set: HashSet<i64> = side.big_list.iter().copied().collect();
+    let ids = |list: &[i64]| -> Vec<VkUserId> {
+        list.iter()
+            .filter(|&&u| u != side.small.get() && u != side.big.get())
+            .filter_map(|&u| VkUserId::new(u).ok())
+            .collect()
+    };
+    let x_side = methods::friend_lists(session, &ids(denied)).await?;
+    let y_side = methods::friend_lists(session, &ids(side.big_list)).await?;
+    let mut pairs: BTreeSet<(i64, i64)> = BTreeSet::new();
+    for (lists, set, x_first) in [(&x_side, &big_set, true), (&y_side, &small_set, false)] {
+        tally.record(
+            ListKind::FriendLists,
+            lists.len(),
+            lists.values().filter_map(|r| r.as_ref().err()),
+        );
+        for (u, list) in lists {
+            for &w in list.iter().flatten().filter(|w| set.contains(w)) {
+                pairs.insert(if x_first { (u.get(), w) } else { (w, u.get()) });
+            }
         }
     }
-    let mut chains = BTreeSet::new();
-    for (x, common) in found {
-        let entry_id = x;
-        for y in common {
-            if y == small.get() || y == entry_id {
-                continue;
-            }
-            let path = [small.get(), entry_id, y, big.get()];
-            let mut path = path.to_vec();
-            if !a_is_small {
-                path.reverse();
-            }
-            chains.insert(path);
-        }
-    }
-    Ok(chains.into_iter().collect())
+    let denied: HashSet<i64> = denied.iter().copied().collect();
+    Ok(pairs
+        .into_iter()
+        .filter(|(x, _)| denied.contains(x))
+        .map(|(x, y)| (x, vec![y]))
+        .collect())
 }
 
 /// Chains between every pair of seeds: df_chains, df_connect (their edges), df_users.
@@ -180,4 +218,39 @@ pub async fn chains(
         df_connect,
         output::users_table(&profiles, &mains, &friend_counts, seeds, main_ids),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: i64) -> VkUserId {
+        VkUserId::new(raw).unwrap()
+    }
+
+    #[test]
+    fn one_and_two_handshakes_need_only_the_seeds_lists() {
+        assert_eq!(near_chains((1, &[2, 5]), (2, &[])), Some(vec![vec![1, 2]]));
+        assert_eq!(near_chains((1, &[]), (2, &[1])), Some(vec![vec![1, 2]]));
+        assert_eq!(
+            near_chains((1, &[7, 5, 9]), (2, &[9, 5])),
+            Some(vec![vec![1, 5, 2], vec![1, 9, 2]])
+        );
+        assert_eq!(near_chains((1, &[7]), (2, &[8])), None);
+    }
+
+    #[test]
+    fn three_handshake_chains_run_from_the_first_seed() {
+        let small_list = [10, 11];
+        let big_list = [20];
+        // The pair is (2, 1) with 1 the smaller side: chains come back from 2 to 1.
+        let side = Sides::new((id(1), &small_list), (id(2), &big_list), true);
+        let found = vec![(10, vec![20, 1, 10]), (11, vec![20])];
+        assert_eq!(
+            side.chains(found),
+            vec![vec![2, 20, 10, 1], vec![2, 20, 11, 1]]
+        );
+        let side = Sides::new((id(1), &small_list), (id(2), &big_list), false);
+        assert_eq!(side.chains(vec![(10, vec![20])]), vec![vec![1, 10, 20, 2]]);
+    }
 }

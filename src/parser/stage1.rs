@@ -141,25 +141,13 @@ pub async fn run(
 
     let outgoing = audience.lists.outgoing_table(&main_ids);
     let mut tables = vec![df_main_friends, outgoing];
-    match event.report_type {
-        ReportType::Default => {
-            tables.push(users_table(&profiles, &valid, &main_ids, &audience));
-            ctx.progress
-                .report(70, "reading the seeds' communities")
-                .await;
-            tables.push(seed_subscriptions(session, &main_ids, &audience).await?);
-        }
-        ReportType::Handshakes => {}
-        ReportType::SubGraph => {
-            tables.push(users_table(&profiles, &valid, &main_ids, &audience));
-            ctx.progress
-                .report(60, "reading subscriptions of the audience")
-                .await;
-            let raw = audience_subscriptions(session, &valid, &mut tally).await?;
-            output::require_rows(&raw)?;
-            tables.push(raw);
-        }
-    }
+    let found = Found {
+        main_ids: &main_ids,
+        audience: &audience,
+        profiles: &profiles,
+        valid: &valid,
+    };
+    tables.extend(per_type_tables(event.report_type, session, found, &mut tally, ctx).await?);
     tables.push(valid_table);
     tally.check(limits.max_failed_share)?;
     ctx.progress.report(90, "writing parquet").await;
@@ -179,6 +167,53 @@ pub async fn run(
         main_ids,
         message,
     })
+}
+
+/// What stage 1 found before its per-type tables.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    main_ids: &'a [VkUserId],
+    audience: &'a Audience,
+    profiles: &'a [Profile],
+    valid: &'a BTreeSet<i64>,
+}
+
+/// The tables only one report type writes: DEFAULT `df_users` and the seeds' communities,
+/// SUB_GRAPH `df_users` and the audience's subscriptions; HANDSHAKES none.
+async fn per_type_tables(
+    report_type: ReportType,
+    session: &mut Session,
+    found: Found<'_>,
+    tally: &mut Tally,
+    ctx: &JobContext,
+) -> Result<Vec<Table>, ParserError> {
+    let Found {
+        main_ids,
+        audience,
+        profiles,
+        valid,
+    } = found;
+    let mut tables = Vec::new();
+    match report_type {
+        ReportType::Default => {
+            tables.push(users_table(profiles, valid, main_ids, audience));
+            ctx.progress
+                .report(70, "reading the seeds' communities")
+                .await;
+            tables.push(seed_subscriptions(session, main_ids, audience).await?);
+        }
+        ReportType::Handshakes => {}
+        ReportType::SubGraph => {
+            tables.push(users_table(profiles, valid, main_ids, audience));
+            ctx.progress
+                .report(60, "reading subscriptions of the audience")
+                .await;
+            let raw = audience_subscriptions(session, valid, tally).await?;
+            output::require_rows(&raw)?;
+            tables.push(raw);
+        }
+    }
+    Ok(tables)
 }
 
 /// The seeds as user ids; the author when none resolves (as the seed service did).

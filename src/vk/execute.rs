@@ -341,60 +341,31 @@ async fn run_batch(
         if let Some(call) = &decoy_pending {
             packed.push(call.clone());
         }
-        let params: Params = vec![("code".to_owned(), script(&packed))];
         let (answer, answered_on) = match first.take() {
             // Counted against its token's quotas when it came back.
             Some(answer) => (answer, sent_on),
-            None => {
-                let answer = session.call("execute", &params).await;
-                if answer.is_ok() {
-                    // Every inner call ran against its method's daily quota.
-                    session.count_calls(packed.iter().map(|c| c.method));
-                }
-                (answer, session.current_key())
-            }
+            None => send(session, &packed).await,
         };
         match answer {
             Ok(answer) => {
-                session.batch.executes += 1;
-                session.batch.packed_calls += batch.len() as u64;
-                if decoy_pending.take().is_some() {
-                    session.batch.decoy_calls += 1;
-                }
-                let mut slots = attribute(&packed, &answer);
-                slots.truncate(batch.len());
-                if !asked_again
-                    && session.settings().rotate_on_empty_lists
-                    && all_lists_empty(batch, &slots)
-                {
-                    asked_again = true;
-                    // Answered on a token the session already left: ask the current one.
-                    let moved = answered_on != session.current_key()
-                        || session.rotate_now("empty lists").await;
-                    if moved {
-                        tracing::info!(
-                            calls = batch.len(),
-                            "every list came back empty: asked again on a fresh token"
-                        );
-                        pending.push((start, end));
-                        continue;
+                let decoy_sent = decoy_pending.take().is_some();
+                let filled = settle(
+                    session,
+                    batch,
+                    &packed,
+                    &answer,
+                    answered_on,
+                    decoy_sent,
+                    &mut asked_again,
+                )
+                .await?;
+                match filled {
+                    Some(filled) => {
+                        for (offset, result) in filled.into_iter().enumerate() {
+                            results[start + offset] = Some(result);
+                        }
                     }
-                }
-                let had_errors = slots.iter().any(|slot| {
-                    !matches!(slot, Some(Ok(_)))
-                        && !matches!(slot, Some(Err(e)) if error_is_per_call(e))
-                });
-                session.note_execute(had_errors).await;
-                for (offset, slot) in slots.into_iter().enumerate() {
-                    results[start + offset] = match slot {
-                        // The target's own answer (private, deleted, bad parameter): final.
-                        Some(Err(error)) if error_is_per_call(&error) => Some(Err(error)),
-                        Some(Ok(value)) => Some(Ok(value)),
-                        // A slot VK could not attribute, or an inner call that failed for a
-                        // reason a retry can fix (10, 6, 9, a captcha): asked again on its own,
-                        // through the client's retries and the session's token moves.
-                        Some(Err(_)) | None => Some(direct(session, &batch[offset]).await?),
-                    };
+                    None => pending.push((start, end)),
                 }
             }
             Err(error) => match error.action() {
@@ -421,6 +392,70 @@ async fn run_batch(
         .into_iter()
         .map(|r| r.expect("every slot of a batch is filled before it returns"))
         .collect())
+}
+
+/// Sends one execute of `packed` through the session; the answer and the token it went out on.
+async fn send(
+    session: &mut Session,
+    packed: &[Call],
+) -> (Result<Answer, VkError>, Option<TokenKey>) {
+    let params: Params = vec![("code".to_owned(), script(packed))];
+    let answer = session.call("execute", &params).await;
+    if answer.is_ok() {
+        // Every inner call ran against its method's daily quota.
+        session.count_calls(packed.iter().map(|c| c.method));
+    }
+    (answer, session.current_key())
+}
+
+/// Reads an execute's answer for `batch`: each call's result, the failed ones asked again on
+/// their own; `None` when every list came back empty and the batch is to be asked again on a
+/// fresh token (once per batch run, `asked_again`).
+async fn settle(
+    session: &mut Session,
+    batch: &[Call],
+    packed: &[Call],
+    answer: &Answer,
+    answered_on: Option<TokenKey>,
+    decoy_sent: bool,
+    asked_again: &mut bool,
+) -> Result<Option<Vec<CallResult>>, VkError> {
+    session.batch.executes += 1;
+    session.batch.packed_calls += batch.len() as u64;
+    if decoy_sent {
+        session.batch.decoy_calls += 1;
+    }
+    let mut slots = attribute(packed, answer);
+    slots.truncate(batch.len());
+    if !*asked_again && session.settings().rotate_on_empty_lists && all_lists_empty(batch, &slots) {
+        *asked_again = true;
+        // Answered on a token the session already left: ask the current one.
+        let moved = answered_on != session.current_key() || session.rotate_now("empty lists").await;
+        if moved {
+            tracing::info!(
+                calls = batch.len(),
+                "every list came back empty: asked again on a fresh token"
+            );
+            return Ok(None);
+        }
+    }
+    let had_errors = slots.iter().any(|slot| {
+        !matches!(slot, Some(Ok(_))) && !matches!(slot, Some(Err(e)) if error_is_per_call(e))
+    });
+    session.note_execute(had_errors).await;
+    let mut filled = Vec::with_capacity(batch.len());
+    for (call, slot) in batch.iter().zip(slots) {
+        filled.push(match slot {
+            // The target's own answer (private, deleted, bad parameter): final.
+            Some(Err(error)) if error_is_per_call(&error) => Err(error),
+            Some(Ok(value)) => Ok(value),
+            // A slot VK could not attribute, or an inner call that failed for a reason a retry
+            // can fix (10, 6, 9, a captcha): asked again on its own, through the client's
+            // retries and the session's token moves.
+            Some(Err(_)) | None => direct(session, call).await?,
+        });
+    }
+    Ok(Some(filled))
 }
 
 /// List methods whose empty answer, from every call of an execute, points at the token.
