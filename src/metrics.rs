@@ -1,25 +1,44 @@
-//! The service's Prometheus metrics: a small registry and its text exposition (format 0.0.4).
+//! The service's Prometheus metrics: one registry, rendered as OpenMetrics text for `/metrics`.
 //!
 //! Owns every metric name, help text, label name and bucket layout, so the whole operations
 //! vocabulary is readable in one file. Callers record through named methods
 //! ([`Metrics::job_started`], [`Metrics::vk_request`], ...) and never build names or labels.
 //!
-//! Why not the `prometheus` crate: we export about a dozen metrics, and a registry this size is
-//! shorter than the glue for a general one, has no global state (tests run many apps in one
-//! process) and adds no dependency. Plain counters and gauges are atomics; labelled families sit
-//! behind a `std::sync::Mutex` held only for a map update or a render, never across an `.await`.
+//! The registry is the `prometheus-client` crate's: the Prometheus project's own Rust client,
+//! which encodes the OpenMetrics text format, keeps no global registry (the registry lives inside
+//! [`Metrics`], so tests run many apps in one process) and takes typed label sets
+//! (`#[derive(EncodeLabelSet)]` structs below) instead of lists of strings. Counters are
+//! registered without their `_total` suffix and durations with [`Unit::Seconds`]; the crate adds
+//! both, so the names Prometheus stores are the ones in docs/operations.md.
 //!
-//! Label values come from our code but may carry anything (a VK method name, an error reason), so
-//! they are escaped on output, truncated to [`MAX_LABEL_VALUE_BYTES`], and each family keeps at
-//! most [`MAX_LABEL_SETS`] label sets: past that, new label sets are folded into one whose values
-//! are all `other`, and `vkp_metrics_label_sets_folded_total` counts the folded samples. A bug
-//! that invents label values therefore shows up on a dashboard instead of growing memory.
+//! What we add on top, because label values come from our code but may carry anything (a VK
+//! method name, an error reason): each value is cut to [`MAX_LABEL_VALUE_BYTES`] (the crate
+//! escapes it on output), and each labelled family keeps at most [`MAX_LABEL_SETS`] label sets.
+//! The crate's `Family` has no such cap, so `Capped` (below) keeps the label sets seen so far
+//! behind a `std::sync::Mutex` (held for one set lookup, never across an `.await`); past the
+//! cap, new label sets are folded into one whose values are all `other`, and
+//! `vkp_metrics_label_sets_folded_total` counts the folded samples. A bug that invents label
+//! values therefore shows up on a dashboard instead of growing memory.
+//!
+//! One gauge is computed at render time rather than set by callers: `vkp_vk_tokens_benched`
+//! counts the tokens whose bench (captcha, spent daily quota) has not ended yet, so a bench
+//! expires from the gauge by itself, as it does for the sessions that use the token.
+//!
+//! The file runs past 600 lines for its unit tests (the exposition of every kind of metric, the
+//! cap, truncation and escaping), which sit next to the code they pin; the code is under 550.
 
-use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::{text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Most label sets one labelled metric keeps before folding new ones into `other`.
 pub const MAX_LABEL_SETS: usize = 1_000;
@@ -36,22 +55,39 @@ pub const OVERFLOW_LABEL_VALUE: &str = "other";
 /// so the buckets are spread over that range rather than Prometheus' sub-second defaults.
 pub const JOB_DURATION_BUCKETS: [f64; 7] = [1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
 
+/// Most benched tokens tracked per method; a bench beyond it is not counted by the gauge.
+///
+/// A pool holds thousands of tokens at most, so this is never reached in practice; it only keeps
+/// a bug that benches made-up token ids from growing memory.
+pub const MAX_BENCHED_TOKENS: usize = 100_000;
+
+/// The longest bench the gauge tracks; VK's quota day is the longest real one.
+const MAX_BENCH: Duration = Duration::from_secs(7 * 86_400);
+
 /// The registry: every metric the service exports, shared as `Arc<Metrics>`.
 #[derive(Debug)]
 pub struct Metrics {
-    jobs_started: Family<u64>,
-    jobs_finished: Family<u64>,
-    job_duration: Family<Histogram>,
-    jobs_in_flight: AtomicI64,
-    entries_reclaimed: AtomicU64,
-    dead_lettered: Family<u64>,
-    vk_requests: Family<u64>,
-    // Nanoseconds, so concurrent adds are exact integer atomics; rendered as seconds.
-    rate_limit_wait_nanos: AtomicU64,
-    rate_limiter_errors: AtomicU64,
-    group_lag: AtomicI64,
-    group_pending: AtomicI64,
-    label_sets_folded: AtomicU64,
+    registry: Registry,
+    jobs_started: Capped<JobLabels, Counter>,
+    jobs_finished: Capped<FinishedLabels, Counter>,
+    job_duration: Capped<JobLabels, Histogram, fn() -> Histogram>,
+    jobs_in_flight: Gauge,
+    entries_reclaimed: Counter,
+    dead_lettered: Capped<ReasonLabels, Counter>,
+    vk_requests: Capped<RequestLabels, Counter>,
+    // An f64 counter: the crate adds concurrently with a compare-and-swap loop, and a sum of
+    // waits never gets near the range where f64 loses whole nanoseconds that matter here.
+    rate_limit_wait: Counter<f64, AtomicU64>,
+    rate_limiter_errors: Counter,
+    quota_calls: Capped<MethodLabels, Counter>,
+    quota_exhausted: Capped<MethodLabels, Counter>,
+    tokens_benched: Capped<MethodLabels, Gauge>,
+    /// Per method: token id → when its bench ends. Read into `tokens_benched` on render.
+    benches: Mutex<HashMap<MethodLabels, HashMap<String, Instant>>>,
+    group_lag: Gauge,
+    group_pending: Gauge,
+    ready: Gauge,
+    label_sets_folded: Counter,
 }
 
 impl Default for Metrics {
@@ -63,49 +99,134 @@ impl Default for Metrics {
 impl Metrics {
     /// An empty registry: counters at zero, no label sets yet.
     pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        // The crate appends a period to every help text, so ours have none.
+        let jobs_started = Capped::new(Family::default());
+        registry.register(
+            "vkp_jobs_started",
+            "Job stages taken from the stream and started",
+            jobs_started.family.clone(),
+        );
+        let jobs_finished = Capped::new(Family::default());
+        registry.register(
+            "vkp_jobs_finished",
+            "Job stage attempts finished, by outcome (completed, failed, retried, interrupted) and failure reason",
+            jobs_finished.family.clone(),
+        );
+        let job_duration: Capped<JobLabels, Histogram, fn() -> Histogram> =
+            Capped::new(Family::new_with_constructor(job_duration_histogram));
+        registry.register_with_unit(
+            "vkp_job_duration",
+            "Wall-clock time from start to finish of a job stage",
+            Unit::Seconds,
+            job_duration.family.clone(),
+        );
+        let jobs_in_flight = Gauge::default();
+        registry.register(
+            "vkp_jobs_in_flight",
+            "Job stages being worked on by this replica",
+            jobs_in_flight.clone(),
+        );
+        let entries_reclaimed = Counter::default();
+        registry.register(
+            "vkp_entries_reclaimed",
+            "Stream entries claimed from consumers that stopped answering",
+            entries_reclaimed.clone(),
+        );
+        let dead_lettered = Capped::new(Family::default());
+        registry.register(
+            "vkp_dead_lettered",
+            "Stream entries moved to the dead-letter stream, by reason",
+            dead_lettered.family.clone(),
+        );
+        let vk_requests = Capped::new(Family::default());
+        registry.register(
+            "vkp_vk_requests",
+            "Requests sent to the VK API, by method and outcome",
+            vk_requests.family.clone(),
+        );
+        let rate_limit_wait = Counter::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "vkp_rate_limit_wait",
+            "Time spent waiting for the VK rate limiter",
+            Unit::Seconds,
+            rate_limit_wait.clone(),
+        );
+        let rate_limiter_errors = Counter::default();
+        registry.register(
+            "vkp_rate_limiter_errors",
+            "VK requests not sent because the shared rate limiter (Redis) failed",
+            rate_limiter_errors.clone(),
+        );
+        let quota_calls = Capped::new(Family::default());
+        registry.register(
+            "vkp_vk_quota_calls",
+            "VK API calls counted against the per-token daily quota, by method (inner calls of an execute included)",
+            quota_calls.family.clone(),
+        );
+        let quota_exhausted = Capped::new(Family::default());
+        registry.register(
+            "vkp_vk_quota_exhausted",
+            "VK answers saying a token's daily quota for a method is spent (error 29), by method",
+            quota_exhausted.family.clone(),
+        );
+        let tokens_benched = Capped::new(Family::default());
+        registry.register(
+            "vkp_vk_tokens_benched",
+            "Tokens this replica has benched for a method (captcha, spent daily quota) whose bench has not ended",
+            tokens_benched.family.clone(),
+        );
+        let group_lag = Gauge::default();
+        registry.register(
+            "vkp_group_lag",
+            "Entries in the stream not yet delivered to the consumer group",
+            group_lag.clone(),
+        );
+        let group_pending = Gauge::default();
+        registry.register(
+            "vkp_group_pending",
+            "Entries delivered to the consumer group and not yet acknowledged",
+            group_pending.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "vkp_ready",
+            "1 when the last readiness check (run by /readyz and by every scrape of /metrics) passed, else 0",
+            ready.clone(),
+        );
+        let label_sets_folded = Counter::default();
+        registry.register(
+            "vkp_metrics_label_sets_folded",
+            "Samples folded into the `other` label set because their metric hit the label-set cap",
+            label_sets_folded.clone(),
+        );
         Metrics {
-            jobs_started: Family::new(
-                "vkp_jobs_started_total",
-                "Job stages taken from the stream and started.",
-                &["report_type", "stage"],
-            ),
-            jobs_finished: Family::new(
-                "vkp_jobs_finished_total",
-                "Job stage attempts finished, by outcome (completed, failed, retried, interrupted) and failure reason.",
-                &["report_type", "stage", "outcome", "reason"],
-            ),
-            job_duration: Family::new(
-                "vkp_job_duration_seconds",
-                "Wall-clock time from start to finish of a job stage.",
-                &["report_type", "stage"],
-            ),
-            jobs_in_flight: AtomicI64::new(0),
-            entries_reclaimed: AtomicU64::new(0),
-            dead_lettered: Family::new(
-                "vkp_dead_lettered_total",
-                "Stream entries moved to the dead-letter stream, by reason.",
-                &["reason"],
-            ),
-            vk_requests: Family::new(
-                "vkp_vk_requests_total",
-                "Requests sent to the VK API, by method and outcome.",
-                &["method", "outcome"],
-            ),
-            rate_limit_wait_nanos: AtomicU64::new(0),
-            rate_limiter_errors: AtomicU64::new(0),
-            group_lag: AtomicI64::new(0),
-            group_pending: AtomicI64::new(0),
-            label_sets_folded: AtomicU64::new(0),
+            registry,
+            jobs_started,
+            jobs_finished,
+            job_duration,
+            jobs_in_flight,
+            entries_reclaimed,
+            dead_lettered,
+            vk_requests,
+            rate_limit_wait,
+            rate_limiter_errors,
+            quota_calls,
+            quota_exhausted,
+            tokens_benched,
+            benches: Mutex::new(HashMap::new()),
+            group_lag,
+            group_pending,
+            ready,
+            label_sets_folded,
         }
     }
 
     /// Counts a job stage that has started.
     pub fn job_started(&self, report_type: &str, stage: u8) {
-        let stage = stage.to_string();
+        let labels = JobLabels::new(report_type, stage);
         self.jobs_started
-            .update(&[report_type, &stage], &self.label_sets_folded, |v| {
-                *v = v.saturating_add(1)
-            });
+            .with(labels, &self.label_sets_folded, |c| c.inc());
     }
 
     /// Counts a finished job stage and records how long it took.
@@ -117,314 +238,292 @@ impl Metrics {
         reason: Option<&str>,
         duration: Duration,
     ) {
-        let stage = stage.to_string();
-        let reason = reason.unwrap_or("");
-        self.jobs_finished.update(
-            &[report_type, &stage, outcome, reason],
-            &self.label_sets_folded,
-            |v| *v = v.saturating_add(1),
-        );
+        let labels = FinishedLabels {
+            report_type: label_value(report_type),
+            stage: stage.to_string(),
+            outcome: label_value(outcome),
+            reason: label_value(reason.unwrap_or("")),
+        };
+        self.jobs_finished
+            .with(labels, &self.label_sets_folded, |c| c.inc());
+        let labels = JobLabels::new(report_type, stage);
         self.job_duration
-            .update(&[report_type, &stage], &self.label_sets_folded, |h| {
+            .with(labels, &self.label_sets_folded, |h| {
                 h.observe(duration.as_secs_f64())
             });
     }
 
     /// Moves the in-flight job gauge by `delta` (+1 on start, -1 on finish).
     pub fn in_flight_add(&self, delta: i64) {
-        self.jobs_in_flight.fetch_add(delta, Ordering::Relaxed);
+        self.jobs_in_flight.inc_by(delta);
     }
 
     /// Counts stream entries reclaimed from dead consumers.
     pub fn entries_reclaimed(&self, n: u64) {
-        self.entries_reclaimed.fetch_add(n, Ordering::Relaxed);
+        self.entries_reclaimed.inc_by(n);
     }
 
     /// Counts one entry sent to the dead-letter stream.
     pub fn dead_lettered(&self, reason: &str) {
+        let labels = ReasonLabels {
+            reason: label_value(reason),
+        };
         self.dead_lettered
-            .update(&[reason], &self.label_sets_folded, |v| {
-                *v = v.saturating_add(1)
-            });
+            .with(labels, &self.label_sets_folded, |c| c.inc());
     }
 
     /// Counts one VK API request.
     pub fn vk_request(&self, method: &str, outcome: &str) {
+        let labels = RequestLabels {
+            method: label_value(method),
+            outcome: label_value(outcome),
+        };
         self.vk_requests
-            .update(&[method, outcome], &self.label_sets_folded, |v| {
-                *v = v.saturating_add(1)
-            });
+            .with(labels, &self.label_sets_folded, |c| c.inc());
     }
 
     /// Adds time spent waiting for the VK rate limiter.
     pub fn rate_limit_wait(&self, waited: Duration) {
-        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        // Saturate rather than wrap: a counter that jumps back to zero reads as a restart.
-        let _ = self.rate_limit_wait_nanos.fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |total| Some(total.saturating_add(nanos)),
-        );
+        self.rate_limit_wait.inc_by(waited.as_secs_f64());
     }
 
     /// Counts one request not sent because the shared rate limiter (Redis) failed.
     pub fn rate_limiter_error(&self) {
-        self.rate_limiter_errors.fetch_add(1, Ordering::Relaxed);
+        self.rate_limiter_errors.inc();
+    }
+
+    /// Counts `calls` calls of `method` sent on some token, against its daily quota.
+    pub fn quota_calls(&self, method: &str, calls: u64) {
+        self.quota_calls
+            .with(MethodLabels::new(method), &self.label_sets_folded, |c| {
+                c.inc_by(calls)
+            });
+    }
+
+    /// Counts one VK answer saying a token's daily quota for `method` is spent (error 29).
+    pub fn quota_exhausted(&self, method: &str) {
+        self.quota_exhausted
+            .with(MethodLabels::new(method), &self.label_sets_folded, |c| {
+                c.inc()
+            });
+    }
+
+    /// Records that `token` (a non-secret id, such as its hash) is benched for `method` for
+    /// `bench` from now; a later bench of the same pair that ends later extends it.
+    pub fn token_benched(&self, token: &str, method: &str, bench: Duration) {
+        let labels = self
+            .tokens_benched
+            .admit(MethodLabels::new(method), &self.label_sets_folded);
+        let now = Instant::now();
+        let until = now + bench.min(MAX_BENCH);
+        let mut benches = lock(&self.benches);
+        let tokens = benches.entry(labels).or_default();
+        tokens.retain(|_, ends| *ends > now);
+        if let Some(ends) = tokens.get_mut(token) {
+            *ends = (*ends).max(until);
+        } else if tokens.len() < MAX_BENCHED_TOKENS {
+            tokens.insert(token.to_owned(), until);
+        }
+        // The gauge itself is set from this map on the next render.
     }
 
     /// Sets the consumer group's lag (entries not yet delivered to any consumer).
     pub fn set_group_lag(&self, lag: i64) {
-        self.group_lag.store(lag, Ordering::Relaxed);
+        self.group_lag.set(lag);
     }
 
     /// Sets the consumer group's pending count (delivered, not yet acknowledged).
     pub fn set_pending(&self, pending: i64) {
-        self.group_pending.store(pending, Ordering::Relaxed);
+        self.group_pending.set(pending);
     }
 
-    /// The whole registry in the Prometheus text format, metrics in a fixed order and label sets
-    /// sorted, so two renders of the same state are byte-equal.
+    /// Records the outcome of a readiness check.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// The whole registry in the OpenMetrics text format, ending with `# EOF`. Metrics come in
+    /// a fixed order; two renders of the same state are byte-equal.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        // `fmt::Write` for `String` never fails, so the result carries no information.
-        let _ = self.write_exposition(&mut out);
+        self.refresh_benched();
+        let mut out = String::with_capacity(8192);
+        // `fmt::Write` for `String` never fails, and our label sets encode without error, so
+        // the result carries no information.
+        let _ = text::encode(&mut out, &self.registry);
         out
     }
 
-    fn write_exposition(&self, out: &mut String) -> fmt::Result {
-        self.jobs_started.write_counters(out)?;
-        self.jobs_finished.write_counters(out)?;
-        self.job_duration.write_histograms(out)?;
-        write_single(
-            out,
-            "vkp_jobs_in_flight",
-            "Job stages being worked on by this replica.",
-            "gauge",
-            self.jobs_in_flight.load(Ordering::Relaxed),
-        )?;
-        write_single(
-            out,
-            "vkp_entries_reclaimed_total",
-            "Stream entries claimed from consumers that stopped answering.",
-            "counter",
-            self.entries_reclaimed.load(Ordering::Relaxed),
-        )?;
-        self.dead_lettered.write_counters(out)?;
-        self.vk_requests.write_counters(out)?;
-        let waited = self.rate_limit_wait_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        write_single(
-            out,
-            "vkp_rate_limit_wait_seconds_total",
-            "Time spent waiting for the VK rate limiter.",
-            "counter",
-            FloatValue(waited),
-        )?;
-        write_single(
-            out,
-            "vkp_rate_limiter_errors_total",
-            "VK requests not sent because the shared rate limiter (Redis) failed.",
-            "counter",
-            self.rate_limiter_errors.load(Ordering::Relaxed),
-        )?;
-        write_single(
-            out,
-            "vkp_group_lag",
-            "Entries in the stream not yet delivered to the consumer group.",
-            "gauge",
-            self.group_lag.load(Ordering::Relaxed),
-        )?;
-        write_single(
-            out,
-            "vkp_group_pending",
-            "Entries delivered to the consumer group and not yet acknowledged.",
-            "gauge",
-            self.group_pending.load(Ordering::Relaxed),
-        )?;
-        write_single(
-            out,
-            "vkp_metrics_label_sets_folded_total",
-            "Samples folded into the `other` label set because their metric hit the label-set cap.",
-            "counter",
-            self.label_sets_folded.load(Ordering::Relaxed),
-        )
+    /// Drops ended benches and sets the benched-token gauge of every method seen from what is
+    /// left (0 for a method whose benches have all ended).
+    fn refresh_benched(&self) {
+        let now = Instant::now();
+        let mut benches = lock(&self.benches);
+        for (labels, tokens) in benches.iter_mut() {
+            tokens.retain(|_, ends| *ends > now);
+            self.tokens_benched
+                .family
+                .get_or_create(labels)
+                .set(gauge_value(tokens.len()));
+        }
     }
 }
 
-/// One labelled metric: its name, help, label names and a bounded map of label sets.
+/// A gauge value from a count (counts here are far below `i64::MAX`).
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The job-duration histogram of one label set, with [`JOB_DURATION_BUCKETS`].
+fn job_duration_histogram() -> Histogram {
+    Histogram::new(JOB_DURATION_BUCKETS)
+}
+
+/// A label set that knows its overflow value: every label `other`.
+trait Foldable: EncodeLabelSet + Clone + Hash + Eq + std::fmt::Debug + Send + Sync + 'static {
+    /// The label set folded samples are counted under.
+    fn folded() -> Self;
+}
+
+/// `report_type` and `stage` of a job stage.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    report_type: String,
+    stage: String,
+}
+
+impl JobLabels {
+    fn new(report_type: &str, stage: u8) -> JobLabels {
+        JobLabels {
+            report_type: label_value(report_type),
+            stage: stage.to_string(),
+        }
+    }
+}
+
+impl Foldable for JobLabels {
+    fn folded() -> Self {
+        JobLabels {
+            report_type: OVERFLOW_LABEL_VALUE.to_owned(),
+            stage: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// A finished attempt: its job's labels, its `outcome` and failure `reason` (empty when none).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FinishedLabels {
+    report_type: String,
+    stage: String,
+    outcome: String,
+    reason: String,
+}
+
+impl Foldable for FinishedLabels {
+    fn folded() -> Self {
+        FinishedLabels {
+            report_type: OVERFLOW_LABEL_VALUE.to_owned(),
+            stage: OVERFLOW_LABEL_VALUE.to_owned(),
+            outcome: OVERFLOW_LABEL_VALUE.to_owned(),
+            reason: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// Why an entry was dead-lettered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+impl Foldable for ReasonLabels {
+    fn folded() -> Self {
+        ReasonLabels {
+            reason: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// A VK request's `method` and `outcome` (`ok`, `error_<code>`, `http_<status>`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    outcome: String,
+}
+
+impl Foldable for RequestLabels {
+    fn folded() -> Self {
+        RequestLabels {
+            method: OVERFLOW_LABEL_VALUE.to_owned(),
+            outcome: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// A VK API method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+impl MethodLabels {
+    fn new(method: &str) -> MethodLabels {
+        MethodLabels {
+            method: label_value(method),
+        }
+    }
+}
+
+impl Foldable for MethodLabels {
+    fn folded() -> Self {
+        MethodLabels {
+            method: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// A `Family` with at most [`MAX_LABEL_SETS`] label sets of its own plus the overflow one.
 #[derive(Debug)]
-struct Family<V> {
-    name: &'static str,
-    help: &'static str,
-    label_names: &'static [&'static str],
-    // A BTreeMap rather than a HashMap so a render walks label sets in sorted order without
-    // sorting; the map is small (capped) and updated at job and request rate, not in hot loops.
-    series: Mutex<BTreeMap<Vec<String>, V>>,
+struct Capped<L, M, C = fn() -> M> {
+    family: Family<L, M, C>,
+    // The label sets admitted so far. A std Mutex, held for one lookup or insert; the family
+    // keeps its own lock for the metrics, so this is only the admission decision.
+    seen: Mutex<HashSet<L>>,
 }
 
-impl<V: Default> Family<V> {
-    fn new(name: &'static str, help: &'static str, label_names: &'static [&'static str]) -> Self {
-        Self {
-            name,
-            help,
-            label_names,
-            series: Mutex::new(BTreeMap::new()),
+impl<L: Foldable, M: Clone, C: MetricConstructor<M>> Capped<L, M, C> {
+    fn new(family: Family<L, M, C>) -> Self {
+        Capped {
+            family,
+            seen: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Applies `f` to the series for `values`, creating it, or folding it into `other` when the
-    /// family is full.
-    fn update(&self, values: &[&str], folded: &AtomicU64, f: impl FnOnce(&mut V)) {
-        let key: Vec<String> = values.iter().map(|v| truncate_label(v)).collect();
-        let mut series = lock(&self.series);
-        if let Some(value) = series.get_mut(&key) {
-            f(value);
-            return;
+    /// The label set samples for `labels` are recorded under: `labels` itself while the family
+    /// has room (or already has it), else the overflow set, counting the fold in `folded`.
+    fn admit(&self, labels: L, folded: &Counter) -> L {
+        let mut seen = lock(&self.seen);
+        if seen.contains(&labels) {
+            return labels;
         }
-        // The overflow series may be the 1,001st entry: it is one fixed key, so the bound holds.
-        let key = if series.len() < MAX_LABEL_SETS {
-            key
-        } else {
-            folded.fetch_add(1, Ordering::Relaxed);
-            vec![OVERFLOW_LABEL_VALUE.to_owned(); self.label_names.len()]
-        };
-        f(series.entry(key).or_default());
-    }
-
-    fn write_header(&self, out: &mut String, kind: &str) -> fmt::Result {
-        writeln!(out, "# HELP {} {}", self.name, self.help)?;
-        writeln!(out, "# TYPE {} {}", self.name, kind)
-    }
-}
-
-impl Family<u64> {
-    fn write_counters(&self, out: &mut String) -> fmt::Result {
-        self.write_header(out, "counter")?;
-        for (values, count) in lock(&self.series).iter() {
-            write!(out, "{}", self.name)?;
-            write_labels(out, self.label_names, values, None)?;
-            writeln!(out, " {count}")?;
+        // The overflow set is not counted in `seen`: it is one fixed extra, so the bound holds.
+        if seen.len() < MAX_LABEL_SETS {
+            seen.insert(labels.clone());
+            return labels;
         }
-        Ok(())
+        drop(seen);
+        folded.inc();
+        L::folded()
     }
-}
 
-impl Family<Histogram> {
-    fn write_histograms(&self, out: &mut String) -> fmt::Result {
-        self.write_header(out, "histogram")?;
-        for (values, h) in lock(&self.series).iter() {
-            // Buckets are kept per interval and made cumulative here, as the format requires.
-            let mut cumulative = 0u64;
-            for (bound, in_bucket) in JOB_DURATION_BUCKETS.iter().zip(h.buckets.iter()) {
-                cumulative = cumulative.saturating_add(*in_bucket);
-                write!(out, "{}_bucket", self.name)?;
-                let le = FloatValue(*bound).to_string();
-                write_labels(out, self.label_names, values, Some(&le))?;
-                writeln!(out, " {cumulative}")?;
-            }
-            write!(out, "{}_bucket", self.name)?;
-            write_labels(out, self.label_names, values, Some("+Inf"))?;
-            writeln!(out, " {}", h.count)?;
-            write!(out, "{}_sum", self.name)?;
-            write_labels(out, self.label_names, values, None)?;
-            writeln!(out, " {}", FloatValue(h.sum))?;
-            write!(out, "{}_count", self.name)?;
-            write_labels(out, self.label_names, values, None)?;
-            writeln!(out, " {}", h.count)?;
-        }
-        Ok(())
-    }
-}
-
-/// One histogram series: observations per bucket interval (not cumulative), their count and sum.
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [u64; JOB_DURATION_BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        // `le` is inclusive: an observation equal to a bound belongs to that bucket. Values above
-        // the last bound (and NaN, which no Duration yields) land only in `+Inf`, i.e. `count`.
-        if let Some(i) = JOB_DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i] = self.buckets[i].saturating_add(1);
-        }
-        self.count = self.count.saturating_add(1);
-        self.sum += seconds;
-    }
-}
-
-/// A sample value in the exposition's float syntax (`+Inf`, `-Inf`, `NaN`, else Rust's `{}`,
-/// which never uses exponent notation and prints whole numbers without a fraction).
-struct FloatValue(f64);
-
-impl fmt::Display for FloatValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        if v.is_nan() {
-            f.write_str("NaN")
-        } else if v.is_infinite() {
-            f.write_str(if v > 0.0 { "+Inf" } else { "-Inf" })
-        } else {
-            write!(f, "{v}")
-        }
-    }
-}
-
-/// Writes an unlabelled metric: help, type and its one sample.
-fn write_single(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    kind: &str,
-    value: impl fmt::Display,
-) -> fmt::Result {
-    writeln!(out, "# HELP {name} {help}")?;
-    writeln!(out, "# TYPE {name} {kind}")?;
-    writeln!(out, "{name} {value}")
-}
-
-/// Writes `{a="x",b="y"}`, with an `le` label last when given; nothing for an empty set.
-fn write_labels(
-    out: &mut String,
-    names: &[&str],
-    values: &[String],
-    le: Option<&str>,
-) -> fmt::Result {
-    let pairs = names
-        .iter()
-        .copied()
-        .zip(values.iter().map(String::as_str))
-        .chain(le.map(|le| ("le", le)));
-    let mut first = true;
-    for (name, value) in pairs {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        write!(out, "{name}=\"")?;
-        write_escaped(out, value);
-        out.push('"');
-    }
-    if !first {
-        out.push('}');
-    }
-    Ok(())
-}
-
-/// Escapes a label value as the text format asks: backslash, double quote and line feed.
-fn write_escaped(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
+    /// Applies `f` to the metric of `labels` (or of the overflow set when the family is full).
+    fn with<R>(&self, labels: L, folded: &Counter, f: impl FnOnce(&M) -> R) -> R {
+        let labels = self.admit(labels, folded);
+        f(&self.family.get_or_create(&labels))
     }
 }
 
 /// The label value as stored: at most [`MAX_LABEL_VALUE_BYTES`], cut at a character boundary.
-fn truncate_label(value: &str) -> String {
+fn label_value(value: &str) -> String {
     if value.len() <= MAX_LABEL_VALUE_BYTES {
         return value.to_owned();
     }
@@ -435,7 +534,7 @@ fn truncate_label(value: &str) -> String {
     value[..end].to_owned()
 }
 
-/// Locks a family's map. A poisoned lock only means a thread panicked mid-update of a counter;
+/// Locks a map of ours. A poisoned lock only means a thread panicked mid-update of a metric;
 /// the numbers are still worth exporting, so we take the data rather than propagate the panic.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -446,32 +545,42 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// The lines of `metric`'s block: its `# HELP`, `# TYPE` and samples, in rendered order.
+    /// The lines of `metric`'s block: `# HELP`, `# TYPE` (and `# UNIT`), then its samples
+    /// sorted, since the crate renders a family's label sets in hash-map order.
     fn block(rendered: &str, metric: &str) -> Vec<String> {
         let help = format!("# HELP {metric} ");
         let start = rendered
             .lines()
             .position(|l| l.starts_with(&help))
             .unwrap_or_else(|| panic!("{metric} missing from:\n{rendered}"));
-        rendered
+        let lines: Vec<&str> = rendered
             .lines()
             .skip(start)
             .enumerate()
-            .take_while(|(i, l)| *i < 2 || !l.starts_with("# HELP"))
-            .map(|(_, l)| l.to_owned())
+            .take_while(|(i, l)| *i == 0 || !(l.starts_with("# HELP") || l.starts_with("# EOF")))
+            .map(|(_, l)| l)
+            .collect();
+        let (header, samples): (Vec<&str>, Vec<&str>) =
+            lines.into_iter().partition(|l| l.starts_with('#'));
+        let mut samples: Vec<String> = samples.into_iter().map(str::to_owned).collect();
+        samples.sort();
+        header
+            .into_iter()
+            .map(str::to_owned)
+            .chain(samples)
             .collect()
     }
 
     #[test]
-    fn unlabelled_counter_renders_help_type_and_value() {
+    fn unlabelled_counter_renders_help_type_and_a_total_sample() {
         let m = Metrics::new();
         m.entries_reclaimed(3);
         m.entries_reclaimed(4);
         assert_eq!(
-            block(&m.render(), "vkp_entries_reclaimed_total"),
+            block(&m.render(), "vkp_entries_reclaimed"),
             [
-                "# HELP vkp_entries_reclaimed_total Stream entries claimed from consumers that stopped answering.",
-                "# TYPE vkp_entries_reclaimed_total counter",
+                "# HELP vkp_entries_reclaimed Stream entries claimed from consumers that stopped answering.",
+                "# TYPE vkp_entries_reclaimed counter",
                 "vkp_entries_reclaimed_total 7",
             ]
         );
@@ -498,17 +607,17 @@ mod tests {
     }
 
     #[test]
-    fn labelled_counter_renders_sorted_label_sets() {
+    fn labelled_counter_renders_one_sample_per_label_set() {
         let m = Metrics::new();
         m.vk_request("users.get", "ok");
         m.vk_request("friends.get", "ok");
         m.vk_request("friends.get", "ok");
         m.vk_request("friends.get", "error_6");
         assert_eq!(
-            block(&m.render(), "vkp_vk_requests_total"),
+            block(&m.render(), "vkp_vk_requests"),
             [
-                "# HELP vkp_vk_requests_total Requests sent to the VK API, by method and outcome.",
-                "# TYPE vkp_vk_requests_total counter",
+                "# HELP vkp_vk_requests Requests sent to the VK API, by method and outcome.",
+                "# TYPE vkp_vk_requests counter",
                 r#"vkp_vk_requests_total{method="friends.get",outcome="error_6"} 1"#,
                 r#"vkp_vk_requests_total{method="friends.get",outcome="ok"} 2"#,
                 r#"vkp_vk_requests_total{method="users.get",outcome="ok"} 1"#,
@@ -517,9 +626,12 @@ mod tests {
     }
 
     #[test]
-    fn labelled_family_without_samples_renders_only_its_header() {
-        let r = Metrics::new().render();
-        assert_eq!(block(&r, "vkp_dead_lettered_total").len(), 2);
+    fn labelled_family_appears_with_its_first_sample() {
+        // The crate leaves a family with no label set out of the exposition entirely.
+        let m = Metrics::new();
+        assert!(!m.render().contains("vkp_dead_lettered"));
+        m.dead_lettered("max_retries");
+        assert_eq!(block(&m.render(), "vkp_dead_lettered").len(), 3);
     }
 
     #[test]
@@ -531,19 +643,19 @@ mod tests {
             "DEFAULT",
             1,
             "failed",
-            Some("vk_access_denied"),
+            Some("VK_ACCESS_DENIED"),
             Duration::ZERO,
         );
         let r = m.render();
         assert_eq!(
-            block(&r, "vkp_jobs_started_total")[2],
+            block(&r, "vkp_jobs_started")[2],
             r#"vkp_jobs_started_total{report_type="DEFAULT",stage="1"} 1"#
         );
         assert_eq!(
-            block(&r, "vkp_jobs_finished_total")[2..],
+            block(&r, "vkp_jobs_finished")[2..],
             [
                 r#"vkp_jobs_finished_total{report_type="DEFAULT",stage="1",outcome="completed",reason=""} 1"#,
-                r#"vkp_jobs_finished_total{report_type="DEFAULT",stage="1",outcome="failed",reason="vk_access_denied"} 1"#,
+                r#"vkp_jobs_finished_total{report_type="DEFAULT",stage="1",outcome="failed",reason="VK_ACCESS_DENIED"} 1"#,
             ]
         );
     }
@@ -562,22 +674,26 @@ mod tests {
             );
         }
         let l = r#"report_type="HANDSHAKES",stage="2""#;
-        let expected: Vec<String> = [
+        let mut expected: Vec<String> = vec![
             "# HELP vkp_job_duration_seconds Wall-clock time from start to finish of a job stage."
                 .to_owned(),
             "# TYPE vkp_job_duration_seconds histogram".to_owned(),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="1"}} 2"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="5"}} 2"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="15"}} 3"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="60"}} 3"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="300"}} 3"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="900"}} 3"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="3600"}} 3"#),
-            format!(r#"vkp_job_duration_seconds_bucket{{{l},le="+Inf"}} 4"#),
+            "# UNIT vkp_job_duration_seconds seconds".to_owned(),
+        ];
+        let mut samples = vec![
             format!(r#"vkp_job_duration_seconds_sum{{{l}}} 4011.5"#),
             format!(r#"vkp_job_duration_seconds_count{{{l}}} 4"#),
-        ]
-        .into();
+            format!(r#"vkp_job_duration_seconds_bucket{{le="1.0",{l}}} 2"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="5.0",{l}}} 2"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="15.0",{l}}} 3"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="60.0",{l}}} 3"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="300.0",{l}}} 3"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="900.0",{l}}} 3"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="3600.0",{l}}} 3"#),
+            format!(r#"vkp_job_duration_seconds_bucket{{le="+Inf",{l}}} 4"#),
+        ];
+        samples.sort();
+        expected.extend(samples);
         assert_eq!(block(&m.render(), "vkp_job_duration_seconds"), expected);
     }
 
@@ -586,14 +702,19 @@ mod tests {
         let m = Metrics::new();
         m.rate_limit_wait(Duration::from_millis(250));
         m.rate_limit_wait(Duration::from_millis(1000));
+        let r = m.render();
         assert_eq!(
-            block(&m.render(), "vkp_rate_limit_wait_seconds_total")[2],
-            "vkp_rate_limit_wait_seconds_total 1.25"
+            block(&r, "vkp_rate_limit_wait_seconds")[1..],
+            [
+                "# TYPE vkp_rate_limit_wait_seconds counter",
+                "# UNIT vkp_rate_limit_wait_seconds seconds",
+                "vkp_rate_limit_wait_seconds_total 1.25",
+            ]
         );
-        // A huge wait saturates instead of wrapping the counter to a small number.
+        // A huge wait neither wraps the counter to a small number nor panics.
         m.rate_limit_wait(Duration::MAX);
         m.rate_limit_wait(Duration::MAX);
-        assert_eq!(m.rate_limit_wait_nanos.load(Ordering::Relaxed), u64::MAX);
+        assert!(m.rate_limit_wait.get() >= Duration::MAX.as_secs_f64());
     }
 
     #[test]
@@ -602,9 +723,64 @@ mod tests {
         m.rate_limiter_error();
         m.rate_limiter_error();
         assert_eq!(
-            block(&m.render(), "vkp_rate_limiter_errors_total")[2],
+            block(&m.render(), "vkp_rate_limiter_errors")[2],
             "vkp_rate_limiter_errors_total 2"
         );
+    }
+
+    #[test]
+    fn quota_calls_and_exhaustion_are_counted_by_method() {
+        let m = Metrics::new();
+        m.quota_calls("friends.get", 25);
+        m.quota_calls("friends.get", 5);
+        m.quota_calls("wall.get", 1);
+        m.quota_exhausted("wall.get");
+        let r = m.render();
+        assert_eq!(
+            block(&r, "vkp_vk_quota_calls")[2..],
+            [
+                r#"vkp_vk_quota_calls_total{method="friends.get"} 30"#,
+                r#"vkp_vk_quota_calls_total{method="wall.get"} 1"#,
+            ]
+        );
+        assert_eq!(
+            block(&r, "vkp_vk_quota_exhausted")[2..],
+            [r#"vkp_vk_quota_exhausted_total{method="wall.get"} 1"#]
+        );
+    }
+
+    #[test]
+    fn benched_tokens_are_counted_per_method_until_their_bench_ends() {
+        let m = Metrics::new();
+        let hour = Duration::from_secs(3600);
+        m.token_benched("t1", "wall.get", hour);
+        m.token_benched("t2", "wall.get", hour);
+        // The same pair again is still one token.
+        m.token_benched("t1", "wall.get", hour);
+        m.token_benched("t1", "friends.get", hour);
+        let r = m.render();
+        assert_eq!(
+            block(&r, "vkp_vk_tokens_benched")[2..],
+            [
+                r#"vkp_vk_tokens_benched{method="friends.get"} 1"#,
+                r#"vkp_vk_tokens_benched{method="wall.get"} 2"#,
+            ]
+        );
+        // A bench of no length has ended by the next render: the series stays, at 0.
+        m.token_benched("t3", "users.get", Duration::ZERO);
+        assert!(m
+            .render()
+            .contains("vkp_vk_tokens_benched{method=\"users.get\"} 0\n"));
+    }
+
+    #[test]
+    fn readiness_is_a_zero_or_one_gauge() {
+        let m = Metrics::new();
+        assert_eq!(block(&m.render(), "vkp_ready")[2], "vkp_ready 0");
+        m.set_ready(true);
+        assert_eq!(block(&m.render(), "vkp_ready")[2], "vkp_ready 1");
+        m.set_ready(false);
+        assert_eq!(block(&m.render(), "vkp_ready")[2], "vkp_ready 0");
     }
 
     #[test]
@@ -612,7 +788,7 @@ mod tests {
         let m = Metrics::new();
         m.dead_lettered("back\\slash \"quoted\"\nnext line");
         assert_eq!(
-            block(&m.render(), "vkp_dead_lettered_total")[2],
+            block(&m.render(), "vkp_dead_lettered")[2],
             r#"vkp_dead_lettered_total{reason="back\\slash \"quoted\"\nnext line"} 1"#
         );
     }
@@ -623,11 +799,12 @@ mod tests {
         // 'я' is two bytes, so byte 128 falls between characters only for an even prefix.
         let long = format!("x{}", "я".repeat(100));
         m.dead_lettered(&long);
-        let stored = lock(&m.dead_lettered.series).keys().next().cloned();
-        let stored = stored.expect("one label set")[0].clone();
+        let stored = lock(&m.dead_lettered.seen).iter().next().cloned();
+        let stored = stored.expect("one label set").reason;
         assert!(stored.len() <= MAX_LABEL_VALUE_BYTES);
         assert!(long.starts_with(&stored));
         assert_eq!(stored.len(), MAX_LABEL_VALUE_BYTES - 1);
+        assert!(m.render().contains(&format!("{{reason=\"{stored}\"}} 1\n")));
     }
 
     #[test]
@@ -639,7 +816,7 @@ mod tests {
         }
         // A label set admitted before the cap keeps counting on its own.
         m.vk_request("method.00000", "ok");
-        let lines = block(&m.render(), "vkp_vk_requests_total");
+        let lines = block(&m.render(), "vkp_vk_requests");
         assert_eq!(lines.len(), 2 + MAX_LABEL_SETS + 1);
         assert!(lines.contains(&format!(
             r#"vkp_vk_requests_total{{method="other",outcome="other"}} {extra}"#
@@ -648,8 +825,25 @@ mod tests {
             &r#"vkp_vk_requests_total{method="method.00000",outcome="ok"} 2"#.to_owned()
         ));
         assert_eq!(
-            block(&m.render(), "vkp_metrics_label_sets_folded_total")[2],
+            block(&m.render(), "vkp_metrics_label_sets_folded")[2],
             format!("vkp_metrics_label_sets_folded_total {extra}")
+        );
+    }
+
+    #[test]
+    fn benches_beyond_the_cap_fold_into_other_too() {
+        let m = Metrics::new();
+        for i in 0..MAX_LABEL_SETS + 2 {
+            m.token_benched("t", &format!("method.{i:05}"), Duration::from_secs(60));
+        }
+        let r = m.render();
+        assert!(
+            r.contains("vkp_vk_tokens_benched{method=\"other\"} 1\n"),
+            "{r}"
+        );
+        assert_eq!(
+            block(&r, "vkp_metrics_label_sets_folded")[2],
+            "vkp_metrics_label_sets_folded_total 2"
         );
     }
 
@@ -677,11 +871,11 @@ mod tests {
         let total = threads * per_thread;
         let r = m.render();
         assert_eq!(
-            block(&r, "vkp_vk_requests_total")[2],
+            block(&r, "vkp_vk_requests")[2],
             format!(r#"vkp_vk_requests_total{{method="friends.get",outcome="ok"}} {total}"#)
         );
         assert_eq!(
-            block(&r, "vkp_entries_reclaimed_total")[2],
+            block(&r, "vkp_entries_reclaimed")[2],
             format!("vkp_entries_reclaimed_total {total}")
         );
         assert_eq!(
@@ -693,19 +887,19 @@ mod tests {
         )));
         // Threads 0..8 wait 0..7 s each: sum = 5000 * (0+1+...+7) = 140000, exact in f64.
         assert!(
-            r.contains(r#"vkp_job_duration_seconds_sum{report_type="DEFAULT",stage="1"} 140000"#)
+            r.contains(r#"vkp_job_duration_seconds_sum{report_type="DEFAULT",stage="1"} 140000.0"#)
         );
     }
 
     #[test]
-    fn render_is_deterministic_and_ends_with_a_newline() {
+    fn render_is_deterministic_and_ends_with_the_eof_marker() {
         let m = Metrics::new();
         m.vk_request("b", "ok");
         m.vk_request("a", "ok");
         m.job_finished("DEFAULT", 1, "completed", None, Duration::from_secs(1));
         let first = m.render();
         assert_eq!(first, m.render());
-        assert!(first.ends_with('\n'));
+        assert!(first.ends_with("\n# EOF\n"));
         // Every non-comment line is `name[{labels}] value`.
         for line in first.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(

@@ -9,7 +9,10 @@
 //!   Redis outage makes the replica unready, not restarted in a loop.
 //! - `GET /readyz`: `200 ready`, or `503` with the check's reason. The check gets
 //!   [`READINESS_TIMEOUT`]; a probe that hangs would otherwise look like a healthy replica.
-//! - `GET /metrics`: the registry in the Prometheus text format 0.0.4.
+//! - `GET /metrics`: the registry in the OpenMetrics text format 1.0.0 (which Prometheus asks
+//!   for first and parses natively). Each scrape runs the readiness check first (same timeout)
+//!   and exports its outcome as `vkp_ready`: Prometheus does not probe `/readyz`, and `up` only
+//!   says the port answers, so this is how an alert sees a replica that serves but cannot work.
 //!
 //! Unknown paths are `404`; a known path with another method is `405` (with `Allow`), which tells
 //! whoever misconfigured a probe more than a `404` would. Shutdown is a `CancellationToken`
@@ -42,8 +45,8 @@ pub type ReadinessCheck =
 /// setups raise it to a few), so the orchestrator gets our answer rather than its own timeout.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The `Content-Type` of the Prometheus text exposition format, version 0.0.4.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The `Content-Type` of the OpenMetrics text exposition format, version 1.0.0.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Why the ops server could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -127,20 +130,28 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: runs the readiness check under [`READINESS_TIMEOUT`].
+/// Runs the readiness check under [`READINESS_TIMEOUT`] and records its outcome in `vkp_ready`.
+async fn check_ready(state: &OpsState) -> Result<(), String> {
+    let outcome = match tokio::time::timeout(READINESS_TIMEOUT, (state.ready)()).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => Err("readiness check timed out".to_owned()),
+    };
+    state.metrics.set_ready(outcome.is_ok());
+    outcome
+}
+
+/// `GET /readyz`: `200 ready`, or `503` with the reason the check failed.
 async fn readyz(State(state): State<OpsState>) -> (StatusCode, String) {
-    match tokio::time::timeout(READINESS_TIMEOUT, (state.ready)()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready".to_owned()),
-        Ok(Err(reason)) => (StatusCode::SERVICE_UNAVAILABLE, reason),
-        Err(_elapsed) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "readiness check timed out".to_owned(),
-        ),
+    match check_ready(&state).await {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
     }
 }
 
-/// `GET /metrics`: the registry in the Prometheus text format.
+/// `GET /metrics`: the registry in the OpenMetrics text format, `vkp_ready` fresh.
 async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
+    // A failed check is already in `vkp_ready`; the scrape itself still succeeds.
+    let _ = check_ready(&state).await;
     // `render` takes the registry's locks synchronously and releases them before returning, so
     // no lock is held across this handler's (or any) await point.
     (
@@ -273,8 +284,32 @@ mod tests {
             Some(METRICS_CONTENT_TYPE)
         );
         let body = resp.text().await.expect("body");
-        assert!(body.contains("# TYPE vkp_vk_requests_total counter\n"));
+        assert!(body.contains("# TYPE vkp_vk_requests counter\n"));
         assert!(body.contains("vkp_vk_requests_total{method=\"friends.get\",outcome=\"ok\"} 1\n"));
+        assert!(body.ends_with("# EOF\n"));
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn metrics_export_the_readiness_of_the_scrape() {
+        let (base, _metrics, shutdown, _task) = start(fixed(Err("redis down".into()))).await;
+        let body = reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        assert!(body.contains("\nvkp_ready 0\n"), "{body}");
+        shutdown.cancel();
+
+        let (base, _metrics, shutdown, _task) = start(fixed(Ok(()))).await;
+        let body = reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        assert!(body.contains("\nvkp_ready 1\n"), "{body}");
         shutdown.cancel();
     }
 

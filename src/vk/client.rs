@@ -106,6 +106,12 @@ impl VkClient {
         &self.stats
     }
 
+    /// The registry requests are counted in, when one is set (the session counts quota and
+    /// benches there too).
+    pub(super) fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
     /// Calls `method` on `token`, retrying what the same token can get past.
     pub async fn call(
         &self,

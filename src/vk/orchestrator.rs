@@ -119,7 +119,7 @@ impl Orchestrator {
         self
     }
 
-    /// Counts VK requests and pacing waits in `metrics`.
+    /// Counts VK requests, pacing waits, quota use and benched tokens in `metrics`.
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.client = self.client.with_metrics(metrics);
         self
@@ -293,6 +293,9 @@ impl Session {
                 }
                 Action::Bench(period) => {
                     // A daily quota (29) is spent until VK's day turns, for every replica.
+                    if let (Some(metrics), Some(29)) = (self.client.metrics(), error.code()) {
+                        metrics.quota_exhausted(method);
+                    }
                     let period = match (&self.quota, error.code()) {
                         (Some(ledger), Some(29)) => {
                             ledger.mark_spent(token.key, method);
@@ -300,8 +303,7 @@ impl Session {
                         }
                         _ => period,
                     };
-                    self.benched
-                        .insert((token.key, method.to_owned()), Instant::now() + period);
+                    self.bench(token.key, method.to_owned(), period);
                     tracing::warn!(token = %token.suffix(), method, bench_secs = period.as_secs(), "token benched for method");
                     let reason = if error.code() == Some(14) {
                         ReleaseReason::Captcha
@@ -387,11 +389,20 @@ impl Session {
             return;
         }
         let (_, spent) = ledger.used(token.key).await;
-        let until = Instant::now() + ledger.until_reset();
+        let period = ledger.until_reset();
         for method in spent {
             tracing::info!(token = %token.suffix(), method = %method, "daily quota spent (seen in the ledger)");
-            self.benched.insert((token.key, method), until);
+            self.bench(token.key, method, period);
         }
+    }
+
+    /// Keeps `token` off `method` for `period` in this session, and counts it as benched.
+    fn bench(&mut self, token: TokenKey, method: String, period: Duration) {
+        if let Some(metrics) = self.client.metrics() {
+            metrics.token_benched(&token.hex(), &method, period);
+        }
+        self.benched
+            .insert((token, method), Instant::now() + period);
     }
 
     /// Counts calls of `methods` sent on the current token in the shared ledger.
@@ -401,20 +412,28 @@ impl Session {
         }
     }
 
-    /// Counts calls of `methods` sent on `token` in the shared ledger.
+    /// Counts calls of `methods` sent on `token` in the shared ledger and the quota metric.
     pub(super) fn count_calls_on<'a>(
         &self,
         token: TokenKey,
         methods: impl IntoIterator<Item = &'a str>,
     ) {
-        let Some(ledger) = &self.quota else {
+        let metrics = self.client.metrics();
+        if self.quota.is_none() && metrics.is_none() {
             return;
-        };
+        }
         let mut counts: HashMap<String, u64> = HashMap::new();
         for m in methods {
             *counts.entry(m.to_owned()).or_default() += 1;
         }
-        ledger.count(token, counts);
+        if let Some(metrics) = metrics {
+            for (method, calls) in &counts {
+                metrics.quota_calls(method, *calls);
+            }
+        }
+        if let Some(ledger) = &self.quota {
+            ledger.count(token, counts);
+        }
     }
 
     /// Calls of `method` the job can still expect today: what the current token has left of

@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod cluster;
 mod contract;
+mod dashboard;
 mod demo;
 mod events;
 mod report;
