@@ -14,6 +14,7 @@ pub mod export;
 #[cfg(test)]
 mod fuzz;
 pub mod ids;
+pub mod internal_events;
 pub mod key;
 pub mod metrics;
 pub mod ops;

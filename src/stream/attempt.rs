@@ -23,6 +23,7 @@ use crate::events::{
     FailureReason, GraphReady, IncomingEvent, StatusUpdate, FIELD_EVENT_TYPE, FIELD_PAYLOAD,
 };
 use crate::ids::Stage;
+use crate::internal_events::{DeadLetterReason, DeadLettered, JobFinished};
 use crate::key::StagePrefix;
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
@@ -229,13 +230,14 @@ impl Runner {
         );
         let outcome = self.apply(&at, &event, attempt, decision).await;
         let (finished, reason) = outcome.metric_labels();
-        self.metrics.job_finished(
-            report_type.as_str(),
-            event.stage().number(),
-            finished,
-            reason.map(FailureReason::as_str),
-            started.elapsed(),
-        );
+        JobFinished {
+            report_type: report_type.as_str(),
+            stage: event.stage().number(),
+            outcome: finished,
+            reason,
+            duration: started.elapsed(),
+        }
+        .emit(&self.metrics);
         outcome
     }
 
@@ -454,8 +456,12 @@ impl Runner {
             .await
         {
             Ok(Finished::Published) if dead_letter => {
-                tracing::warn!(reason = %failure.reason, error = %failure.message, "job failed for good: dead-lettered");
-                self.metrics.dead_lettered("max_retries");
+                DeadLettered {
+                    entry: &at.entry.id,
+                    reason: DeadLetterReason::MaxRetries,
+                    error: &failure.message,
+                }
+                .emit(&self.metrics);
                 EntryOutcome::DeadLettered(failure.message)
             }
             Ok(Finished::Published) => {

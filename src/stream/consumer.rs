@@ -48,6 +48,7 @@ use super::entry::{parse_autoclaim_reply, parse_read_reply, RawEntry};
 use super::job::JobHandler;
 use super::keys::StreamNames;
 use super::scripts::Scripts;
+use crate::internal_events::EntriesReclaimed;
 use crate::metrics::Metrics;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
@@ -227,10 +228,10 @@ impl Consumer {
             }
         };
         let (_, entries) = parse_autoclaim_reply(&reply);
-        if !entries.is_empty() {
-            tracing::info!(count = entries.len(), "reclaimed idle entries");
-            self.runner.metrics.entries_reclaimed(entries.len() as u64);
+        EntriesReclaimed {
+            count: entries.len(),
         }
+        .emit(&self.runner.metrics);
         self.refresh_gauges().await;
         Ok(entries)
     }

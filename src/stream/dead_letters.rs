@@ -17,6 +17,7 @@ use crate::events::{
     FIELD_PAYLOAD,
 };
 use crate::ids::Stage;
+use crate::internal_events::{DeadLetterReason, DeadLettered};
 
 impl Runner {
     /// The dead-letter record of `entry` failing with `error`.
@@ -62,7 +63,6 @@ impl Runner {
         error: &EventError,
     ) -> EntryOutcome {
         let message = error.to_string();
-        tracing::warn!(entry = %entry.id, error = %message, "invalid event: dead-lettered");
         let status = invalid_event_status(entry, &message);
         let fields = self.dead_fields(entry, &message).await;
         let call = scripts::DeadLetter {
@@ -78,7 +78,12 @@ impl Runner {
             .await
         {
             Ok(Fenced::Done) => {
-                self.metrics.dead_lettered("invalid_event");
+                DeadLettered {
+                    entry: &entry.id,
+                    reason: DeadLetterReason::InvalidEvent,
+                    error: &message,
+                }
+                .emit(&self.metrics);
                 EntryOutcome::DeadLettered(message)
             }
             Ok(Fenced::OwnershipLost) => EntryOutcome::LostOwnership,

@@ -21,6 +21,7 @@ use super::http::{Answer, Params, VkHttp};
 use super::rate::{PaceOutcome, Permit, RpsGuard, TokenKey};
 use super::shared_rate::{SharedLimiter, SharedRateError};
 use super::tokens::Token;
+use crate::internal_events::{RateLimiterFailed, VkOutcome, VkRequest};
 use crate::metrics::Metrics;
 
 /// Retries of one call on one token before its error is handed up.
@@ -126,55 +127,50 @@ impl VkClient {
             if let Some(metrics) = &self.metrics {
                 metrics.rate_limit_wait(queued.elapsed());
             }
-            let started = Instant::now();
             let result = match paced {
                 Ok(permit) => {
                     self.stats.requests.fetch_add(1, Ordering::Relaxed);
                     if method == "execute" {
                         self.stats.executes.fetch_add(1, Ordering::Relaxed);
                     }
+                    let started = Instant::now();
                     let result = self.http.send(token, method, params).await;
                     drop(permit);
-                    if let Some(metrics) = &self.metrics {
-                        let outcome = match &result {
-                            Ok(_) => "ok".to_owned(),
-                            Err(VkError::Api { error, .. }) => {
-                                format!("error_{}", error.error_code)
-                            }
-                            Err(VkError::Transport { .. }) => "transport".to_owned(),
-                            Err(VkError::Http { status, .. }) => format!("http_{status}"),
-                            Err(_) => "unreadable".to_owned(),
-                        };
-                        metrics.vk_request(method, &outcome);
+                    VkRequest {
+                        method,
+                        token: &token.suffix(),
+                        latency: started.elapsed(),
+                        outcome: outcome_of(&result),
+                        error: result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
                     }
+                    .emit(self.metrics.as_deref());
                     result
                 }
                 Err(source) => {
                     // Nothing was sent: this is not a VK request, so it is counted apart.
-                    if let Some(metrics) = &self.metrics {
-                        metrics.rate_limiter_error();
+                    RateLimiterFailed {
+                        method,
+                        token: &token.suffix(),
+                        error: &source,
                     }
-                    tracing::warn!(method, token = %token.suffix(), error = %source, "shared rate limiter failed: request not sent");
+                    .emit(self.metrics.as_deref());
                     Err(VkError::RateLimiter {
                         method: method.to_owned(),
                         source,
                     })
                 }
             };
-            let latency_ms = started.elapsed().as_millis() as u64;
             let error = match result {
                 Ok(answer) => {
                     self.guard.report(token.key, PaceOutcome::Success);
                     self.stats
                         .bytes
                         .fetch_add(answer.bytes as u64, Ordering::Relaxed);
-                    tracing::debug!(method, token = %token.suffix(), latency_ms, outcome = "ok", "vk request");
                     return Ok(answer);
                 }
                 Err(error) => error,
             };
             let action = error.action();
-            tracing::debug!(method, token = %token.suffix(), latency_ms, outcome = %error, "vk request");
             let pause = match action {
                 Action::SlowDown => {
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -217,5 +213,16 @@ impl VkClient {
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         (self.retry.base_backoff * factor).min(self.retry.max_backoff)
+    }
+}
+
+/// How a sent request ended, for its [`VkRequest`] event.
+fn outcome_of(result: &Result<Answer, VkError>) -> VkOutcome {
+    match result {
+        Ok(_) => VkOutcome::Ok,
+        Err(VkError::Api { error, .. }) => VkOutcome::Api(error.error_code),
+        Err(VkError::Transport { .. }) => VkOutcome::Transport,
+        Err(VkError::Http { status, .. }) => VkOutcome::Http(*status),
+        Err(_) => VkOutcome::Unreadable,
     }
 }

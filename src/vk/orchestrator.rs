@@ -36,6 +36,7 @@ use super::rate::TokenKey;
 use super::tokens::{ReleaseReason, Token, TokenOrigin, TokenSource};
 use crate::events::FailureReason;
 use crate::ids::{JobId, VkUserId};
+use crate::internal_events::{BenchCause, TokenBenched};
 
 /// Knobs of the orchestrator.
 #[derive(Debug, Clone)]
@@ -293,9 +294,6 @@ impl Session {
                 }
                 Action::Bench(period) => {
                     // A daily quota (29) is spent until VK's day turns, for every replica.
-                    if let (Some(metrics), Some(29)) = (self.client.metrics(), error.code()) {
-                        metrics.quota_exhausted(method);
-                    }
                     let period = match (&self.quota, error.code()) {
                         (Some(ledger), Some(29)) => {
                             ledger.mark_spent(token.key, method);
@@ -303,13 +301,12 @@ impl Session {
                         }
                         _ => period,
                     };
-                    self.bench(token.key, method.to_owned(), period);
-                    tracing::warn!(token = %token.suffix(), method, bench_secs = period.as_secs(), "token benched for method");
-                    let reason = if error.code() == Some(14) {
-                        ReleaseReason::Captcha
+                    let (cause, reason) = if error.code() == Some(14) {
+                        (BenchCause::Captcha, ReleaseReason::Captcha)
                     } else {
-                        ReleaseReason::QuotaExceeded
+                        (BenchCause::QuotaSpent, ReleaseReason::QuotaExceeded)
                     };
+                    self.bench(&token, method, period, cause);
                     self.switch_to_global(Some(reason)).await?;
                 }
                 _ => return Err(error),
@@ -391,18 +388,22 @@ impl Session {
         let (_, spent) = ledger.used(token.key).await;
         let period = ledger.until_reset();
         for method in spent {
-            tracing::info!(token = %token.suffix(), method = %method, "daily quota spent (seen in the ledger)");
-            self.bench(token.key, method, period);
+            self.bench(token, &method, period, BenchCause::QuotaInLedger);
         }
     }
 
     /// Keeps `token` off `method` for `period` in this session, and counts it as benched.
-    fn bench(&mut self, token: TokenKey, method: String, period: Duration) {
-        if let Some(metrics) = self.client.metrics() {
-            metrics.token_benched(&token.hex(), &method, period);
+    fn bench(&mut self, token: &Token, method: &str, period: Duration, cause: BenchCause) {
+        TokenBenched {
+            key: &token.key.hex(),
+            token: &token.suffix(),
+            method,
+            period,
+            cause,
         }
+        .emit(self.client.metrics().map(|m| &**m));
         self.benched
-            .insert((token, method), Instant::now() + period);
+            .insert((token.key, method.to_owned()), Instant::now() + period);
     }
 
     /// Counts calls of `methods` sent on the current token in the shared ledger.
