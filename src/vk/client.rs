@@ -170,22 +170,8 @@ impl VkClient {
                 }
                 Err(error) => error,
             };
-            let action = error.action();
-            let pause = match action {
-                Action::SlowDown => {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    self.guard.report(token.key, PaceOutcome::RateLimited);
-                    // The guard already pushed this token's next slot back.
-                    Duration::ZERO
-                }
-                Action::Retry(pause) => pause.max(self.backoff(attempt)),
-                _ => {
-                    if let Action::Rotate = action {
-                        self.guard.report(token.key, PaceOutcome::Flood);
-                    }
-                    tracing::warn!(method, token = %token.suffix(), code = ?error.code(), error = %error, "vk error");
-                    return Err(error);
-                }
+            let Some(pause) = self.retry_pause(token, method, &error, attempt) else {
+                return Err(error);
             };
             if attempt >= self.retry.attempts {
                 tracing::warn!(method, token = %token.suffix(), attempts = attempt, error = %error, "vk call gave up");
@@ -195,6 +181,33 @@ impl VkClient {
             attempt += 1;
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// How long to wait before the same token asks again, after telling the guard what the
+    /// error says about the pace; `None` for an error this token cannot get past.
+    fn retry_pause(
+        &self,
+        token: &Token,
+        method: &str,
+        error: &VkError,
+        attempt: u32,
+    ) -> Option<Duration> {
+        match error.action() {
+            Action::SlowDown => {
+                self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.guard.report(token.key, PaceOutcome::RateLimited);
+                // The guard already pushed this token's next slot back.
+                Some(Duration::ZERO)
+            }
+            Action::Retry(pause) => Some(pause.max(self.backoff(attempt))),
+            action => {
+                if let Action::Rotate = action {
+                    self.guard.report(token.key, PaceOutcome::Flood);
+                }
+                tracing::warn!(method, token = %token.suffix(), code = ?error.code(), error = %error, "vk error");
+                None
             }
         }
     }

@@ -317,15 +317,7 @@ async fn run_batch(
     first: Option<(Option<TokenKey>, Result<Answer, VkError>)>,
 ) -> Result<Vec<CallResult>, VkError> {
     let sent_on = first.as_ref().and_then(|(key, _)| *key);
-    let mut first = first
-        .map(|(_, answer)| answer)
-        .filter(|answer| match answer {
-            Ok(_) => true,
-            Err(error) => matches!(
-                error.action(),
-                Action::SplitBatch | Action::Fail(_) | Action::MethodDenied
-            ),
-        });
+    let mut first = first.map(|(_, answer)| answer).filter(is_about_the_batch);
     // Work list of sub-batches, so splitting needs no recursion in an async fn.
     let mut pending: Vec<(usize, usize)> = vec![(0, calls.len())];
     let mut results: Vec<Option<CallResult>> = vec![None; calls.len()];
@@ -392,6 +384,18 @@ async fn run_batch(
         .into_iter()
         .map(|r| r.expect("every slot of a batch is filled before it returns"))
         .collect())
+}
+
+/// An answer to use as is: a response, or an error about the batch itself (13, a refused
+/// execute) that sending it again would not change.
+fn is_about_the_batch(answer: &Result<Answer, VkError>) -> bool {
+    match answer {
+        Ok(_) => true,
+        Err(error) => matches!(
+            error.action(),
+            Action::SplitBatch | Action::Fail(_) | Action::MethodDenied
+        ),
+    }
 }
 
 /// Sends one execute of `packed` through the session; the answer and the token it went out on.

@@ -221,97 +221,110 @@ impl Session {
     pub async fn call(&mut self, method: &str, params: &Params) -> Result<Answer, VkError> {
         loop {
             let token = self.token_for(method).await?;
-            let result = self.client.call(&token, method, params).await;
-            let error = match result {
+            let error = match self.client.call(&token, method, params).await {
                 Ok(answer) => {
-                    if self.on_author {
-                        self.author_ok = true;
-                    }
-                    if method != "execute" {
-                        self.count_calls([method]);
-                    }
-                    self.requests_on_current += 1;
-                    self.after_real_requests(1).await;
-                    self.maybe_rotate().await;
+                    self.answered(method).await;
                     return Ok(answer);
                 }
                 Err(error) => error,
             };
-            match error.action() {
+            let reason = match error.action() {
                 // VK says the author's token expired mid-job: the token manager may have a
                 // fresh one. Once; then the usual move to global tokens.
                 Action::DropToken(_)
                     if error.code() == Some(1117) && self.on_author && !self.author_refreshed =>
                 {
-                    self.author_refreshed = true;
-                    match self.source.refresh_user_token(self.author).await {
-                        Ok(Some(fresh)) => {
-                            tracing::info!(token = %fresh.suffix(), "the author's token expired mid-job: refreshed");
-                            self.current = Some(fresh);
-                            continue;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "refreshing the author's expired token failed")
-                        }
+                    if self.refresh_author().await {
+                        continue;
                     }
-                    if !self.author_ok {
-                        return Err(VkError::NoToken {
-                            reason: FailureReason::VkReconnectRequired,
-                            message: format!(
-                                "the author's token failed on the job's first request ({error})"
-                            ),
-                        });
-                    }
-                    self.switch_to_global(Some(ReleaseReason::AuthFailed))
-                        .await?;
+                    self.fail_if_author_never_worked(&error)?;
+                    ReleaseReason::AuthFailed
                 }
                 Action::DropToken(death) => {
-                    if self.on_author && !self.author_ok {
-                        return Err(VkError::NoToken {
-                            reason: FailureReason::VkReconnectRequired,
-                            message: format!(
-                                "the author's token failed on the job's first request ({error})"
-                            ),
-                        });
+                    if self.on_author {
+                        self.fail_if_author_never_worked(&error)?;
                     }
                     tracing::warn!(token = %token.suffix(), ?death, "token dropped: moving to a global token");
-                    let reason = match death {
+                    match death {
                         TokenDeath::Invalid | TokenDeath::Banned | TokenDeath::IpMismatch => {
                             ReleaseReason::AuthFailed
                         }
-                    };
-                    self.switch_to_global(Some(reason)).await?;
+                    }
                 }
-                Action::Rotate => {
-                    self.switch_to_global(Some(ReleaseReason::FloodControl))
-                        .await?
-                }
+                Action::Rotate => ReleaseReason::FloodControl,
                 // The client already slowed down and retried on this token: move on.
-                Action::SlowDown => {
-                    self.switch_to_global(Some(ReleaseReason::RateLimited))
-                        .await?
-                }
-                Action::Bench(period) => {
-                    // A daily quota (29) is spent until VK's day turns, for every replica.
-                    let period = match (&self.quota, error.code()) {
-                        (Some(ledger), Some(29)) => {
-                            ledger.mark_spent(token.key, method);
-                            ledger.until_reset()
-                        }
-                        _ => period,
-                    };
-                    let (cause, reason) = if error.code() == Some(14) {
-                        (BenchCause::Captcha, ReleaseReason::Captcha)
-                    } else {
-                        (BenchCause::QuotaSpent, ReleaseReason::QuotaExceeded)
-                    };
-                    self.bench(&token, method, period, cause);
-                    self.switch_to_global(Some(reason)).await?;
-                }
+                Action::SlowDown => ReleaseReason::RateLimited,
+                Action::Bench(period) => self.bench_after(&token, method, period, &error),
                 _ => return Err(error),
+            };
+            self.switch_to_global(Some(reason)).await?;
+        }
+    }
+
+    /// Book-keeping after an answer: the author's token proved alive, quotas, rotation.
+    async fn answered(&mut self, method: &str) {
+        if self.on_author {
+            self.author_ok = true;
+        }
+        if method != "execute" {
+            self.count_calls([method]);
+        }
+        self.requests_on_current += 1;
+        self.after_real_requests(1).await;
+        self.maybe_rotate().await;
+    }
+
+    /// Asks the token manager once for a fresh author token; true when the session has one.
+    async fn refresh_author(&mut self) -> bool {
+        self.author_refreshed = true;
+        match self.source.refresh_user_token(self.author).await {
+            Ok(Some(fresh)) => {
+                tracing::info!(token = %fresh.suffix(), "the author's token expired mid-job: refreshed");
+                self.current = Some(fresh);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "refreshing the author's expired token failed");
+                false
             }
         }
+    }
+
+    /// A dead author token on the job's first request fails the job: the user must reconnect.
+    fn fail_if_author_never_worked(&self, error: &VkError) -> Result<(), VkError> {
+        if self.author_ok {
+            return Ok(());
+        }
+        Err(VkError::NoToken {
+            reason: FailureReason::VkReconnectRequired,
+            message: format!("the author's token failed on the job's first request ({error})"),
+        })
+    }
+
+    /// Benches `token` for `method` after a captcha (14) or a spent daily quota (29, until VK's
+    /// day turns, for every replica); the reason to release it with.
+    fn bench_after(
+        &mut self,
+        token: &Token,
+        method: &str,
+        period: Duration,
+        error: &VkError,
+    ) -> ReleaseReason {
+        let period = match (&self.quota, error.code()) {
+            (Some(ledger), Some(29)) => {
+                ledger.mark_spent(token.key, method);
+                ledger.until_reset()
+            }
+            _ => period,
+        };
+        let (cause, reason) = if error.code() == Some(14) {
+            (BenchCause::Captcha, ReleaseReason::Captcha)
+        } else {
+            (BenchCause::QuotaSpent, ReleaseReason::QuotaExceeded)
+        };
+        self.bench(token, method, period, cause);
+        reason
     }
 
     /// The current token, unless it is benched for `method`.
