@@ -19,13 +19,20 @@
 //! Every leased token is released exactly once with its reason: explicitly by [`Session::finish`],
 //! or, when a job is cancelled or panics, by the session's `Drop`, which releases what is still
 //! held as `cancelled` on a background task.
+//!
+//! This file holds the orchestrator, the session's state and its token moves; the session's
+//! other concerns are its submodules: `budget` (daily quotas and benches), `rights` (methods a
+//! token may not call, the author-token pass) and `rotation` (rotation, error bursts, decoys).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::time::Instant;
+
+mod budget;
+mod rights;
+mod rotation;
 
 use super::client::VkClient;
 use super::error::{Action, TokenDeath, VkError};
@@ -36,7 +43,6 @@ use super::rate::TokenKey;
 use super::tokens::{ReleaseReason, Token, TokenOrigin, TokenSource};
 use crate::events::FailureReason;
 use crate::ids::{JobId, VkUserId};
-use crate::internal_events::{BenchCause, TokenBenched};
 
 /// Knobs of the orchestrator.
 #[derive(Debug, Clone)]
@@ -302,31 +308,6 @@ impl Session {
         })
     }
 
-    /// Benches `token` for `method` after a captcha (14) or a spent daily quota (29, until VK's
-    /// day turns, for every replica); the reason to release it with.
-    fn bench_after(
-        &mut self,
-        token: &Token,
-        method: &str,
-        period: Duration,
-        error: &VkError,
-    ) -> ReleaseReason {
-        let period = match (&self.quota, error.code()) {
-            (Some(ledger), Some(29)) => {
-                ledger.mark_spent(token.key, method);
-                ledger.until_reset()
-            }
-            _ => period,
-        };
-        let (cause, reason) = if error.code() == Some(14) {
-            (BenchCause::Captcha, ReleaseReason::Captcha)
-        } else {
-            (BenchCause::QuotaSpent, ReleaseReason::QuotaExceeded)
-        };
-        self.bench(token, method, period, cause);
-        reason
-    }
-
     /// The current token, unless it is benched for `method`.
     async fn token_for(&mut self, method: &str) -> Result<Token, VkError> {
         loop {
@@ -390,88 +371,6 @@ impl Session {
         }
     }
 
-    /// Benches the methods the ledger says are spent on `token` today (once per token).
-    async fn load_spent(&mut self, token: &Token) {
-        let Some(ledger) = self.quota.clone() else {
-            return;
-        };
-        if !self.checked.insert(token.key) {
-            return;
-        }
-        let (_, spent) = ledger.used(token.key).await;
-        let period = ledger.until_reset();
-        for method in spent {
-            self.bench(token, &method, period, BenchCause::QuotaInLedger);
-        }
-    }
-
-    /// Keeps `token` off `method` for `period` in this session, and counts it as benched.
-    fn bench(&mut self, token: &Token, method: &str, period: Duration, cause: BenchCause) {
-        TokenBenched {
-            key: &token.key.hex(),
-            token: &token.suffix(),
-            method,
-            period,
-            cause,
-        }
-        .emit(self.client.metrics().map(|m| &**m));
-        self.benched
-            .insert((token.key, method.to_owned()), Instant::now() + period);
-    }
-
-    /// Counts calls of `methods` sent on the current token in the shared ledger.
-    pub(super) fn count_calls<'a>(&self, methods: impl IntoIterator<Item = &'a str>) {
-        if let Some(token) = &self.current {
-            self.count_calls_on(token.key, methods);
-        }
-    }
-
-    /// Counts calls of `methods` sent on `token` in the shared ledger and the quota metric.
-    pub(super) fn count_calls_on<'a>(
-        &self,
-        token: TokenKey,
-        methods: impl IntoIterator<Item = &'a str>,
-    ) {
-        let metrics = self.client.metrics();
-        if self.quota.is_none() && metrics.is_none() {
-            return;
-        }
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        for m in methods {
-            *counts.entry(m.to_owned()).or_default() += 1;
-        }
-        if let Some(metrics) = metrics {
-            for (method, calls) in &counts {
-                metrics.quota_calls(method, *calls);
-            }
-        }
-        if let Some(ledger) = &self.quota {
-            ledger.count(token, counts);
-        }
-    }
-
-    /// Calls of `method` the job can still expect today: what the current token has left of
-    /// `daily_quota` by the ledger, plus a full quota for every token of the pool. `None`
-    /// without a ledger or when the pool's size is unknown.
-    pub async fn quota_capacity(&mut self, method: &str) -> Option<u64> {
-        let ledger = self.quota.clone()?;
-        let token = self.current.clone()?;
-        let quota = self.settings.daily_quota;
-        let (used, spent) = ledger.used(token.key).await;
-        let left = if spent.iter().any(|m| m == method) {
-            0
-        } else {
-            quota.saturating_sub(used.get(method).copied().unwrap_or(0))
-        };
-        let pool = self.source.pool_size().await?;
-        let on_pool = if matches!(token.origin, TokenOrigin::User(_)) {
-            pool
-        } else {
-            pool.saturating_sub(1)
-        };
-        Some(left + on_pool * quota)
-    }
-
     /// The token the next `method` request goes out on (moving first if it is benched for it).
     pub(super) async fn ready_token(&mut self, method: &str) -> Result<Token, VkError> {
         self.token_for(method).await
@@ -480,124 +379,6 @@ impl Session {
     /// The client requests go through.
     pub(super) fn client(&self) -> &VkClient {
         &self.client
-    }
-
-    /// Accounts for `n` requests answered on the current token outside [`Session::call`] (sent
-    /// in flight together): the author's token has answered, and rotation counts them.
-    pub(super) async fn count_answered(&mut self, n: u32) {
-        if n == 0 {
-            return;
-        }
-        if self.on_author {
-            self.author_ok = true;
-        }
-        self.requests_on_current += n;
-        self.after_real_requests(n).await;
-        self.maybe_rotate().await;
-    }
-
-    /// Sends a standalone decoy once `decoy_at` real requests went out on the current token.
-    /// Its answer is ignored: a decoy must never fail or steer a job.
-    async fn after_real_requests(&mut self, n: u32) {
-        if self.settings.standalone_decoy_every == 0 {
-            return;
-        }
-        self.since_decoy += n;
-        if self.since_decoy < self.decoy_at {
-            return;
-        }
-        let Some(token) = self.current.clone() else {
-            return;
-        };
-        let call = super::execute::decoy(self.decoys_sent);
-        self.decoys_sent += 1;
-        self.since_decoy = 0;
-        self.decoy_at = self.draw_decoy();
-        match self.client.call(&token, call.method, &call.form()).await {
-            Ok(_) => self.count_calls_on(token.key, [call.method]),
-            Err(e) => tracing::debug!(error = %e, "a decoy request failed (ignored)"),
-        }
-    }
-
-    fn draw_decoy(&self) -> u32 {
-        let every = self.settings.standalone_decoy_every;
-        if every == 0 {
-            return u32::MAX;
-        }
-        rand::rng().random_range((every / 2).max(1)..=every + every / 2)
-    }
-
-    /// Records whether an execute had a call that failed for a reason about the token or VK;
-    /// after `rotate_after_errors` such executes in a row the job moves to a fresh token.
-    pub(super) async fn note_execute(&mut self, had_errors: bool) {
-        if !had_errors {
-            self.error_streak = 0;
-            return;
-        }
-        self.error_streak += 1;
-        let burst = self.settings.rotate_after_errors;
-        if burst > 0 && self.error_streak >= burst {
-            self.error_streak = 0;
-            self.rotate_now("error burst").await;
-        }
-    }
-
-    /// Moves the job to a fresh leased token now: a leased current token is given back
-    /// (`rotated`); the author's token is left for the leased one. `false` when the pool has
-    /// none to offer, and the job stays where it is.
-    pub async fn rotate_now(&mut self, why: &'static str) -> bool {
-        let fresh = match self.source.lease(&self.job).await {
-            Ok(Some(token)) => token,
-            Ok(None) => return false,
-            Err(error) => {
-                tracing::warn!(error = %error, why, "no fresh token to rotate to");
-                return false;
-            }
-        };
-        tracing::info!(token = %fresh.suffix(), why, "moved to a fresh global token");
-        self.leased.push(fresh.clone());
-        if let Some(old) = self.current.replace(fresh) {
-            self.release_one(&old, ReleaseReason::Rotated).await;
-        }
-        self.on_author = false;
-        self.requests_on_current = 0;
-        self.rotate_at = self.draw_rotation();
-        self.error_streak = 0;
-        self.rotations.push(why);
-        true
-    }
-
-    /// Moves the job to its author's token for a while, returning the token it leaves (to hand
-    /// back to [`Session::restore`]); `None` when it is on the author's token already or the
-    /// author has none. The author's token may read what the pool's may not: its owner's
-    /// closed friends, whom stage 1 kept as readable.
-    /// `None` too when the author's token is benched for `method` (its quota spent): moving
-    /// there would only move the job on to yet another leased token.
-    pub async fn to_author(&mut self, method: &str) -> Option<Token> {
-        if self.on_author {
-            return None;
-        }
-        let author = match self.source.user_token(self.author).await {
-            Ok(Some(token)) => token,
-            _ => return None,
-        };
-        self.load_spent(&author).await;
-        if self
-            .benched
-            .get(&(author.key, method.to_owned()))
-            .is_some_and(|until| *until > Instant::now())
-        {
-            return None;
-        }
-        tracing::info!(token = %author.suffix(), "back on the author's token for profiles only it may read");
-        self.on_author = true;
-        self.current.replace(author)
-    }
-
-    /// Goes back to `previous` after [`Session::to_author`].
-    pub fn restore(&mut self, previous: Token) {
-        self.on_author = matches!(previous.origin, TokenOrigin::User(_));
-        self.current = Some(previous);
     }
 
     /// Why the session moved to a fresh token on its own so far (error bursts, empty answers,
@@ -609,77 +390,6 @@ impl Session {
     /// The key of the token requests go out on now.
     pub(super) fn current_key(&self) -> Option<TokenKey> {
         self.current.as_ref().map(|t| t.key)
-    }
-
-    /// Records that VK refused `method` to the current token for its rights.
-    pub fn note_denied(&mut self, method: &str) {
-        if let Some(token) = &self.current {
-            tracing::warn!(token = %token.suffix(), method, "method refused to this token (no right)");
-            self.denied.insert((token.key, method.to_owned()));
-        }
-    }
-
-    /// Whether the current token is not known to lack the right for `method`.
-    pub fn may_call(&self, method: &str) -> bool {
-        self.current
-            .as_ref()
-            .is_none_or(|t| !self.denied.contains(&(t.key, method.to_owned())))
-    }
-
-    /// Makes sure the current token may call `method`: when it is known not to, moves the job
-    /// once (per method) to a leased global token. `false` when the job has no token for it;
-    /// the caller then uses another method. Never fails the job: an empty pool is an answer.
-    pub async fn seek_right(&mut self, method: &str) -> bool {
-        if self.may_call(method) {
-            return true;
-        }
-        if !self.sought.insert(method.to_owned()) {
-            return false;
-        }
-        match self.source.lease(&self.job).await {
-            Ok(Some(token)) => {
-                tracing::info!(token = %token.suffix(), method, "moved to a global token for a method the previous one may not call");
-                self.leased.push(token.clone());
-                if let Some(old) = self.current.replace(token) {
-                    if !matches!(old.origin, TokenOrigin::User(_)) {
-                        self.release_one(&old, ReleaseReason::Rotated).await;
-                    }
-                }
-                self.on_author = false;
-                self.requests_on_current = 0;
-                self.rotate_at = self.draw_rotation();
-                true
-            }
-            Ok(None) => false,
-            Err(error) => {
-                tracing::warn!(error = %error, method, "no global token for a refused method");
-                false
-            }
-        }
-    }
-
-    /// Rotates a leased token after its share of requests, if another can be leased.
-    async fn maybe_rotate(&mut self) {
-        if self.on_author || self.requests_on_current < self.rotate_at {
-            return;
-        }
-        let Ok(Some(fresh)) = self.source.lease(&self.job).await else {
-            // Nothing to rotate to: keep going on the current token.
-            self.requests_on_current = 0;
-            return;
-        };
-        if let Some(old) = self.current.replace(fresh.clone()) {
-            self.release_one(&old, ReleaseReason::Rotated).await;
-        }
-        tracing::debug!(token = %fresh.suffix(), "rotated to a fresh global token");
-        self.leased.push(fresh);
-        self.requests_on_current = 0;
-        self.rotate_at = self.draw_rotation();
-    }
-
-    fn draw_rotation(&self) -> u32 {
-        let (low, high) = self.settings.rotate_every;
-        rand::rng().random_range(low.min(high)..=high.max(low))
     }
 
     async fn release_one(&mut self, token: &Token, reason: ReleaseReason) {
