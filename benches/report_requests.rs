@@ -26,10 +26,19 @@ use vk_parser::settings::Settings;
 use vk_parser::tables::{from_parquet, ColumnData};
 use vk_sim::{SimConfig, SimHandle};
 
-// The tests' private redis-server, shared rather than copied.
+// The tests' private redis-server and their publish-and-wait, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../tests/it/support/backend.rs"]
+mod backend;
 #[allow(dead_code)]
 #[path = "../tests/it/support/redis_server.rs"]
 mod redis_server;
+#[allow(dead_code)]
+#[path = "../tests/it/support/wait.rs"]
+mod wait;
+
+/// How long one stage may take: a bound on a hang, far beyond a stage at any time scale.
+const STAGE_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// How much faster than VK the simulator runs: `REPORT_TIME_SCALE`, 50 by default. Request
 /// counts do not depend on it; wall times do (each real second of the service's own work counts
@@ -132,41 +141,17 @@ async fn run(
         .unwrap();
     let stop = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(stop.clone()));
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let streams = backend::Streams::open(&redis.url()).await;
     let before = sim.stats()["requests"].as_u64().unwrap_or(0);
     let started = Instant::now();
     let author = sim.named().open;
     let mut prefixes = BTreeMap::new();
     for (stage, event_type) in [(1, "ReportCreated"), (2, "Stage2Created")] {
         let payload = json!({"reportId": "bench", "jobId": strategy, "userId": author, "reportType": report_type, "socialNetworkIds": seeds});
-        let _: String = redis::cmd("XADD")
-            .arg("stream:parser:vk")
-            .arg("*")
-            .arg("event_type")
-            .arg(event_type)
-            .arg("payload")
-            .arg(payload.to_string())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let status = loop {
-            let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-                .arg("stream:report:status-change")
-                .arg("-")
-                .arg("+")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            let done = entries
-                .iter()
-                .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-                .find(|s| s["stage"] == stage && s["status"] != "IN_PROGRESS");
-            if let Some(status) = done {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        streams.publish(event_type, &payload).await;
+        let status = streams
+            .final_status_within(strategy, stage, STAGE_DEADLINE)
+            .await;
         assert_ne!(status["status"], "FAILED", "{status}");
         prefixes.insert(
             stage,

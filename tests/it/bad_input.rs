@@ -10,15 +10,15 @@
 //! The service must stay up and finish the good report; nothing stays pending; and no file is
 //! ever written outside a valid stage prefix.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::report::pick_seeds;
+use crate::support::backend::{is_final, Streams, DEAD, GRAPH};
 use crate::support::service::Service;
-use crate::support::sim;
+use crate::support::sim::{self, pick_seeds};
+use crate::support::wait::within;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Answer {
@@ -301,48 +301,64 @@ fn catalogue(seed: u32, hub: u32) -> Vec<Case> {
     ]
 }
 
-async fn xadd(service: &Service, fields: &[(Vec<u8>, Vec<u8>)]) -> String {
-    let mut conn = redis::Client::open(service.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg("stream:parser:vk").arg("*");
-    for (k, v) in fields {
-        cmd.arg(k.as_slice()).arg(v.as_slice());
-    }
-    cmd.query_async(&mut conn).await.unwrap()
-}
-
-async fn stream(service: &Service, name: &str) -> Vec<(String, BTreeMap<String, Vec<u8>>)> {
-    let mut conn = redis::Client::open(service.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("XRANGE")
-        .arg(name)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
-async fn statuses(service: &Service) -> Vec<Value> {
-    stream(service, "stream:report:status-change")
-        .await
-        .iter()
-        .filter_map(|(_, f)| serde_json::from_slice(f.get("payload")?).ok())
-        .collect()
-}
-
 fn finals<'a>(statuses: &'a [Value], job: &str, stage: u8) -> Vec<&'a Value> {
     statuses
         .iter()
-        .filter(|s| s["jobId"] == job && s["stage"] == stage && s["status"] != "IN_PROGRESS")
+        .filter(|s| s["jobId"] == job && s["stage"] == stage && is_final(s))
         .collect()
+}
+
+/// The cases without their documented answer yet, each with what it has instead.
+async fn unanswered(streams: &Streams, cases: &[Case], entry_ids: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let statuses = streams.statuses().await;
+    let dead = streams.entries(DEAD).await;
+    let dead_for = |id: &str| {
+        dead.iter()
+            .any(|(_, f)| f.get("dead_entry_id").is_some_and(|v| v == id.as_bytes()))
+    };
+    for (case, id) in cases.iter().zip(entry_ids) {
+        let ok = match &case.answer {
+            Answer::Dead => dead_for(id),
+            Answer::Invalid(job) => {
+                let f = finals(&statuses, job, 1)
+                    .into_iter()
+                    .chain(finals(&statuses, job, 2))
+                    .collect::<Vec<_>>();
+                dead_for(id) && f.len() == 1 && f[0]["failureReason"] == "INVALID_EVENT"
+            }
+            Answer::Failed(job, stage, reason) => {
+                let f = finals(&statuses, job, *stage);
+                f.len() == 1 && f[0]["failureReason"] == *reason
+            }
+            Answer::Once(job, stage) => finals(&statuses, job, *stage).len() == 1,
+            Answer::Stage1Completed(job) => {
+                let f = finals(&statuses, job, 1);
+                f.len() == 1 && f[0]["status"] == "STAGE1_COMPLETED"
+            }
+        };
+        if !ok {
+            let job = match &case.answer {
+                Answer::Dead => "",
+                Answer::Invalid(job)
+                | Answer::Failed(job, ..)
+                | Answer::Once(job, _)
+                | Answer::Stage1Completed(job) => job,
+            };
+            let seen: Vec<String> = statuses
+                .iter()
+                .filter(|s| s["jobId"] == job && is_final(s))
+                .map(|s| format!("{} {} {}", s["stage"], s["status"], s["failureReason"]))
+                .collect();
+            problems.push(format!(
+                "{}: want {:?}, dead letter {}, statuses {seen:?}",
+                case.name,
+                case.answer,
+                dead_for(id)
+            ));
+        }
+    }
+    problems
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -371,9 +387,10 @@ async fn every_bad_input_gets_its_documented_answer() {
     let cases = catalogue(seed, sim.named().hub);
     assert!(cases.len() >= 30, "{} cases", cases.len());
 
+    let streams = service.streams().await;
     let mut entry_ids = Vec::new();
     for case in &cases {
-        entry_ids.push(xadd(&service, &case.fields).await);
+        entry_ids.push(streams.publish_raw(&case.fields).await);
     }
     // Duplicates and late events: the same ReportCreated twice at once, and again once done.
     let good = json!({"reportId": "r-good", "jobId": "good", "userId": author,
@@ -389,121 +406,55 @@ async fn every_bad_input_gets_its_documented_answer() {
     let done = service.final_status("good", 2).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     service.publish("Stage2Created", stage2).await;
-    let last = xadd(&service, &event("ReportCreated", good.to_string())).await;
+    let last = streams
+        .publish_raw(&event("ReportCreated", good.to_string()))
+        .await;
 
     // Wait for every answer, then for the late duplicates to be consumed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut problems;
-    loop {
-        problems = Vec::new();
-        let statuses = statuses(&service).await;
-        let dead = stream(&service, "stream:parser:vk:dead").await;
-        let dead_for = |id: &str| {
-            dead.iter()
-                .any(|(_, f)| f.get("dead_entry_id").is_some_and(|v| v == id.as_bytes()))
-        };
-        for (case, id) in cases.iter().zip(&entry_ids) {
-            let ok = match &case.answer {
-                Answer::Dead => dead_for(id),
-                Answer::Invalid(job) => {
-                    let f = finals(&statuses, job, 1)
-                        .into_iter()
-                        .chain(finals(&statuses, job, 2))
-                        .collect::<Vec<_>>();
-                    dead_for(id) && f.len() == 1 && f[0]["failureReason"] == "INVALID_EVENT"
-                }
-                Answer::Failed(job, stage, reason) => {
-                    let f = finals(&statuses, job, *stage);
-                    f.len() == 1 && f[0]["failureReason"] == *reason
-                }
-                Answer::Once(job, stage) => finals(&statuses, job, *stage).len() == 1,
-                Answer::Stage1Completed(job) => {
-                    let f = finals(&statuses, job, 1);
-                    f.len() == 1 && f[0]["status"] == "STAGE1_COMPLETED"
-                }
-            };
-            if !ok {
-                let job = match &case.answer {
-                    Answer::Dead => "",
-                    Answer::Invalid(job)
-                    | Answer::Failed(job, ..)
-                    | Answer::Once(job, _)
-                    | Answer::Stage1Completed(job) => job,
-                };
-                let seen: Vec<String> = statuses
-                    .iter()
-                    .filter(|s| s["jobId"] == job && s["status"] != "IN_PROGRESS")
-                    .map(|s| format!("{} {} {}", s["stage"], s["status"], s["failureReason"]))
-                    .collect();
-                problems.push(format!(
-                    "{}: want {:?}, dead letter {}, statuses {seen:?}",
-                    case.name,
-                    case.answer,
-                    dead_for(id)
-                ));
-            }
-        }
-        if problems.is_empty() || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut problems = Vec::new();
+    within(Duration::from_secs(60), async || {
+        problems = unanswered(&streams, &cases, &entry_ids).await;
+        problems.is_empty().then_some(())
+    })
+    .await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
     // The late duplicates are acknowledged without a second answer.
-    let mut conn = redis::Client::open(service.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let summary: Vec<redis::Value> = redis::cmd("XPENDING")
+    let (mut pending, mut delivered) = (0, String::new());
+    let drained = within(Duration::from_secs(30), async || {
+        pending = streams.pending().await;
+        delivered = streams.try_groups().await.unwrap()[0]
+            .last_delivered_id
+            .clone();
+        (pending == 0 && delivered == last).then_some(())
+    })
+    .await;
+    if drained.is_none() {
+        let detail: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
             .arg("stream:parser:vk")
             .arg("cg_vk_parser")
-            .query_async(&mut conn)
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query_async(&mut streams.connection())
             .await
             .unwrap();
-        let pending: i64 = redis::from_redis_value(summary[0].clone()).unwrap();
-        let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg("stream:parser:vk")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let delivered: String =
-            redis::from_redis_value(groups[0]["last-delivered-id"].clone()).unwrap();
-        if pending == 0 && delivered == last {
-            break;
-        }
-        if Instant::now() > deadline {
-            let detail: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-                .arg("stream:parser:vk")
-                .arg("cg_vk_parser")
-                .arg("-")
-                .arg("+")
-                .arg(10)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            let names: Vec<&str> = detail
-                .iter()
-                .map(|(id, ..)| {
-                    entry_ids
-                        .iter()
-                        .position(|e| e == id)
-                        .map(|i| cases[i].name)
-                        .unwrap_or("a duplicate of the good report")
-                })
-                .collect();
-            panic!("{pending} pending ({detail:?}: {names:?}), delivered up to {delivered}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let names: Vec<&str> = detail
+            .iter()
+            .map(|(id, ..)| {
+                entry_ids
+                    .iter()
+                    .position(|e| e == id)
+                    .map(|i| cases[i].name)
+                    .unwrap_or("a duplicate of the good report")
+            })
+            .collect();
+        panic!("{pending} pending ({detail:?}: {names:?}), delivered up to {delivered}");
     }
-    let statuses = statuses(&service).await;
+    let statuses = streams.statuses().await;
     assert_eq!(finals(&statuses, "good", 1).len(), 1, "one stage 1 answer");
     assert_eq!(finals(&statuses, "good", 2).len(), 1, "one stage 2 answer");
-    let graph = stream(&service, "stream:graph-worker").await;
+    let graph = streams.entries(GRAPH).await;
     assert_eq!(graph.len(), 1, "one graph-worker event");
 
     // Storage: only valid stage prefixes, all inside the data folder.

@@ -27,9 +27,10 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 use vk_sim::SimHandle;
 
-use crate::report::pick_seeds;
+use crate::support::backend::{is_final, Streams, GRAPH};
 use crate::support::redis_server::RedisServer;
-use crate::support::sim;
+use crate::support::sim::{self, pick_seeds};
+use crate::support::wait::within;
 
 /// What a job must end with.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,49 +113,23 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn connection(url: &str) -> Option<redis::aio::MultiplexedConnection> {
-    let client = redis::Client::open(url).ok()?;
-    client.get_multiplexed_async_connection().await.ok()
+/// Every status so far, or `None` while Redis is away (each call connects anew: Redis restarts).
+async fn statuses(url: &str) -> Option<Vec<Value>> {
+    Streams::try_open(url).await.ok()?.try_statuses().await.ok()
 }
 
-/// Every payload on `stream`, or `None` while Redis is away.
-async fn payloads(url: &str, stream: &str) -> Option<Vec<Value>> {
-    let mut conn = connection(url).await?;
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(stream)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .ok()?;
-    Some(
-        entries
-            .iter()
-            .filter_map(|(_, f)| serde_json::from_str(f.get("payload")?).ok())
-            .collect(),
-    )
-}
-
+/// Publishes an event as the backend does; false while Redis is away.
 async fn publish(url: &str, event_type: &str, payload: &Value) -> bool {
-    let Some(mut conn) = connection(url).await else {
-        return false;
-    };
-    redis::cmd("XADD")
-        .arg("stream:parser:vk")
-        .arg("*")
-        .arg("event_type")
-        .arg(event_type)
-        .arg("payload")
-        .arg(payload.to_string())
-        .query_async::<String>(&mut conn)
-        .await
-        .is_ok()
+    match Streams::try_open(url).await {
+        Ok(streams) => streams.try_publish(event_type, payload).await.is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Final statuses per (job, stage).
 fn finals(statuses: &[Value]) -> BTreeMap<(String, u64), Vec<Value>> {
     let mut out: BTreeMap<(String, u64), Vec<Value>> = BTreeMap::new();
-    for s in statuses.iter().filter(|s| s["status"] != "IN_PROGRESS") {
+    for s in statuses.iter().filter(|s| is_final(s)) {
         let key = (
             s["jobId"].as_str().unwrap_or("").to_owned(),
             s["stage"].as_u64().unwrap_or(0),
@@ -240,7 +215,7 @@ impl Backend {
         stage2_sent: &mut Vec<String>,
         more: bool,
     ) -> bool {
-        let Some(statuses) = payloads(&self.url, "stream:report:status-change").await else {
+        let Some(statuses) = statuses(&self.url).await else {
             return false;
         };
         let finals = finals(&statuses);
@@ -380,6 +355,7 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
     };
     // Chaos, until the kills are done.
     while figures.kills < kills_target {
+        // The chaos schedule itself: a random moment between two blows.
         tokio::time::sleep(Duration::from_millis(rng.random_range(300..1000))).await;
         backend.step(&sim, &mut jobs, &mut stage2_sent, true).await;
         fleet.kill_one(&mut rng).await;
@@ -416,67 +392,55 @@ async fn chaos_every_job_ends_once_and_nothing_is_lost() {
         std::fs::rename(root.path().join("data.away"), &data).unwrap();
     }
 
-    // Calm: every job must reach its end.
-    let deadline = Instant::now() + Duration::from_secs(env_number("CHAOS_CALM_SECS", 300));
-    loop {
+    // Calm: every job must reach its end (the backend publishes stage 2s meanwhile).
+    let calm = Duration::from_secs(env_number("CHAOS_CALM_SECS", 300));
+    let ended = within(calm, async || {
         let all_done = backend.step(&sim, &mut jobs, &mut stage2_sent, false).await;
-        if all_done && !jobs.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let statuses = payloads(&url, "stream:report:status-change")
-                .await
-                .unwrap_or_default();
-            let last: Vec<String> = jobs
-                .iter()
-                .filter_map(|j| {
-                    let last = statuses
-                        .iter()
-                        .rev()
-                        .find(|s| s["jobId"] == j.name.as_str())?;
-                    Some(format!("{} {:?}: {last}", j.name, j.expect))
-                })
-                .collect();
-            panic!(
-                "jobs still open; logs in {}; last statuses of open ones:\n{}",
-                logs.display(),
-                last.join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        (all_done && !jobs.is_empty()).then_some(())
+    })
+    .await;
+    if ended.is_none() {
+        let statuses = statuses(&url).await.unwrap_or_default();
+        let last: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| {
+                let last = statuses
+                    .iter()
+                    .rev()
+                    .find(|s| s["jobId"] == j.name.as_str())?;
+                Some(format!("{} {:?}: {last}", j.name, j.expect))
+            })
+            .collect();
+        panic!(
+            "jobs still open; logs in {}; last statuses of open ones:\n{}",
+            logs.display(),
+            last.join("\n")
+        );
     }
-    // Let late duplicates, if the service made any, show up before counting.
+    // Let late duplicates, if the service made any, show up before counting: there is nothing
+    // to wait for when there are none, so this is a fixed time (longer than min_idle plus a
+    // reclaim interval, when a duplicate would be redelivered).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut conn = connection(&url).await.expect("redis");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pending = loop {
-        let summary: Vec<redis::Value> = redis::cmd("XPENDING")
-            .arg("stream:parser:vk")
-            .arg("cg_vk_parser")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let pending: i64 = redis::from_redis_value(summary[0].clone()).unwrap();
-        if pending == 0 || Instant::now() > deadline {
-            break pending;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let streams = Streams::open(&url).await;
+    let mut pending = 0;
+    within(Duration::from_secs(30), async || {
+        pending = streams.pending().await;
+        (pending == 0).then_some(())
+    })
+    .await;
     // Leases: the survivors release those of killed processes (the lease journal).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let outstanding = loop {
-        let outstanding = sim.stats()["token_manager"]["outstanding"]
+    let mut outstanding = 0;
+    within(Duration::from_secs(30), async || {
+        outstanding = sim.stats()["token_manager"]["outstanding"]
             .as_u64()
             .unwrap_or(0);
-        if outstanding == 0 || Instant::now() > deadline {
-            break outstanding;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        (outstanding == 0).then_some(())
+    })
+    .await;
     fleet.stop().await;
 
-    let statuses = payloads(&url, "stream:report:status-change").await.unwrap();
-    let graph_ready = payloads(&url, "stream:graph-worker").await.unwrap();
+    let statuses = streams.statuses().await;
+    let graph_ready = streams.payloads(GRAPH).await;
     let finals = finals(&statuses);
     figures.jobs = jobs.len();
     let mut problems = Vec::new();

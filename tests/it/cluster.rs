@@ -3,17 +3,13 @@
 //! entry through the dead-letter path. Which node holds which key does not matter; that every
 //! script ran (no CROSSSLOT refusal) and the job finished is the point.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use vk_parser::app::App;
 use vk_parser::settings::Settings;
 
-use crate::report::{pick_seeds, report_created, stage2_created};
+use crate::support::backend::{report_created, stage2_created, Streams};
 use crate::support::redis_cluster::RedisCluster;
-use crate::support::sim;
+use crate::support::sim::{self, pick_seeds};
 
 const INPUT: &str = "stream:{vkp}:parser:vk";
 const STATUS: &str = "stream:{vkp}:report:status-change";
@@ -43,42 +39,6 @@ fn cluster_settings(
     )
 }
 
-/// The payloads of a stream's entries, oldest first.
-async fn payloads(conn: &mut redis::cluster_async::ClusterConnection, stream: &str) -> Vec<Value> {
-    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(stream)
-        .arg("-")
-        .arg("+")
-        .query_async(conn)
-        .await
-        .unwrap();
-    entries
-        .iter()
-        .filter_map(|(_, f)| serde_json::from_str(f.get("payload")?).ok())
-        .collect()
-}
-
-/// Waits for the one final status of `job`'s `stage`.
-async fn final_status(
-    conn: &mut redis::cluster_async::ClusterConnection,
-    job: &str,
-    stage: u8,
-) -> Value {
-    for _ in 0..1200 {
-        let finals: Vec<Value> = payloads(conn, STATUS)
-            .await
-            .into_iter()
-            .filter(|s| s["jobId"] == job && s["stage"] == stage && s["status"] != "IN_PROGRESS")
-            .collect();
-        if let Some(status) = finals.first() {
-            assert_eq!(finals.len(), 1, "one final status per stage");
-            return status.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no final status for {job} stage {stage}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_complete_through_a_three_node_cluster() {
     let cluster = RedisCluster::start();
@@ -97,7 +57,11 @@ async fn jobs_complete_through_a_three_node_cluster() {
     let ready = reqwest::get(format!("http://{ops}/readyz")).await.unwrap();
     assert!(ready.status().is_success(), "readyz: {}", ready.status());
 
-    let mut conn = cluster.connection().await;
+    let streams = Streams::on(cluster.connection().await).named(
+        INPUT,
+        STATUS,
+        &settings.redis.consumer_group,
+    );
     let seeds = pick_seeds(&sim, 500, 2).await;
     let author = sim.named().open;
     let job = "cluster-default";
@@ -106,43 +70,36 @@ async fn jobs_complete_through_a_three_node_cluster() {
     vk_parser::admin::publish(&settings, "ReportCreated", &payload)
         .await
         .unwrap();
-    let s1 = final_status(&mut conn, job, 1).await;
+    let s1 = streams.final_status(job, 1).await;
     assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
     let payload = stage2_created(job, "DEFAULT", author).to_string();
     vk_parser::admin::publish(&settings, "Stage2Created", &payload)
         .await
         .unwrap();
-    let s2 = final_status(&mut conn, job, 2).await;
+    let s2 = streams.final_status(job, 2).await;
     assert_eq!(s2["status"], "COMPLETED", "{s2}");
-    let graph = payloads(&mut conn, GRAPH).await;
+    let graph = streams.payloads(GRAPH).await;
     assert_eq!(graph.len(), 1, "one GraphReady: {graph:?}");
     assert_eq!(graph[0]["jobId"], job);
 
     // A poison entry (ids readable, fields missing): dead-lettered with FAILED/INVALID_EVENT,
     // through the dead-letter script's three keys.
-    let _: String = redis::cmd("XADD")
-        .arg(INPUT)
-        .arg("*")
-        .arg("event_type")
-        .arg("ReportCreated")
-        .arg("payload")
-        .arg(r#"{"reportId":"r-poison","jobId":"cluster-poison"}"#)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let failed = final_status(&mut conn, "cluster-poison", 1).await;
+    streams
+        .publish_raw(&[
+            ("event_type", "ReportCreated"),
+            (
+                "payload",
+                r#"{"reportId":"r-poison","jobId":"cluster-poison"}"#,
+            ),
+        ])
+        .await;
+    let failed = streams.final_status("cluster-poison", 1).await;
     assert_eq!(failed["failureReason"], "INVALID_EVENT", "{failed}");
     let dead = vk_parser::admin::dlq_list(&settings, 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].1.contains_key("dead_error"));
 
-    let pending: (i64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
-        .arg(INPUT)
-        .arg(&settings.redis.consumer_group)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(pending.0, 0, "nothing pending");
+    assert_eq!(streams.pending().await, 0, "nothing pending");
 
     stop.cancel();
     task.await.unwrap();

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::report::{pick_seeds, report_created, run_report_with, stage2_created};
+use crate::support::backend::{report_created, stage2_created};
 use crate::support::service::Service;
-use crate::support::sim::{self, ids_of, truth};
+use crate::support::sim::{self, ids_of, pick_seeds, truth};
 
 /// One row of a docs/data.md stage table: a file, the report types writing it, its columns.
 #[derive(Debug)]
@@ -239,13 +239,13 @@ async fn default_stage_2_carries_the_seed_contract() {
     }
     let author = author.expect("an author with a closed friend");
     let seeds = [author, named.loner, named.closed];
-    let (p1, p2) = run_report_with(
-        &service,
-        "contract",
-        report_created("contract", "DEFAULT", &seeds, author),
-        stage2_created("contract", "DEFAULT", author),
-    )
-    .await;
+    let (p1, p2) = service
+        .run_report_with(
+            "contract",
+            report_created("contract", "DEFAULT", &seeds, author),
+            stage2_created("contract", "DEFAULT", author),
+        )
+        .await;
     assert_documented(&service, &p1);
     assert_documented(&service, &p2);
 
@@ -369,13 +369,13 @@ async fn handshakes_and_sub_graph_write_what_the_docs_list() {
     for kind in ["HANDSHAKES", "SUB_GRAPH"] {
         let job = format!("docs-{}", kind.to_lowercase());
         let author = named.open;
-        let (p1, p2) = run_report_with(
-            &service,
-            &job,
-            report_created(&job, kind, &seeds, author),
-            stage2_created(&job, kind, author),
-        )
-        .await;
+        let (p1, p2) = service
+            .run_report_with(
+                &job,
+                report_created(&job, kind, &seeds, author),
+                stage2_created(&job, kind, author),
+            )
+            .await;
         assert_documented(&service, &p1);
         assert_documented(&service, &p2);
         let seen =
@@ -434,24 +434,13 @@ async fn stage_2_finds_stage_1_through_its_state_record() {
     let seeds = pick_seeds(&sim, 600, 1).await;
     let author = sim.named().open;
     for (job, record) in [("o1-record", true), ("o1-listing", false)] {
-        service
-            .publish(
-                "ReportCreated",
-                report_created(job, "DEFAULT", &seeds, author),
-            )
-            .await;
-        let s1 = service.final_status(job, 1).await;
-        assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+        let s1 = service.run_stage1(job, "DEFAULT", &seeds, author).await;
         if record {
             let stray = service.files.join(format!("DEFAULT/0/{job}_stage1"));
             std::fs::create_dir_all(&stray).unwrap();
             std::fs::write(stray.join("manifest.json"), b"{not a manifest").unwrap();
         } else {
-            let mut conn = redis::Client::open(service.redis.url())
-                .unwrap()
-                .get_multiplexed_async_connection()
-                .await
-                .unwrap();
+            let mut conn = service.streams().await.connection();
             let removed: i64 = redis::cmd("DEL")
                 .arg(format!("vkp:job:{job}:stage1"))
                 .query_async(&mut conn)

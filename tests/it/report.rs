@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 use vk_parser::tables::{ColumnData, Table};
 use vk_sim::SimHandle;
 
+use crate::support::backend::{is_final, report_created, stage2_created, Streams};
 use crate::support::redis_server::RedisServer;
 use crate::support::s3_server::S3Server;
 use crate::support::service::Service;
-use crate::support::sim::{self, ids_of, stat, truth};
+use crate::support::sim::{self, ids_of, pick_seeds, stat, truth};
+use crate::support::wait::eventually;
 
 fn i64s(table: &Table, column: &str) -> Vec<i64> {
     match table.column(column) {
@@ -27,85 +28,6 @@ fn i8s(table: &Table, column: &str) -> Vec<i8> {
         Some(ColumnData::I8(v)) => v.clone(),
         other => panic!("{}.{column}: {other:?}", table.name),
     }
-}
-
-/// Open, active users with a modest friend count: quick seeds.
-pub(crate) async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
-    let candidates: Vec<u32> = (from..from + 200).collect();
-    let t = truth(sim, &candidates).await;
-    candidates
-        .into_iter()
-        .filter(|u| {
-            let info = &t["users"][u.to_string()];
-            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
-            info["is_closed"] == false
-                && info["deactivated"].is_null()
-                && (20..150).contains(&friends)
-        })
-        .take(count)
-        .collect()
-}
-
-pub(crate) fn report_created(job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
-    json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind,
-           "socialNetworkIds": seeds.iter().map(|s| format!("id{s}")).collect::<Vec<_>>(),
-           "options": {"subsGraph": true}})
-}
-
-pub(crate) fn stage2_created(job: &str, kind: &str, author: u32) -> Value {
-    json!({"reportId": format!("r-{job}"), "jobId": job, "userId": author, "reportType": kind})
-}
-
-/// Publishes stage 1 of a report and waits for STAGE1_COMPLETED; returns that status.
-pub(crate) async fn run_stage1(
-    service: &Service,
-    job: &str,
-    kind: &str,
-    seeds: &[u32],
-    author: u32,
-) -> Value {
-    service
-        .publish("ReportCreated", report_created(job, kind, seeds, author))
-        .await;
-    let s1 = service.final_status(job, 1).await;
-    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
-    s1
-}
-
-/// Runs stage 1 and stage 2 of a report; returns the two prefixes.
-pub(crate) async fn run_report(
-    service: &Service,
-    job: &str,
-    kind: &str,
-    seeds: &[u32],
-    author: u32,
-) -> (String, String) {
-    run_report_with(
-        service,
-        job,
-        report_created(job, kind, seeds, author),
-        stage2_created(job, kind, author),
-    )
-    .await
-}
-
-/// Runs a report from its two payloads; returns the two prefixes.
-pub(crate) async fn run_report_with(
-    service: &Service,
-    job: &str,
-    stage1: Value,
-    stage2: Value,
-) -> (String, String) {
-    service.publish("ReportCreated", stage1).await;
-    let s1 = service.final_status(job, 1).await;
-    assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
-    service.publish("Stage2Created", stage2).await;
-    let s2 = service.final_status(job, 2).await;
-    assert_eq!(s2["status"], "COMPLETED", "{s2}");
-    (
-        s1["artifacts"]["prefix"].as_str().unwrap().to_owned(),
-        s2["artifacts"]["prefix"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// The valid users by the truth: the seeds' audience (friends, followers, followed users),
@@ -195,7 +117,7 @@ pub(crate) async fn default_report_checked(
         sim::control(&sim, "/sim/tokens/degrade", body).await;
         job.push_str("-degraded");
     }
-    let (p1, p2) = run_report(&service, &job, "DEFAULT", &seeds, author).await;
+    let (p1, p2) = service.run_report(&job, "DEFAULT", &seeds, author).await;
 
     let valid: BTreeSet<i64> = i64s(&service.table(&p1, "valid_users"), "id")
         .into_iter()
@@ -302,7 +224,9 @@ async fn sub_graph_counts_match_the_truth() {
     let sim = sim::start(|_| {}).await;
     let service = Service::start(&sim, &[]).await;
     let seeds = pick_seeds(&sim, 700, 2).await;
-    let (p1, p2) = run_report(&service, "subs", "SUB_GRAPH", &seeds, sim.named().open).await;
+    let (p1, p2) = service
+        .run_report("subs", "SUB_GRAPH", &seeds, sim.named().open)
+        .await;
     let valid: BTreeSet<i64> = i64s(&service.table(&p1, "valid_users"), "id")
         .into_iter()
         .collect();
@@ -473,7 +397,7 @@ async fn get_mutual_refused_mid_report_still_gives_every_edge() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "def-refused";
-    let s1 = run_stage1(&service, job, "DEFAULT", &seeds, author).await;
+    let s1 = service.run_stage1(job, "DEFAULT", &seeds, author).await;
     // Every token loses the `friends` right after stage 1: stage 2's getMutual is refused.
     for t in sim::tokens(&sim).await {
         sim::control(
@@ -540,7 +464,9 @@ async fn handshakes_match_the_truth(rights: Rights) {
     let mut seeds = near;
     seeds.push(three.expect("a seed three handshakes from the first"));
     let job = format!("hs-{rights:?}").to_lowercase();
-    let (_, p2) = run_report(&service, &job, "HANDSHAKES", &seeds, sim.named().open).await;
+    let (_, p2) = service
+        .run_report(&job, "HANDSHAKES", &seeds, sim.named().open)
+        .await;
     let chains = service.table(&p2, "df_chains");
     let (a, b) = (i64s(&chains, "main_a"), i64s(&chains, "main_b"));
     let Some(ColumnData::Str(paths)) = chains.column("path") else {
@@ -683,14 +609,16 @@ async fn a_fault_storm_does_not_change_the_graph() {
     let service = Service::start(&sim, &[]).await;
     let seeds = pick_seeds(&sim, 2000, 2).await;
     let author = sim.named().open;
-    let (_, calm) = run_report(&service, "calm", "DEFAULT", &seeds, author).await;
+    let (_, calm) = service.run_report("calm", "DEFAULT", &seeds, author).await;
     crate::support::sim::control(
         &sim,
         "/sim/faults",
         json!({"global": {"error10": 0.1, "http503": 0.1, "truncated": 0.05, "drop": 0.05}}),
     )
     .await;
-    let (_, stormy) = run_report(&service, "stormy", "DEFAULT", &seeds, author).await;
+    let (_, stormy) = service
+        .run_report("stormy", "DEFAULT", &seeds, author)
+        .await;
     let edges = |prefix: &str| {
         let t = service.table(prefix, "df_connect");
         let (s, d, r) = (i64s(&t, "source"), i64s(&t, "target"), i8s(&t, "relation"));
@@ -711,7 +639,9 @@ async fn a_report_writes_to_s3() {
     let s3 = S3Server::start("reports").await;
     let service = Service::start_s3(&sim, &s3).await;
     let seeds = pick_seeds(&sim, 3000, 2).await;
-    let (p1, p2) = run_report(&service, "on-s3", "DEFAULT", &seeds, sim.named().open).await;
+    let (p1, p2) = service
+        .run_report("on-s3", "DEFAULT", &seeds, sim.named().open)
+        .await;
     assert!(service.table(&p1, "valid_users").rows() > 0);
     assert!(service.table(&p2, "df_connect").rows() > 0);
     assert!(service.files.join(&p2).join("manifest.json").is_file());
@@ -745,43 +675,28 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
         .kill_on_drop(true)
         .spawn()
         .expect("vk-parser starts");
-    let service = Service {
-        redis,
-        files: data.path().to_path_buf(),
-        _data: data,
-        stop: CancellationToken::new(),
-        task: tokio::spawn(async {}),
-    };
+    let streams = Streams::open(&redis.url()).await;
     let seeds = pick_seeds(&sim, 500, 1).await;
-    let mut conn = redis::Client::open(service.redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     // The group is created at `$` when the process starts: publish only once it exists.
-    for _ in 0..400 {
-        let groups: redis::RedisResult<Vec<Vec<redis::Value>>> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg("stream:parser:vk")
-            .query_async(&mut conn)
-            .await;
-        if groups.is_ok_and(|g| !g.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    service
+    eventually(
+        "the process to create its group",
+        Duration::from_secs(20),
+        async || {
+            let groups = streams.try_groups().await;
+            groups.is_ok_and(|g| !g.is_empty()).then_some(())
+        },
+    )
+    .await;
+    streams
         .publish(
             "ReportCreated",
-            report_created("term", "DEFAULT", &seeds, sim.named().open),
+            &report_created("term", "DEFAULT", &seeds, sim.named().open),
         )
         .await;
-    for _ in 0..400 {
-        if !service.statuses("term", 1).await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the job to start", Duration::from_secs(20), async || {
+        (!streams.statuses_of("term", 1).await.is_empty()).then_some(())
+    })
+    .await;
     let pid = child.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -793,27 +708,14 @@ async fn sigterm_drains_the_process_and_leaves_the_entry_for_a_peer() {
         .expect("exits")
         .unwrap();
     assert!(status.success(), "exit status {status}");
-    let finals = service
-        .statuses("term", 1)
+    let finals = streams
+        .statuses_of("term", 1)
         .await
         .iter()
-        .filter(|s| s["status"] != "IN_PROGRESS")
+        .filter(|s| is_final(s))
         .count();
     assert_eq!(finals, 0, "nothing final for the interrupted job");
-    let pending: redis::Value = redis::cmd("XPENDING")
-        .arg("stream:parser:vk")
-        .arg("cg_vk_parser")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let redis::Value::Array(summary) = pending else {
-        panic!("{pending:?}")
-    };
-    assert_eq!(
-        summary.first(),
-        Some(&redis::Value::Int(1)),
-        "the entry is left pending"
-    );
+    assert_eq!(streams.pending().await, 1, "the entry is left pending");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -829,7 +731,7 @@ async fn a_quota_spent_mid_stage_2_moves_to_the_pool_and_every_replica_sees_it()
     let service = Service::start(&sim, &[]).await;
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
-    let (p1, p2) = run_report(&service, "quota", "DEFAULT", &seeds, author).await;
+    let (p1, p2) = service.run_report("quota", "DEFAULT", &seeds, author).await;
     // The follower edges are all there: the rest of the lists came from pool tokens. Those of
     // the closed profiles only the author's token may read are there when it read them before
     // its quota ran out; after, they are private to every token the job has today (counted
@@ -895,7 +797,7 @@ async fn a_stage_the_tokens_cannot_cover_fails_at_once_with_the_shortfall() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "short";
-    run_stage1(&service, job, "DEFAULT", &seeds, author).await;
+    service.run_stage1(job, "DEFAULT", &seeds, author).await;
     let before = stat(&sim.stats(), &["requests"]);
     service
         .publish("Stage2Created", stage2_created(job, "DEFAULT", author))
@@ -923,7 +825,7 @@ async fn a_stage_that_lost_lists_fails_incomplete_instead_of_completing() {
     let seeds = pick_seeds(&sim, 500, 3).await;
     let author = sim.named().open;
     let job = "holes";
-    run_stage1(&service, job, "DEFAULT", &seeds, author).await;
+    service.run_stage1(job, "DEFAULT", &seeds, author).await;
     // From stage 2 on, VK refuses every execute and every users.getFollowers with 100 (as after
     // an API change): the packed calls fall back to direct ones, and no follower list comes.
     sim::control(

@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 use vk_parser::ids::JobId;
 use vk_parser::storage::ObjectKey;
 
-use crate::report::{pick_seeds, report_created, run_report};
+use crate::support::backend::report_created;
 use crate::support::logs;
 use crate::support::s3_server::S3Server;
 use crate::support::service::Service;
-use crate::support::sim::{self, control, revoke, uid};
+use crate::support::sim::{self, control, pick_seeds, revoke, uid};
 
 /// The token manager's API key.
 const MANAGER_KEY: &str = "mgr-key-7Hq2Zr9Lw4XcP5";
@@ -55,7 +55,9 @@ async fn no_secret_leaves_a_whole_job() {
     let mut errors: Vec<String> = Vec::new();
 
     // 1. A whole DEFAULT report on the author's IP-bound token, through the proxy.
-    run_report(&service, "sec-user", "DEFAULT", seeds, named.open).await;
+    service
+        .run_report("sec-user", "DEFAULT", seeds, named.open)
+        .await;
 
     // 2. The same on leased pool tokens: every request on the author's token meets a captcha,
     //    so both stages move to the global pool.
@@ -67,7 +69,9 @@ async fn no_secret_leaves_a_whole_job() {
         json!({"rate": 1.0, "token": captcha_token}),
     )
     .await;
-    run_report(&service, "sec-pool", "DEFAULT", seeds, captcha_author).await;
+    service
+        .run_report("sec-pool", "DEFAULT", seeds, captcha_author)
+        .await;
 
     // 3. Fails: the author's token is revoked before the job (VK_RECONNECT_REQUIRED).
     let revoked_author = authors[1];

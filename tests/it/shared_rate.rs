@@ -1,10 +1,10 @@
 //! The shared (Redis) rate limiter: its script against a real redis-server, what a call does
 //! while Redis is down, and two replicas sharing one token against vk-sim's limit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use vk_parser::app::App;
 use vk_parser::events::FailureReason;
@@ -19,8 +19,10 @@ use vk_parser::vk::tokens::{Token, TokenOrigin};
 use vk_parser::vk::VkError;
 use vk_sim::SimHandle;
 
+use crate::support::backend::{Streams, GROUP};
 use crate::support::redis_server::RedisServer;
-use crate::support::sim::{self, ids_of, stat, truth};
+use crate::support::sim::{self, stat};
+use crate::support::wait::within;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -242,51 +244,9 @@ fn replica_env(
     vars
 }
 
-/// Open, active users with a modest friend list: quick seeds.
-async fn seeds(sim: &SimHandle, count: usize) -> Vec<u32> {
-    let candidates: Vec<u32> = (300..700).collect();
-    let t = truth(sim, &candidates).await;
-    candidates
-        .into_iter()
-        .filter(|u| {
-            let info = &t["users"][u.to_string()];
-            let friends = ids_of(&info["friends"]).len();
-            info["is_closed"] == false
-                && info["deactivated"].is_null()
-                && (20..150).contains(&friends)
-        })
-        .take(count)
-        .collect()
-}
-
-/// The final status of every job in `jobs` (waits for all of them).
-async fn final_statuses(redis: &RedisServer, jobs: &[String]) -> BTreeMap<String, Value> {
-    let mut conn = conn(redis).await;
-    for _ in 0..2400 {
-        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-            .arg("stream:report:status-change")
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let finals: BTreeMap<String, Value> = entries
-            .iter()
-            .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-            .filter(|s| s["status"] != "IN_PROGRESS")
-            .filter_map(|s| Some((s["jobId"].as_str()?.to_owned(), s)))
-            .collect();
-        if jobs.iter().all(|j| finals.contains_key(j)) {
-            return finals;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every job reached a final status");
-}
-
 /// Publishes `jobs` stage-1 reports of two seeds each, ids `{prefix}-{n}`; returns the ids.
 async fn publish_reports(
-    conn: &mut redis::aio::MultiplexedConnection,
+    streams: &Streams,
     prefix: &str,
     seeds: &[u32],
     jobs: usize,
@@ -297,20 +257,19 @@ async fn publish_reports(
         let payload = json!({"reportId": format!("r-{id}"), "jobId": id, "userId": 1,
             "reportType": "DEFAULT",
             "socialNetworkIds": seeds[2 * j..2 * j + 2].iter().map(|s| format!("id{s}")).collect::<Vec<_>>()});
-        let _: String = redis::cmd("XADD")
-            .arg("stream:parser:vk")
-            .arg("*")
-            .arg("event_type")
-            .arg("ReportCreated")
-            .arg("payload")
-            .arg(payload.to_string())
-            .query_async(conn)
-            .await
-            .unwrap();
+        streams.publish("ReportCreated", &payload).await;
         ids.push(id);
     }
     ids
 }
+
+/// Open, active users with a modest friend list: quick seeds.
+async fn seeds(sim: &SimHandle, count: usize) -> Vec<u32> {
+    sim::pick_seeds_in(sim, 300..700, count).await
+}
+
+/// How long a run's jobs may take, all together, to reach their final statuses.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// What one run of two replicas on one token did.
 struct Run {
@@ -344,8 +303,8 @@ async fn two_replicas_on_one_token(limiter: &str, jobs: usize) -> Run {
         replicas.push((parser, data));
     }
     // Every job is on the stream before either replica reads, so both start at once.
-    let mut conn = conn(&redis).await;
-    let ids = publish_reports(&mut conn, limiter, &seeds, jobs).await;
+    let streams = Streams::open(&redis.url()).await;
+    let ids = publish_reports(&streams, limiter, &seeds, jobs).await;
     let stop = CancellationToken::new();
     let mut running = Vec::new();
     for (app, (parser, data)) in apps.into_iter().zip(replicas) {
@@ -359,7 +318,7 @@ async fn two_replicas_on_one_token(limiter: &str, jobs: usize) -> Run {
         });
     }
 
-    let finals = final_statuses(&redis, &ids).await;
+    let finals = streams.final_statuses(&ids, RUN_DEADLINE).await;
     stop.cancel();
     let mut per_replica = [0; 2];
     for (i, replica) in running.into_iter().enumerate() {
@@ -445,22 +404,19 @@ async fn two_processes_on_one_token(limiter: &str, jobs: usize) -> ProcessRun {
                 .expect("vk-parser starts"),
         );
     }
-    let mut conn = conn(&redis).await;
-    // The group is created at `$` when a process starts: publish once both consumers exist.
-    for _ in 0..600 {
-        let consumers: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg("stream:parser:vk")
-            .arg("cg_vk_parser")
-            .query_async(&mut conn)
-            .await;
-        if consumers.is_ok_and(|c| c.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ids = publish_reports(&mut conn, &format!("{limiter}-p"), &seeds, jobs).await;
-    let finals = final_statuses(&redis, &ids).await;
+    let streams = Streams::open(&redis.url()).await;
+    // The group is created at `$` when a process starts: publish once both consumers exist
+    // (or after 30 s with what there is: the job owners below then tell).
+    within(Duration::from_secs(30), async || {
+        let groups = streams.try_groups().await;
+        groups
+            .is_ok_and(|g| g.iter().any(|g| g.name == GROUP && g.consumers == 2))
+            .then_some(())
+    })
+    .await;
+    let ids = publish_reports(&streams, &format!("{limiter}-p"), &seeds, jobs).await;
+    let finals = streams.final_statuses(&ids, RUN_DEADLINE).await;
+    let mut conn = streams.connection();
     let mut owners = BTreeSet::new();
     for id in &ids {
         let owner: Option<String> = redis::cmd("HGET")

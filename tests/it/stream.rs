@@ -2,10 +2,12 @@
 //! deliveries, poison entries, retries, a Redis restart and a graceful drain.
 //!
 //! The jobs are trivial: [`TestHandler`] reads what to do from the job id (`ok-…` succeeds,
-//! `slow-…` runs until stopped, `slowfirst-…` is slow on its first run only, `flaky-…` fails
-//! its first two attempts, `down-…` always fails with a network error, `bad-…` fails for good).
+//! `slow-…` runs until stopped, `slowfirst-…` is slow on its first run only, `sleepN-…` takes
+//! N ms, `flaky-…` fails its first two attempts, `down-…` always fails with a network error,
+//! `bad-…` fails for good). Waits for a condition go through `support::wait::eventually`, never
+//! a sleep as long as a setting; the few sleeps left are the point of their test.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +22,13 @@ use vk_parser::metrics::Metrics;
 use vk_parser::settings::Settings;
 use vk_parser::stream::{Consumer, EntryOutcome, JobContext, JobFailure, JobHandler, JobOutput};
 
-use crate::support::env;
+use crate::support::backend::{is_final, Streams, DEAD, GRAPH, STATUS};
 use crate::support::redis_server::RedisServer;
+use crate::support::wait::eventually;
+use crate::support::{env, logs};
+
+/// How long a test waits for a condition (jobs here take milliseconds).
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs per job id, shared by every consumer of a test.
 #[derive(Default)]
@@ -92,9 +99,6 @@ impl JobHandler for TestHandler {
     }
 }
 
-/// A field of a stream entry, name and value as bytes.
-type RawField = (Vec<u8>, Vec<u8>);
-
 /// A private Redis, settings tuned for fast tests, and helpers to publish and inspect.
 struct Harness {
     redis: RedisServer,
@@ -103,6 +107,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        logs::init();
         Harness {
             redis: RedisServer::start(),
             handler: Arc::new(TestHandler::default()),
@@ -139,21 +144,17 @@ impl Harness {
         .unwrap()
     }
 
+    /// The streams on the harness's Redis, opened anew each time (one test restarts Redis).
+    async fn streams(&self) -> Streams {
+        Streams::open(&self.redis.url()).await
+    }
+
     async fn conn(&self) -> MultiplexedConnection {
-        redis::Client::open(self.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        self.streams().await.connection()
     }
 
     async fn publish_raw(&self, fields: &[(&[u8], &[u8])]) -> String {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg("stream:parser:vk").arg("*");
-        for (k, v) in fields {
-            cmd.arg(*k).arg(*v);
-        }
-        cmd.query_async(&mut self.conn().await).await.unwrap()
+        self.streams().await.publish_raw(fields).await
     }
 
     async fn publish(&self, stage: u8, job: &str) -> String {
@@ -168,90 +169,33 @@ impl Harness {
                 json!({"reportId": format!("r-{job}"), "jobId": job, "userId": 1, "reportType": "DEFAULT"}),
             )
         };
-        self.publish_raw(&[
-            (b"event_type", event_type.as_bytes()),
-            (b"payload", payload.to_string().as_bytes()),
-        ])
-        .await
+        self.streams().await.publish(event_type, &payload).await
     }
 
     /// Every payload on `stream`, decoded as JSON.
     async fn payloads(&self, stream: &str) -> Vec<Value> {
-        let reply: Vec<(String, HashMap<String, Vec<u8>>)> = redis::cmd("XRANGE")
-            .arg(stream)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut self.conn().await)
-            .await
-            .unwrap();
-        reply
-            .into_iter()
-            .filter_map(|(_, fields)| {
-                fields
-                    .get("payload")
-                    .and_then(|p| serde_json::from_slice(p).ok())
-            })
-            .collect()
+        self.streams().await.payloads(stream).await
     }
 
+    /// The final statuses of `job`, both stages.
     async fn final_statuses(&self, job: &str) -> Vec<Value> {
-        self.payloads("stream:report:status-change")
+        self.streams()
+            .await
+            .statuses()
             .await
             .into_iter()
-            .filter(|s| s["jobId"] == job && s["status"] != "IN_PROGRESS")
+            .filter(|s| s["jobId"] == job && is_final(s))
             .collect()
     }
 
-    /// Dead letters, field names read lossily (a poison entry's own names may not be UTF-8).
-    async fn dead_letters(&self) -> Vec<HashMap<String, Vec<u8>>> {
-        let reply: Vec<(String, Vec<RawField>)> = redis::cmd("XRANGE")
-            .arg("stream:parser:vk:dead")
-            .arg("-")
-            .arg("+")
-            .query_async(&mut self.conn().await)
-            .await
-            .unwrap();
-        reply
-            .into_iter()
-            .map(|(_, fields)| {
-                fields
-                    .into_iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
-                    .collect()
-            })
-            .collect()
+    /// Dead letters' fields (names read lossily: a poison entry's own may not be UTF-8).
+    async fn dead_letters(&self) -> Vec<BTreeMap<String, Vec<u8>>> {
+        let entries = self.streams().await.entries(DEAD).await;
+        entries.into_iter().map(|(_, fields)| fields).collect()
     }
 
-    async fn pending(&self) -> i64 {
-        let summary: Value = redis::cmd("XPENDING")
-            .arg("stream:parser:vk")
-            .arg("cg_vk_parser")
-            .query_async::<redis::Value>(&mut self.conn().await)
-            .await
-            .map(|v| match v {
-                redis::Value::Array(parts) => match parts.first() {
-                    Some(redis::Value::Int(n)) => json!(n),
-                    _ => json!(0),
-                },
-                _ => json!(0),
-            })
-            .unwrap();
-        summary.as_i64().unwrap()
-    }
-
-    /// Waits (up to 20 s) until `done` holds.
-    async fn wait_until<F, Fut>(&self, what: &str, done: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        for _ in 0..400 {
-            if done().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("timed out waiting for {what}");
+    async fn pending(&self) -> usize {
+        self.streams().await.pending().await
     }
 }
 
@@ -275,13 +219,14 @@ async fn two_consumers_share_200_jobs_and_do_each_once() {
         h.publish(1, &format!("ok-{n}")).await;
         h.publish(2, &format!("ok-{n}")).await;
     }
-    h.wait_until("200 final statuses", || async {
-        h.payloads("stream:report:status-change")
+    eventually("200 final statuses", WAIT, || async {
+        let finals = h
+            .payloads(STATUS)
             .await
             .iter()
-            .filter(|s| s["status"] != "IN_PROGRESS")
-            .count()
-            >= 200
+            .filter(|s| is_final(s))
+            .count();
+        (finals >= 200).then_some(())
     })
     .await;
     stop_a.cancel();
@@ -289,7 +234,7 @@ async fn two_consumers_share_200_jobs_and_do_each_once() {
     run_a.await.unwrap();
     run_b.await.unwrap();
 
-    let statuses = h.payloads("stream:report:status-change").await;
+    let statuses = h.payloads(STATUS).await;
     for n in 0..100 {
         let job = format!("ok-{n}");
         assert_eq!(
@@ -299,13 +244,13 @@ async fn two_consumers_share_200_jobs_and_do_each_once() {
         );
         let finals: Vec<&Value> = statuses
             .iter()
-            .filter(|s| s["jobId"] == job.as_str() && s["status"] != "IN_PROGRESS")
+            .filter(|s| s["jobId"] == job.as_str() && is_final(s))
             .collect();
         assert_eq!(finals.len(), 2, "{job}");
         assert!(finals.iter().any(|s| s["status"] == "STAGE1_COMPLETED"));
         assert!(finals.iter().any(|s| s["status"] == "COMPLETED"));
     }
-    assert_eq!(h.payloads("stream:graph-worker").await.len(), 100);
+    assert_eq!(h.payloads(GRAPH).await.len(), 100);
     assert_eq!(h.pending().await, 0);
 }
 
@@ -317,8 +262,8 @@ async fn a_consumer_killed_mid_job_is_taken_over_by_a_peer() {
     // Consumer A starts the job, then dies without a word (its task is aborted: no ack, no
     // lease release, no more heartbeats).
     let dying = tokio::spawn(async move { a.try_process_next().await });
-    h.wait_until("the job to start", || async {
-        h.handler.runs("slowfirst-1") == 1
+    eventually("the job to start", WAIT, || async {
+        (h.handler.runs("slowfirst-1") == 1).then_some(())
     })
     .await;
     dying.abort();
@@ -329,12 +274,16 @@ async fn a_consumer_killed_mid_job_is_taken_over_by_a_peer() {
         b.try_reclaim().await.unwrap().is_empty(),
         "not reclaimable before min_idle"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let outcomes = b.try_reclaim().await.unwrap();
+    // Reclaimable once idle for min_idle, A's lease having lapsed before (lease_ttl is shorter).
+    let outcomes = eventually("B to reclaim the entry", WAIT, async || {
+        let outcomes = b.try_reclaim().await.unwrap();
+        (!outcomes.is_empty()).then_some(outcomes)
+    })
+    .await;
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].1, EntryOutcome::Completed);
     assert_eq!(h.final_statuses("slowfirst-1").await.len(), 1);
-    assert_eq!(h.payloads("stream:graph-worker").await.len(), 1);
+    assert_eq!(h.payloads(GRAPH).await.len(), 1);
     assert_eq!(h.pending().await, 0);
 }
 
@@ -346,6 +295,7 @@ async fn a_long_job_is_not_stolen_while_it_heartbeats() {
     // Runs 2 s, more than three times min_idle.
     h.publish(1, "sleep2000-x").await;
     let running = tokio::spawn(async move { a.try_process_next().await.unwrap() });
+    // Sampled over the job's 2 s on purpose: no reclaim may succeed at any point of it.
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(
@@ -366,8 +316,8 @@ async fn an_entry_delivered_twice_publishes_once() {
     let mut b = h.consumer("b").await;
     let id = h.publish(2, "slowfirst-dup").await;
     let first = tokio::spawn(async move { a.try_process_next().await.unwrap() });
-    h.wait_until("the first delivery to start", || async {
-        h.handler.runs("slowfirst-dup") == 1
+    eventually("the first delivery to start", WAIT, || async {
+        (h.handler.runs("slowfirst-dup") == 1).then_some(())
     })
     .await;
     // Force a second delivery of the same entry to B, as a reclaim race would.
@@ -385,7 +335,7 @@ async fn an_entry_delivered_twice_publishes_once() {
     let (_, first) = first.await.unwrap().unwrap();
     assert_eq!(first, EntryOutcome::LostOwnership);
     assert_eq!(h.final_statuses("slowfirst-dup").await.len(), 1);
-    assert_eq!(h.payloads("stream:graph-worker").await.len(), 1);
+    assert_eq!(h.payloads(GRAPH).await.len(), 1);
     assert_eq!(h.pending().await, 0);
     // A late redelivery of the finished job is acknowledged and publishes nothing.
     h.publish(2, "slowfirst-dup").await;
@@ -458,10 +408,14 @@ async fn failed_attempts_are_retried_then_failed_for_good() {
     while let Some(step) = c.try_process_next().await.unwrap() {
         seen.push(step);
     }
-    for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    // The retries come by reclaim, each once the entry has been idle for min_idle.
+    eventually("flaky-1 and down-1 to end", WAIT, async || {
         seen.extend(c.try_reclaim().await.unwrap());
-    }
+        let ended = !h.final_statuses("flaky-1").await.is_empty()
+            && !h.final_statuses("down-1").await.is_empty();
+        ended.then_some(())
+    })
+    .await;
     assert_eq!(h.handler.runs("flaky-1"), 3);
     assert_eq!(
         h.final_statuses("flaky-1").await[0]["status"],
@@ -495,8 +449,8 @@ async fn stage_2_waits_while_stage_1_of_the_same_job_runs() {
         let step = a.try_process_next().await;
         (a, step)
     });
-    h.wait_until("stage 1 to start", || async {
-        h.handler.runs("slow-j") == 1
+    eventually("stage 1 to start", WAIT, || async {
+        (h.handler.runs("slow-j") == 1).then_some(())
     })
     .await;
     h.publish(2, "slow-j").await;
@@ -512,13 +466,14 @@ async fn the_consumer_survives_a_redis_restart() {
     let c = h.consumer("c").await;
     let (stop, run) = spawn_run(c);
     h.publish(1, "ok-before").await;
-    h.wait_until("the first job", || async {
-        h.final_statuses("ok-before").await.len() == 1
+    eventually("the first job", WAIT, || async {
+        (h.final_statuses("ok-before").await.len() == 1).then_some(())
     })
     .await;
     h.redis.restart();
     // The restarted Redis is empty: no stream, no group. The consumer recreates the group on
-    // NOGROUP; entries published after that are served.
+    // NOGROUP; entries published after that are served. So each try publishes a fresh job and
+    // gives it 200 ms: one published before the group is back is never read.
     let mut served = false;
     for n in 0..100 {
         let job = format!("ok-after-{n}");
@@ -541,8 +496,8 @@ async fn shutdown_drains_within_the_grace_and_leaves_the_rest_pending() {
     let (stop, run) = spawn_run(c);
     h.publish(1, "slowfirst-s").await;
     h.publish(1, "sleep300-quick").await;
-    h.wait_until("both jobs to start", || async {
-        h.handler.runs("slowfirst-s") == 1 && h.handler.runs("sleep300-quick") == 1
+    eventually("both jobs to start", WAIT, || async {
+        (h.handler.runs("slowfirst-s") == 1 && h.handler.runs("sleep300-quick") == 1).then_some(())
     })
     .await;
     stop.cancel();
@@ -576,8 +531,11 @@ async fn shutdown_drains_within_the_grace_and_leaves_the_rest_pending() {
     );
 
     let mut peer = h.consumer("peer").await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let outcomes = peer.try_reclaim().await.unwrap();
+    let outcomes = eventually("the peer to reclaim the entry", WAIT, async || {
+        let outcomes = peer.try_reclaim().await.unwrap();
+        (!outcomes.is_empty()).then_some(outcomes)
+    })
+    .await;
     assert_eq!(outcomes.len(), 1, "the peer picks it up");
     assert_eq!(outcomes[0].1, EntryOutcome::Completed);
     assert_eq!(h.pending().await, 0);

@@ -11,9 +11,9 @@ use vk_parser::vk::execute::{run_calls, Call};
 use vk_parser::vk::methods::{self, FRIENDS_PAGE};
 use vk_parser::vk::tokens::{ProxyRoute, ReleaseReason, Token, TokenOrigin};
 use vk_parser::vk::{self, VkError};
-use vk_sim::SimHandle;
 
 use crate::support::sim::{self, control, job, revoke, stat, truth, uid};
+use crate::support::wait::within;
 
 fn static_token(raw: &str) -> Token {
     Token::new(Secret::new(raw), None, TokenOrigin::Static(0))
@@ -182,10 +182,15 @@ async fn leases_are_released_when_a_job_is_cancelled() {
             let _ = session.call("users.get", &ids).await;
         }
     });
+    // Let it run a while on purpose, so that it is cut off in the middle of its calls.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     task.abort();
     let _ = task.await;
-    wait_for(&sim, |s| stat(s, &["token_manager", "outstanding"]) == 0).await;
+    let released = within(std::time::Duration::from_secs(10), async || {
+        (stat(&sim.stats(), &["token_manager", "outstanding"]) == 0).then_some(())
+    })
+    .await;
+    assert!(released.is_some(), "lease not released: {:#}", sim.stats());
     let stats = sim.stats();
     assert_eq!(
         stat(
@@ -199,16 +204,6 @@ async fn leases_are_released_when_a_job_is_cancelled() {
         ),
         1
     );
-}
-
-async fn wait_for(sim: &SimHandle, done: impl Fn(&serde_json::Value) -> bool) {
-    for _ in 0..200 {
-        if done(&sim.stats()) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("condition not reached: {:#}", sim.stats());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -610,11 +605,13 @@ async fn a_survivor_releases_the_leases_of_a_dead_process() {
     assert_eq!(outstanding(), 3);
     // While "dead" is still within its TTL, nothing of it is touched.
     assert_eq!(alive.heartbeat().await.unwrap(), 0);
-    // "dead" never heartbeats again; "alive" does, and outlives it.
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // "dead" never heartbeats again; "alive" does, and outlives it: once dead's TTL has run
+    // out, one of alive's heartbeats releases what dead held.
+    within(Duration::from_secs(20), async || {
         alive.heartbeat().await.unwrap();
-    }
+        (outstanding() == 1).then_some(())
+    })
+    .await;
     assert_eq!(
         outstanding(),
         1,

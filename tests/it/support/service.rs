@@ -1,9 +1,9 @@
 //! The whole app in-process, as the report tests and the bad-input catalogue run it: a private
-//! redis-server, local storage in a temp folder (or the S3 server), the simulator over HTTP.
+//! redis-server, local storage in a temp folder (or the S3 server), the simulator over HTTP;
+//! and the report's two stages driven through it (publishing and waiting go through
+//! [`Streams`], the one implementation of both).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -11,6 +11,8 @@ use vk_parser::app::App;
 use vk_parser::tables::{from_parquet, Table};
 use vk_sim::SimHandle;
 
+use crate::support::backend::{report_created, stage2_created, Streams};
+use crate::support::logs;
 use crate::support::redis_server::RedisServer;
 use crate::support::s3_server::{S3Server, ACCESS_KEY, SECRET_KEY};
 use crate::support::sim;
@@ -62,6 +64,7 @@ impl Service {
         storage: &[(&str, String)],
         extra: &[(&str, &str)],
     ) -> Service {
+        logs::init();
         let redis = RedisServer::start();
         let mut vars: Vec<(&str, String)> = storage.to_vec();
         vars.extend([
@@ -88,61 +91,68 @@ impl Service {
         }
     }
 
+    /// The service's streams on its Redis.
+    pub async fn streams(&self) -> Streams {
+        Streams::open(&self.redis.url()).await
+    }
+
+    /// Publishes `event_type` with `payload` on the input stream.
     pub async fn publish(&self, event_type: &str, payload: Value) {
-        let mut conn = redis::Client::open(self.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        let _: String = redis::cmd("XADD")
-            .arg("stream:parser:vk")
-            .arg("*")
-            .arg("event_type")
-            .arg(event_type)
-            .arg("payload")
-            .arg(payload.to_string())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        self.streams().await.publish(event_type, &payload).await;
     }
 
     /// Every status of `job`'s `stage` on the status stream so far, in order.
     pub async fn statuses(&self, job: &str, stage: u8) -> Vec<Value> {
-        let mut conn = redis::Client::open(self.redis.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
-            .arg("stream:report:status-change")
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        entries
-            .iter()
-            .filter_map(|(_, f)| serde_json::from_str::<Value>(f.get("payload")?).ok())
-            .filter(|s| s["jobId"] == job && s["stage"] == stage)
-            .collect()
+        self.streams().await.statuses_of(job, stage).await
     }
 
     /// Waits for the final status of `job`'s `stage` and returns it.
     pub async fn final_status(&self, job: &str, stage: u8) -> Value {
-        for _ in 0..1200 {
-            let finals: Vec<Value> = self
-                .statuses(job, stage)
-                .await
-                .into_iter()
-                .filter(|s| s["status"] != "IN_PROGRESS")
-                .collect();
-            if let Some(status) = finals.first() {
-                assert_eq!(finals.len(), 1, "one final status per stage");
-                return status.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no final status for {job} stage {stage}");
+        self.streams().await.final_status(job, stage).await
+    }
+
+    /// Publishes stage 1 of a report and waits for STAGE1_COMPLETED; returns that status.
+    pub async fn run_stage1(&self, job: &str, kind: &str, seeds: &[u32], author: u32) -> Value {
+        self.publish("ReportCreated", report_created(job, kind, seeds, author))
+            .await;
+        let s1 = self.final_status(job, 1).await;
+        assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+        s1
+    }
+
+    /// Runs stage 1 and stage 2 of a report; returns the two prefixes.
+    pub async fn run_report(
+        &self,
+        job: &str,
+        kind: &str,
+        seeds: &[u32],
+        author: u32,
+    ) -> (String, String) {
+        self.run_report_with(
+            job,
+            report_created(job, kind, seeds, author),
+            stage2_created(job, kind, author),
+        )
+        .await
+    }
+
+    /// Runs a report from its two payloads; returns the two prefixes.
+    pub async fn run_report_with(
+        &self,
+        job: &str,
+        stage1: Value,
+        stage2: Value,
+    ) -> (String, String) {
+        self.publish("ReportCreated", stage1).await;
+        let s1 = self.final_status(job, 1).await;
+        assert_eq!(s1["status"], "STAGE1_COMPLETED", "{s1}");
+        self.publish("Stage2Created", stage2).await;
+        let s2 = self.final_status(job, 2).await;
+        assert_eq!(s2["status"], "COMPLETED", "{s2}");
+        (
+            s1["artifacts"]["prefix"].as_str().unwrap().to_owned(),
+            s2["artifacts"]["prefix"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub fn table(&self, prefix: &str, name: &str) -> Table {

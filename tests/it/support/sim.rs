@@ -1,4 +1,4 @@
-//! vk-sim on free ports, and the service settings that point at it.
+//! vk-sim on free ports, the service settings that point at it, and its truth (quick seeds).
 //!
 //! Tests run the simulator 20 times faster than VK (3 requests/second become 60): the service's
 //! interval is scaled the same way, so the pacing arithmetic is VK's.
@@ -15,6 +15,7 @@ pub const TIME_SCALE: f64 = 20.0;
 
 /// A small simulator (12,000 users) at [`TIME_SCALE`], tweaked by `adjust`.
 pub async fn start(adjust: impl FnOnce(&mut SimConfig)) -> SimHandle {
+    crate::support::logs::init();
     let mut config = SimConfig::small();
     config.time_scale = TIME_SCALE;
     adjust(&mut config);
@@ -92,6 +93,33 @@ pub async fn truth(sim: &SimHandle, ids: &[u32]) -> Value {
         .json()
         .await
         .expect("sim truth is JSON")
+}
+
+/// Up to `count` quick seeds among the 200 users from `from` (see [`pick_seeds_in`]).
+pub async fn pick_seeds(sim: &SimHandle, from: u32, count: usize) -> Vec<u32> {
+    pick_seeds_in(sim, from..from + 200, count).await
+}
+
+/// Up to `count` quick seeds among `candidates`, by the truth: open, active users with a
+/// modest friend list (20 to 149 friends).
+pub async fn pick_seeds_in(
+    sim: &SimHandle,
+    candidates: std::ops::Range<u32>,
+    count: usize,
+) -> Vec<u32> {
+    let candidates: Vec<u32> = candidates.collect();
+    let t = truth(sim, &candidates).await;
+    candidates
+        .into_iter()
+        .filter(|u| {
+            let info = &t["users"][u.to_string()];
+            let friends = info["friends"].as_array().map(Vec::len).unwrap_or(0);
+            info["is_closed"] == false
+                && info["deactivated"].is_null()
+                && (20..150).contains(&friends)
+        })
+        .take(count)
+        .collect()
 }
 
 /// A job id for tests.
