@@ -583,10 +583,13 @@ fn summary(
     println!("  {storage} {exe} export {prefix} --format gexf   # Gephi, networkx");
     println!(
         "  python3 -c \"import pandas as pd; print(pd.read_parquet('{}'))\"",
-        dir.join(match options.report {
-            DemoReport::SubGraph => "df_subs.parquet",
-            _ => "df_connect.parquet",
-        })
+        dir.join(format!(
+            "{}.parquet",
+            match options.report {
+                DemoReport::SubGraph => crate::parser::schema::df_subs::TABLE,
+                _ => crate::parser::schema::df_connect::TABLE,
+            }
+        ))
         .display()
     );
 }

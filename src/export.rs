@@ -21,6 +21,9 @@
 //! Every node has `kind` (`user` or `community`) and `seed` attributes, which Gephi can colour
 //! by. Writers are plain `std::io::Write` code: the formats are small and fixed, and escaping is
 //! done in one place ([`xml_escape`], [`csv_field`]).
+//!
+//! The file runs past 600 lines only for its unit tests, which sit next to the code they pin;
+//! the code is about 560 lines.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -28,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ids::{ReportType, VkUserId};
 use crate::key::{KeyError, StagePrefix};
+use crate::parser::schema::{community, df_connect, df_subs, df_users};
 use crate::settings::Settings;
 use crate::stage_files::{read_stage, StageReadError};
 use crate::storage::{self, Manifest};
@@ -237,8 +241,8 @@ pub fn graph_of(manifest: &Manifest, tables: &[Table]) -> Result<Graph, ExportEr
 }
 
 fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportError> {
-    let users = table(tables, "df_users")?;
-    let connect = table(tables, "df_connect")?;
+    let users = table(tables, df_users::TABLE)?;
+    let connect = table(tables, df_connect::TABLE)?;
     let mut graph = Graph {
         attributes: vec![
             ("kind".to_owned(), AttrType::String),
@@ -255,7 +259,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         };
         graph.attributes.push((c.name.clone(), kind));
     }
-    let ids = users.i64s("id")?;
+    let ids = users.i64s(df_users::ID)?;
     let text = |name: &str, row: usize| match users.column(name) {
         Some(ColumnData::Str(v)) => v[row].clone(),
         _ => None,
@@ -265,11 +269,14 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         if !known.insert(id) {
             continue;
         }
-        let label = [text("first_name", row), text("last_name", row)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let label = [
+            text(df_users::FIRST_NAME, row),
+            text(df_users::LAST_NAME, row),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let mut values = vec![
             Some(AttrValue::String("user".to_owned())),
             Some(AttrValue::Boolean(seeds.contains(&id))),
@@ -283,8 +290,11 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         }));
         graph.nodes.push(Node { id, label, values });
     }
-    let (sources, targets) = (connect.i64s("source")?, connect.i64s("target")?);
-    let relations = connect.i8s("relation")?;
+    let (sources, targets) = (
+        connect.i64s(df_connect::SOURCE)?,
+        connect.i64s(df_connect::TARGET)?,
+    );
+    let relations = connect.i8s(df_connect::RELATION)?;
     for ((&source, &target), &relation) in sources.iter().zip(targets).zip(relations) {
         let relation = match relation {
             crate::parser::relations::FRIEND => "friend",
@@ -304,7 +314,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
 
 fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, ExportError> {
     let seeds: BTreeSet<i64> = main_ids.iter().map(|id| id.get()).collect();
-    let subs = table(tables, "df_subs")?;
+    let subs = table(tables, df_subs::TABLE)?;
     let mut graph = Graph {
         attributes: vec![
             ("kind".to_owned(), AttrType::String),
@@ -314,10 +324,10 @@ fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, Exp
         ],
         ..Graph::default()
     };
-    let ids = subs.i64s("id_group")?;
-    let names = subs.strs("name")?;
-    let screen_names = subs.strs("screen_name")?;
-    let members = subs.opt_i64s("members_count")?;
+    let ids = subs.i64s(community::ID_GROUP)?;
+    let names = subs.strs(community::NAME)?;
+    let screen_names = subs.strs(community::SCREEN_NAME)?;
+    let members = subs.opt_i64s(community::MEMBERS_COUNT)?;
     let mut known = BTreeSet::new();
     for row in 0..ids.len() {
         let id = -ids[row].abs();
@@ -336,7 +346,7 @@ fn community_graph(tables: &[Table], main_ids: &[VkUserId]) -> Result<Graph, Exp
         });
     }
     for main in main_ids {
-        let counts = subs.i64s(&format!("subscribers_{main}"))?;
+        let counts = subs.i64s(&df_subs::subscribers_of(main))?;
         for (&group, &count) in ids.iter().zip(counts) {
             if count > 0 {
                 graph.edges.push(Edge {

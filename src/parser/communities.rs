@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::schema::{community, subscriptions_df};
 use super::ParserError;
 use crate::tables::{ColumnData, Table};
 use crate::vk::methods::{self, Group};
@@ -24,9 +25,9 @@ pub async fn details(session: &mut Session, ids: &[i64]) -> Result<Details, Pars
 pub fn add_columns(table: Table, ids: &[i64], details: &Details) -> Table {
     let of = |id: &i64| details.get(id);
     table
-        .with("id_group", ColumnData::I64(ids.to_vec()))
+        .with(community::ID_GROUP, ColumnData::I64(ids.to_vec()))
         .with(
-            "members_count",
+            community::MEMBERS_COUNT,
             ColumnData::OptI64(
                 ids.iter()
                     .map(|g| of(g).and_then(|g| g.members_count).map(|n| n as i64))
@@ -34,11 +35,11 @@ pub fn add_columns(table: Table, ids: &[i64], details: &Details) -> Table {
             ),
         )
         .with(
-            "name",
+            community::NAME,
             ColumnData::Str(ids.iter().map(|g| of(g).map(|g| g.name.clone())).collect()),
         )
         .with(
-            "screen_name",
+            community::SCREEN_NAME,
             ColumnData::Str(
                 ids.iter()
                     .map(|g| of(g).map(|g| g.screen_name.clone()))
@@ -46,7 +47,7 @@ pub fn add_columns(table: Table, ids: &[i64], details: &Details) -> Table {
             ),
         )
         .with(
-            "image_url",
+            community::IMAGE_URL,
             ColumnData::Str(
                 ids.iter()
                     .map(|g| of(g).and_then(|g| g.photo_100.clone()))
@@ -58,8 +59,8 @@ pub fn add_columns(table: Table, ids: &[i64], details: &Details) -> Table {
 /// `subscriptions_df`: one row per (seed, community it subscribes to).
 pub fn subscriptions_table(pairs: &[(i64, i64)], details: &Details) -> Table {
     let groups: Vec<i64> = pairs.iter().map(|(_, g)| *g).collect();
-    let table = Table::new("subscriptions_df").with(
-        "main_id",
+    let table = Table::new(subscriptions_df::TABLE).with(
+        subscriptions_df::MAIN_ID,
         ColumnData::I64(pairs.iter().map(|(m, _)| *m).collect()),
     );
     add_columns(table, &groups, details)

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::relations::{self, Edge, SeedLists, FOLLOWER, FRIEND};
+use super::schema::unfiltered;
 use crate::ids::VkUserId;
 use crate::tables::{ColumnData, Table};
 
@@ -160,9 +161,9 @@ pub fn unfiltered_tables(main_ids: &[VkUserId], seeds: &SeedLists) -> Vec<Table>
                     rel.push(kind);
                 }
             }
-            Table::new(format!("unfiltered_{m}"))
-                .with("id", ColumnData::I64(id))
-                .with("relation", ColumnData::I8(rel))
+            Table::new(unfiltered::table(m))
+                .with(unfiltered::ID, ColumnData::I64(id))
+                .with(unfiltered::RELATION, ColumnData::I8(rel))
         })
         .collect()
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::completeness::{ListKind, Tally};
 use super::relations::{self, SeedLists, FRIEND};
+use super::schema::df_chains;
 use super::{output, ParserError};
 use crate::ids::VkUserId;
 use crate::stream::JobContext;
@@ -189,11 +190,11 @@ pub async fn chains(
         let done = 10 + (70 * (n + 1) / pairs.len().max(1)) as u8;
         ctx.progress.report(done, "searching chains").await;
     }
-    let df_chains = Table::new("df_chains")
-        .with("main_a", ColumnData::I64(from))
-        .with("main_b", ColumnData::I64(to))
-        .with("handshakes", ColumnData::I64(length))
-        .with("path", ColumnData::Str(path));
+    let df_chains = Table::new(df_chains::TABLE)
+        .with(df_chains::MAIN_A, ColumnData::I64(from))
+        .with(df_chains::MAIN_B, ColumnData::I64(to))
+        .with(df_chains::HANDSHAKES, ColumnData::I64(length))
+        .with(df_chains::PATH, ColumnData::Str(path));
     if df_chains.rows() == 0 {
         return Err(ParserError::Empty(
             "table df_chains is empty: no chain of at most 3 handshakes between the seeds"

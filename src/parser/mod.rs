@@ -24,6 +24,7 @@ pub mod graph;
 pub mod handshakes;
 pub mod output;
 pub mod relations;
+pub mod schema;
 pub mod stage1;
 pub mod stage2;
 

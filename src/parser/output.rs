@@ -4,6 +4,7 @@
 use chrono::Utc;
 
 use super::relations::{Edge, SeedLists, ALONE};
+use super::schema::{df_connect, df_users};
 use super::ParserError;
 use crate::events::Artifacts;
 use std::collections::{BTreeSet, HashMap};
@@ -23,15 +24,16 @@ pub fn require_rows(table: &Table) -> Result<(), ParserError> {
 
 /// Checks an edge table: ids positive, no self-loops but a seed's [`ALONE`] link to itself.
 pub fn check_edges(table: &Table) -> Result<(), ParserError> {
-    let (Some(ColumnData::I64(source)), Some(ColumnData::I64(target))) =
-        (table.column("source"), table.column("target"))
-    else {
+    let (Some(ColumnData::I64(source)), Some(ColumnData::I64(target))) = (
+        table.column(df_connect::SOURCE),
+        table.column(df_connect::TARGET),
+    ) else {
         return Err(ParserError::Empty(format!(
             "table {} lacks its source and target columns",
             table.name
         )));
     };
-    let relation: &[i8] = match table.column("relation") {
+    let relation: &[i8] = match table.column(df_connect::RELATION) {
         Some(ColumnData::I8(r)) => r,
         _ => &[],
     };
@@ -99,17 +101,17 @@ pub async fn write(
 
 /// `df_connect` of `edges`: source, target, relation.
 pub fn edges_table(edges: &[Edge]) -> Table {
-    Table::new("df_connect")
+    Table::new(df_connect::TABLE)
         .with(
-            "source",
+            df_connect::SOURCE,
             ColumnData::I64(edges.iter().map(|e| e.0).collect()),
         )
         .with(
-            "target",
+            df_connect::TARGET,
             ColumnData::I64(edges.iter().map(|e| e.1).collect()),
         )
         .with(
-            "relation",
+            df_connect::RELATION,
             ColumnData::I8(edges.iter().map(|e| e.2).collect()),
         )
 }
@@ -151,24 +153,30 @@ pub fn profiles_table<'a>(
     let strings =
         |f: fn(&Profile) -> Option<String>| ColumnData::Str(rows.iter().map(|p| f(p)).collect());
     let flags = |f: fn(&Profile) -> bool| ColumnData::Bool(rows.iter().map(|p| f(p)).collect());
-    Table::new("df_users")
-        .with("id", ColumnData::I64(rows.iter().map(|p| p.id).collect()))
-        .with("first_name", strings(|p| Some(p.first_name.clone())))
-        .with("last_name", strings(|p| Some(p.last_name.clone())))
-        .with("screen_name", strings(|p| p.screen_name.clone()))
-        .with("is_closed", flags(|p| p.is_closed))
-        .with("can_access_closed", flags(|p| p.can_access_closed))
-        .with("deactivated", strings(|p| p.deactivated.clone()))
+    Table::new(df_users::TABLE)
         .with(
-            "friends_count",
+            df_users::ID,
+            ColumnData::I64(rows.iter().map(|p| p.id).collect()),
+        )
+        .with(
+            df_users::FIRST_NAME,
+            strings(|p| Some(p.first_name.clone())),
+        )
+        .with(df_users::LAST_NAME, strings(|p| Some(p.last_name.clone())))
+        .with(df_users::SCREEN_NAME, strings(|p| p.screen_name.clone()))
+        .with(df_users::IS_CLOSED, flags(|p| p.is_closed))
+        .with(df_users::CAN_ACCESS_CLOSED, flags(|p| p.can_access_closed))
+        .with(df_users::DEACTIVATED, strings(|p| p.deactivated.clone()))
+        .with(
+            df_users::FRIENDS_COUNT,
             ColumnData::OptI64(rows.iter().map(|p| friends(p)).collect()),
         )
         .with(
-            "followers_count",
+            df_users::FOLLOWERS_COUNT,
             ColumnData::OptI64(rows.iter().map(|p| followers(p)).collect()),
         )
         .with(
-            "is_main_id",
+            df_users::IS_MAIN_ID,
             ColumnData::Bool(rows.iter().map(|p| mains.contains(&p.id)).collect()),
         )
 }
@@ -176,6 +184,13 @@ pub fn profiles_table<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn df_users_writes_the_profile_columns_of_the_schema_in_order() {
+        let table = profiles_table(&[], &BTreeSet::new(), &HashMap::new());
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, df_users::PROFILE);
+    }
 
     #[test]
     fn edges_refuse_self_loops_but_a_seed_alone() {

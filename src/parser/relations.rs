@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::schema::{df_main_outgoing, df_users};
 use crate::ids::VkUserId;
 use crate::tables::{ColumnData, Table};
 
@@ -66,7 +67,7 @@ impl SeedLists {
                 Some(value.to_owned())
             };
             table = table.with(
-                &format!("relations_{m}"),
+                &df_users::relations(m),
                 ColumnData::Str(ids.iter().map(relation).collect()),
             );
         }
@@ -91,9 +92,9 @@ impl SeedLists {
                 id.push(u);
             }
         }
-        Table::new("df_main_outgoing")
-            .with("main_id", ColumnData::I64(main))
-            .with("id", ColumnData::I64(id))
+        Table::new(df_main_outgoing::TABLE)
+            .with(df_main_outgoing::MAIN_ID, ColumnData::I64(main))
+            .with(df_main_outgoing::ID, ColumnData::I64(id))
     }
 }
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use super::communities;
 use super::completeness::{ListKind, Tally};
 use super::relations::{SeedLists, FOLLOWER, FRIEND};
+use super::schema::{df_main_friends, df_subs_raw, valid_users};
 use super::{output, ParserError};
 use crate::events::ReportCreated;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -75,10 +76,10 @@ impl Audience {
                 }
             }
         }
-        Table::new("df_main_friends")
-            .with("main_id", ColumnData::I64(main))
-            .with("id", ColumnData::I64(id))
-            .with("relation", ColumnData::I8(relation))
+        Table::new(df_main_friends::TABLE)
+            .with(df_main_friends::MAIN_ID, ColumnData::I64(main))
+            .with(df_main_friends::ID, ColumnData::I64(id))
+            .with(df_main_friends::RELATION, ColumnData::I8(relation))
     }
 }
 
@@ -135,8 +136,10 @@ pub async fn run(
         &audience,
         event.options.can_access_closed,
     );
-    let valid_table =
-        Table::new("valid_users").with("id", ColumnData::I64(valid.iter().copied().collect()));
+    let valid_table = Table::new(valid_users::TABLE).with(
+        valid_users::ID,
+        ColumnData::I64(valid.iter().copied().collect()),
+    );
     output::require_rows(&valid_table)?;
 
     let outgoing = audience.lists.outgoing_table(&main_ids);
@@ -392,9 +395,9 @@ async fn audience_subscriptions(
             }
         }
     }
-    Ok(Table::new("df_subs_raw")
-        .with("user_id", ColumnData::I64(user_id))
-        .with("group_id", ColumnData::I64(group_id)))
+    Ok(Table::new(df_subs_raw::TABLE)
+        .with(df_subs_raw::USER_ID, ColumnData::I64(user_id))
+        .with(df_subs_raw::GROUP_ID, ColumnData::I64(group_id)))
 }
 
 #[cfg(test)]

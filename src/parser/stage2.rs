@@ -18,6 +18,10 @@ use super::communities;
 use super::completeness::{ListKind, Tally};
 use super::graph::{self, EdgeSet};
 use super::relations::{SeedLists, FRIEND};
+use super::schema::{
+    df_main_friends, df_main_outgoing, df_subs, df_subs_raw, df_users, subscriptions_df,
+    valid_users,
+};
 use super::{handshakes, output, EdgeStrategy, ParserError};
 use crate::events::Stage2Created;
 use crate::ids::{ReportType, Stage, VkUserId};
@@ -49,11 +53,14 @@ pub async fn run(
     let mut tally = Tally::default();
     let (stage1, manifest) = load_stage1(event, storage).await?;
     let main_ids = manifest.main_ids.clone();
-    let lists = read_table(storage, &stage1, "df_main_friends").await?;
-    let outgoing = read_optional(storage, &stage1, &manifest, "df_main_outgoing").await?;
+    let lists = read_table(storage, &stage1, df_main_friends::TABLE).await?;
+    let outgoing = read_optional(storage, &stage1, &manifest, df_main_outgoing::TABLE).await?;
     let seeds = read_seed_lists(&lists, outgoing.as_ref())?;
     let valid = match event.report_type {
-        ReportType::Default => ids_of(&read_table(storage, &stage1, "valid_users").await?, "id")?,
+        ReportType::Default => ids_of(
+            &read_table(storage, &stage1, valid_users::TABLE).await?,
+            valid_users::ID,
+        )?,
         _ => Vec::new(),
     };
     let estimate = estimate_calls(event.report_type, policy.strategy, &lists, &valid)?;
@@ -75,17 +82,17 @@ pub async fn run(
                 default_graph(session, graph, policy.strategy, &mut tally, ctx).await?;
             // The seeds' communities, as stage 1 read them: GraphReady points at stage 2 only.
             if let Some(subs) =
-                read_optional(storage, &stage1, &manifest, "subscriptions_df").await?
+                read_optional(storage, &stage1, &manifest, subscriptions_df::TABLE).await?
             {
                 tables.push(subs);
             }
             tables
         }
         ReportType::SubGraph => {
-            let raw = read_table(storage, &stage1, "df_subs_raw").await?;
+            let raw = read_table(storage, &stage1, df_subs_raw::TABLE).await?;
             let mut tables = sub_graph(session, &main_ids, &seeds, &raw, ctx).await?;
             // The audience's profiles with their relations, as stage 1 wrote them.
-            tables.push(read_table(storage, &stage1, "df_users").await?);
+            tables.push(read_table(storage, &stage1, df_users::TABLE).await?);
             tables
         }
         ReportType::Handshakes => {
@@ -199,9 +206,9 @@ pub type ListsBySeed = HashMap<i64, Vec<i64>>;
 
 /// df_main_friends as (seed → friends, seed → followers).
 pub fn seed_lists(lists: &Table) -> Result<(ListsBySeed, ListsBySeed), ParserError> {
-    let main = ids_of(lists, "main_id")?;
-    let id = ids_of(lists, "id")?;
-    let Some(ColumnData::I8(relation)) = lists.column("relation") else {
+    let main = ids_of(lists, df_main_friends::MAIN_ID)?;
+    let id = ids_of(lists, df_main_friends::ID)?;
+    let Some(ColumnData::I8(relation)) = lists.column(df_main_friends::RELATION) else {
         return Err(ParserError::Empty(
             "df_main_friends lacks column relation".to_owned(),
         ));
@@ -227,9 +234,9 @@ pub fn read_seed_lists(lists: &Table, outgoing: Option<&Table>) -> Result<SeedLi
         outgoing: HashMap::new(),
     };
     if let Some(table) = outgoing {
-        for (m, u) in ids_of(table, "main_id")?
+        for (m, u) in ids_of(table, df_main_outgoing::MAIN_ID)?
             .into_iter()
-            .zip(ids_of(table, "id")?)
+            .zip(ids_of(table, df_main_outgoing::ID)?)
         {
             seeds.outgoing.entry(m).or_default().push(u);
         }
@@ -424,8 +431,8 @@ async fn sub_graph(
     raw: &Table,
     ctx: &JobContext,
 ) -> Result<Vec<Table>, ParserError> {
-    let users = ids_of(raw, "user_id")?;
-    let groups = ids_of(raw, "group_id")?;
+    let users = ids_of(raw, df_subs_raw::USER_ID)?;
+    let groups = ids_of(raw, df_subs_raw::GROUP_ID)?;
     let mut subscribed: HashMap<i64, Vec<i64>> = HashMap::new();
     for (u, g) in users.iter().zip(&groups) {
         subscribed.entry(*u).or_default().push(*g);
@@ -457,8 +464,8 @@ async fn sub_graph(
     }
     ctx.progress.report(50, "reading communities").await;
     let details = communities::details(session, &ids).await?;
-    let mut df_subs = communities::add_columns(Table::new("df_subs"), &ids, &details).with(
-        "subscribers",
+    let mut df_subs = communities::add_columns(Table::new(df_subs::TABLE), &ids, &details).with(
+        df_subs::SUBSCRIBERS,
         ColumnData::I64(everyone.values().map(|u| u.len() as i64).collect()),
     );
     for m in main_ids {
@@ -466,7 +473,7 @@ async fn sub_graph(
             .iter()
             .map(|g| per_seed.get(&(*g, m.get())).copied().unwrap_or(0))
             .collect();
-        df_subs = df_subs.with(&format!("subscribers_{m}"), ColumnData::I64(counts));
+        df_subs = df_subs.with(&df_subs::subscribers_of(m), ColumnData::I64(counts));
     }
     Ok(vec![df_subs])
 }

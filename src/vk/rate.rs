@@ -54,6 +54,9 @@
 //! freshly leased token does not start at full speed.
 //!
 //! This module never sees a token string beyond hashing it into a [`TokenKey`].
+//!
+//! The file runs past 600 lines only for its unit tests, which sit next to the code they pin;
+//! the code is about 440 lines.
 
 use std::collections::HashMap;
 use std::fmt;
