@@ -82,6 +82,10 @@ opaque_id!(
     /// The backend's job id (one report may be re-run as several jobs).
     JobId
 );
+opaque_id!(
+    /// The backend's campaign id (a suggested-posts job's owner, as a report is a report job's).
+    CampaignId
+);
 
 /// A VK user id: positive, fits an `i64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -131,6 +135,52 @@ impl FromStr for VkUserId {
 }
 
 impl fmt::Display for VkUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A VK community id: positive, as groups.getById gives it (a wall's `owner_id` is its
+/// negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct GroupId(i64);
+
+impl GroupId {
+    /// Accepts 1..=i64::MAX.
+    pub fn new(id: i64) -> Result<Self, IdError> {
+        if id > 0 {
+            Ok(Self(id))
+        } else {
+            Err(IdError::BadVkId)
+        }
+    }
+
+    /// The id as the i64 stored in parquet.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The community's wall as an `owner_id`: `-id`.
+    pub fn owner_id(self) -> i64 {
+        -self.0
+    }
+}
+
+impl TryFrom<i64> for GroupId {
+    type Error = IdError;
+    fn try_from(id: i64) -> Result<Self, IdError> {
+        Self::new(id)
+    }
+}
+
+impl From<GroupId> for i64 {
+    fn from(id: GroupId) -> i64 {
+        id.0
+    }
+}
+
+impl fmt::Display for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }

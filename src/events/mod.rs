@@ -10,16 +10,24 @@
 //! fault, so the consumer can dead-letter a bad entry and answer `INVALID_EVENT` without ever
 //! panicking. Unknown extra fields are ignored (the backend may add some before we read them).
 
+mod community;
+mod fields;
 mod incoming;
 mod outgoing;
 mod seed;
+mod suggest;
 
+pub use community::CommunityRef;
 pub use incoming::{
     salvage_ids, IncomingEvent, ReportCreated, ReportOptions, Stage2Created, MAX_PAYLOAD_BYTES,
     MAX_SEEDS,
 };
 pub use outgoing::{Artifacts, FailureReason, GraphReady, JobStatus, StatusUpdate};
 pub use seed::{SeedError, SeedRef};
+pub use suggest::{
+    Attachment, PostOptions, SuggestPostCreated, EVENT_TYPE as SUGGEST_POST_CREATED,
+    MAX_ATTACHMENTS, MAX_GROUPS, MAX_MESSAGE_CHARS, UPLOADS_PREFIX,
+};
 
 /// The stream field that names the event.
 pub const FIELD_EVENT_TYPE: &str = "event_type";

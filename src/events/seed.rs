@@ -99,7 +99,7 @@ impl SeedRef {
 }
 
 /// Returns the path's first segment for a vk.com link, or the input itself when it is no link.
-fn strip_link(s: &str) -> Result<&str, SeedError> {
+pub(super) fn strip_link(s: &str) -> Result<&str, SeedError> {
     let without_scheme = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"));

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{arb_json, odd_string};
 use crate::events::{SeedError, SeedRef};
-use crate::ids::VkUserId;
+use crate::ids::{GroupId, VkUserId};
 use crate::vk::resolve::{interpret, Resolution};
 
 /// Ways of writing a page on VK around its first path segment.
@@ -170,7 +170,11 @@ proptest! {
                 Resolution::User(VkUserId::new(id).expect("positive"))
             }
             (Some("user"), Some(_)) => Resolution::NotFound,
-            (Some(_), Some(_)) => Resolution::NotAUser,
+            (Some("group" | "page"), Some(id)) if id > 0 => {
+                Resolution::Community(GroupId::new(id).expect("positive"))
+            }
+            (Some("group" | "page"), Some(_)) => Resolution::NotFound,
+            (Some(_), Some(_)) => Resolution::Other,
             _ => Resolution::NotFound,
         };
         prop_assert_eq!(interpret(&value), want);

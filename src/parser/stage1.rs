@@ -232,7 +232,9 @@ async fn resolve_seeds(
         match resolution {
             Resolution::User(id) if !main_ids.contains(&id) => main_ids.push(id),
             Resolution::User(_) => {}
-            Resolution::NotAUser | Resolution::NotFound => unresolved.push(seed.to_string()),
+            Resolution::Community(_) | Resolution::Other | Resolution::NotFound => {
+                unresolved.push(seed.to_string())
+            }
         }
     }
     let mut message = String::new();

@@ -7,10 +7,11 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use vk_parser::events::{
-    salvage_ids, Artifacts, EventError, FailureReason, GraphReady, IncomingEvent, ReportOptions,
-    SeedRef, StatusUpdate, MAX_PAYLOAD_BYTES,
+    salvage_ids, Artifacts, Attachment, CommunityRef, EventError, FailureReason, GraphReady,
+    IncomingEvent, PostOptions, ReportOptions, SeedRef, StatusUpdate, SuggestPostCreated,
+    MAX_PAYLOAD_BYTES,
 };
-use vk_parser::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
+use vk_parser::ids::{GroupId, JobId, ReportId, ReportType, Stage, VkUserId};
 use vk_parser::storage::StagePrefix;
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -87,6 +88,33 @@ fn report_created_golden_decodes() {
     assert_eq!(
         e.created_at,
         Some(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap())
+    );
+}
+
+/// A suggested-posts campaign: decodes from its golden file and re-encodes to it.
+#[test]
+fn suggest_post_created_golden_decodes_and_encodes() {
+    let payload = fixture("SuggestPostCreated");
+    let campaign = SuggestPostCreated::decode(payload.to_string().as_bytes()).unwrap();
+    assert_eq!(campaign.campaign_id.as_str(), "camp-2026-0007");
+    assert_eq!(campaign.user_id, id(6));
+    let group = |n| CommunityRef::Id(GroupId::new(n).unwrap());
+    assert_eq!(
+        campaign.groups,
+        vec![
+            group(1),
+            group(2),
+            CommunityRef::ScreenName("apiclub".into()),
+            group(3)
+        ]
+    );
+    assert!(
+        matches!(&campaign.attachments[1], Attachment::Doc { title: Some(t), .. } if t == "Prices, December")
+    );
+    assert_eq!(campaign.options, PostOptions::default());
+    assert_golden(
+        "SuggestPostCreated",
+        &serde_json::to_value(&campaign).unwrap(),
     );
 }
 
@@ -609,6 +637,7 @@ fn docs_events_md_matches_the_golden_files() {
         "Stage2Created",
         "ReportCreatedEvent.seed",
         "Stage2CreatedEvent.seed",
+        "SuggestPostCreated",
         "StatusUpdate.in_progress",
         "StatusUpdate.stage1_completed",
         "StatusUpdate.failed",
