@@ -1,5 +1,5 @@
 //! Test controls under `/sim/` on the API listener (no key: the simulator is a test tool):
-//! stats, reset, the ground truth of the graph, and runtime switches (revoke/ban/expire a token,
+//! stats, reset, the ground truth of the graph and of the posts and uploads, and runtime switches (revoke/ban/expire a token,
 //! fault rates, captcha rate).
 
 use std::collections::{HashSet, VecDeque};
@@ -39,7 +39,7 @@ pub(crate) async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(stats_json(&sim))
 }
 
-/// `POST /sim/reset`: counters, rate windows, flood penalties, quotas, wall posts.
+/// `POST /sim/reset`: counters, rate windows, flood penalties, quotas, wall posts, uploads.
 pub(crate) async fn reset(State(sim): State<Arc<Sim>>) -> Json<Value> {
     sim.reset();
     Json(json!({"reset": true}))
@@ -147,7 +147,67 @@ pub(crate) async fn named(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "celebrity_followers": g.followers.of(g.named.celebrity).len(),
         "hidden_friendships": (g.friends.total() - g.visible.total()) / 2,
         "deactivated_groups": g.groups.iter().filter(|x| x.deactivated.is_some()).count(),
+        "named_communities": g.named_communities,
+        "named_communities_made": g.named_communities_made,
+        "communities": named_communities(g),
     }))
+}
+
+/// Each named community's settings, as `/sim/truth/named` reports them under `communities`.
+fn named_communities(g: &crate::graph::Graph) -> Value {
+    let n = g.named_communities;
+    let mut out = Map::new();
+    for (name, gid) in [
+        ("suggest", n.suggest),
+        ("admin", n.admin),
+        ("open_wall", n.open_wall),
+        ("screen_name", n.screen_name),
+        ("wall_closed", n.wall_closed),
+        ("closed", n.closed),
+        ("private", n.private),
+        ("deactivated", n.deactivated),
+    ] {
+        out.insert(name.to_string(), community_truth(g, gid));
+    }
+    Value::Object(out)
+}
+
+/// One community's settings: what groups.getById and wall.post act on.
+fn community_truth(g: &crate::graph::Graph, gid: u32) -> Value {
+    let grp = g.group(gid).expect("existing community");
+    json!({
+        "id": gid,
+        "screen_name": grp.screen_name,
+        "type": grp.kind.as_str(),
+        "is_closed": grp.is_closed,
+        "wall": grp.wall_mode().as_str(),
+        "deactivated": grp.deactivated.map(|d| d.as_str()),
+        "members_count": grp.members_count,
+        "admins": g.admins.get(&gid).cloned().unwrap_or_default()
+            .into_iter()
+            .map(|(user, level)| json!({"user_id": user, "admin_level": level}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct PostsQuery {
+    group_id: Option<u32>,
+}
+
+/// `GET /sim/truth/posts[?group_id=N]`: every post made through wall.post (guid, post_type,
+/// attachments, times), posts per community, guid repeats and every upload.
+pub(crate) async fn posts(State(sim): State<Arc<Sim>>, Query(q): Query<PostsQuery>) -> Response {
+    if let Some(gid) = q.group_id {
+        if sim.graph.group(gid).is_none() {
+            return bad_request(format!("unknown community id {gid}"));
+        }
+    }
+    let mut v = crate::wall::posts_truth(&sim, q.group_id);
+    if let Some(gid) = q.group_id {
+        v["community"] = community_truth(&sim.graph, gid);
+    }
+    reply(StatusCode::OK, v)
 }
 
 #[derive(serde::Deserialize)]
@@ -295,6 +355,7 @@ pub(crate) async fn faults_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "faults": rt.faults,
         "captcha_rate": rt.captcha_rate,
         "captcha_by_token": rt.captcha_by_token,
+        "captcha_by_method": rt.captcha_by_method,
         "degraded": rt.degraded,
     }))
 }
@@ -323,22 +384,28 @@ pub(crate) async fn faults_set(State(sim): State<Arc<Sim>>, body: Bytes) -> Resp
 }
 
 /// `POST /sim/captcha` `{"rate": 0.05}`: changes the captcha rate of every token, or, with
-/// `"token": "..."`, of that token only.
+/// `"token": "..."`, of that token only, or, with `"method": "wall.post"`, that method's own
+/// rate (drawn on top of the others).
 pub(crate) async fn captcha_set(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
         rate: f64,
         token: Option<String>,
+        method: Option<String>,
     }
     match serde_json::from_slice::<Body>(&body) {
         Ok(b) if (0.0..=1.0).contains(&b.rate) => {
             let mut rt = sim.runtime.write().unwrap_or_else(|e| e.into_inner());
-            match b.token {
-                Some(token) => {
+            match (b.token, b.method) {
+                (Some(_), Some(_)) => return bad_request("give \"token\" or \"method\", not both"),
+                (Some(token), None) => {
                     rt.captcha_by_token.insert(token, b.rate);
                 }
-                None => rt.captcha_rate = b.rate,
+                (None, Some(method)) => {
+                    rt.captcha_by_method.insert(method, b.rate);
+                }
+                (None, None) => rt.captcha_rate = b.rate,
             }
             reply(StatusCode::OK, json!({"ok": true}))
         }

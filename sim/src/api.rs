@@ -1,6 +1,7 @@
 //! `/method/{name}`: the request pipeline VK applies, in VK's order: fault injection (the
 //! infrastructure in front of VK), version, token checks (missing, invalid, revoked, banned,
-//! expired, IP-bound), the per-token rate limit (6, then 9), captcha (14), then the method
+//! expired, IP-bound), the per-token rate limit (6, then 9), captcha (14: any method at the
+//! captcha rate, wall.post also at its own), then the method
 //! itself with its daily quota (29) and its access right (15/1133). Errors are HTTP 200 bodies
 //! built by `error`. Every answer that is not a transport fault then waits as the latency model
 //! says (a request counts against the rate window when it arrives, as on VK).
@@ -259,7 +260,10 @@ async fn process(sim: &Arc<Sim>, method: &str, ip: IpAddr, params: &Params) -> (
     if let Err(e) = sim.check_rate(&token) {
         return (error_body(sim, Some(&token), method, params, &e), 0);
     }
-    if let Some(e) = sim.draw_captcha(&token) {
+    if let Some(e) = sim
+        .draw_captcha(&token)
+        .or_else(|| sim.draw_method_captcha(method))
+    {
         return (error_body(sim, Some(&token), method, params, &e), 0);
     }
     let caller = Caller {

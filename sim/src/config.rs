@@ -184,6 +184,47 @@ pub struct SimConfig {
     #[arg(long, default_value_t = 0.02)]
     pub deactivated_groups_share: f64,
 
+    /// Probability that a wall.post (direct or inside execute) is answered with captcha error 14
+    /// on top of --captcha-rate: VK asks for a captcha on posting far more often than on reads
+    /// (unpublished; 1 in 50 by default, its own random stream, so the same seed gives the same
+    /// captchas)
+    #[arg(long, default_value_t = 0.02)]
+    pub wall_post_captcha_rate: f64,
+
+    /// How long (simulated seconds) wall.post's `guid` deduplicates: the same (user, wall, guid)
+    /// within it returns the first post's id and creates nothing; later it creates a new post
+    /// (VK's guid is not an idempotency ledger; clients report about an hour)
+    #[arg(long, default_value_t = 3600.0)]
+    pub guid_window_secs: f64,
+
+    /// Most media (photos, docs, videos...) one wall.post may attach (VK: 10; more is error 100)
+    #[arg(long, default_value_t = 10)]
+    pub wall_post_max_media: usize,
+
+    /// Most documents (files) one wall.post may attach (dev.vk.com, wall.post: "you can attach
+    /// a single file to the post"; more is error 100)
+    #[arg(long, default_value_t = 1)]
+    pub wall_post_max_docs: usize,
+
+    /// Longest wall.post `message` in characters (more is error 100; VK's limit is unpublished,
+    /// 16,384 is what clients cap posts at)
+    #[arg(long, default_value_t = 16_384)]
+    pub wall_post_max_message_chars: usize,
+
+    /// Largest photo a wall upload server accepts, bytes (VK: 50 MB; larger ones come back as
+    /// an empty photo list, which photos.saveWallPhoto refuses)
+    #[arg(long, default_value_t = 50_000_000)]
+    pub photo_max_bytes: usize,
+
+    /// Largest document a wall upload server accepts, bytes (VK: 200 MB; larger: an upload error)
+    #[arg(long, default_value_t = 200_000_000)]
+    pub doc_max_bytes: usize,
+
+    /// How long (simulated seconds) an upload may wait for photos.saveWallPhoto / docs.save
+    /// before it is refused as stale (unpublished by VK; an upload is meant to be saved at once)
+    #[arg(long, default_value_t = 3600.0)]
+    pub upload_ttl_secs: f64,
+
     /// Lifetime of a user token issued by the token manager (simulated seconds)
     #[arg(long, default_value_t = 86_400)]
     pub user_token_ttl_secs: u64,
@@ -240,7 +281,7 @@ impl SimConfig {
     /// These settings with every strictness of VK that the simulator once lacked turned off:
     /// every token has `friends`, counters in bulk, no latency, quotas only on wall.*, no
     /// celebrities, no hidden friends, no inner-call faults, no code-size limit, no
-    /// deactivated communities. For measuring what each kindness was worth (BENCHMARKS.md),
+    /// deactivated communities (but the named one), no wall.post captcha. For measuring what each kindness was worth (BENCHMARKS.md),
     /// never as a default.
     pub fn kind(self) -> SimConfig {
         SimConfig {
@@ -253,6 +294,7 @@ impl SimConfig {
             inner_fault_rate: 0.0,
             execute_max_code_bytes: usize::MAX,
             deactivated_groups_share: 0.0,
+            wall_post_captcha_rate: 0.0,
             ..self
         }
     }
@@ -401,6 +443,9 @@ pub(crate) struct Settings {
     /// Length of a quota day.
     pub day: Duration,
     pub user_token_ttl: Duration,
+    /// wall.post's guid window and an upload's lifetime before it is saved.
+    pub guid_window: Duration,
+    pub upload_ttl: Duration,
 }
 
 /// VK's access rights (dev.vk.com, "Access rights" of user tokens) the simulator knows.
@@ -484,6 +529,7 @@ impl SimConfig {
             ("hidden_friends_share", self.hidden_friends_share),
             ("deactivated_groups_share", self.deactivated_groups_share),
             ("latency_jitter", self.latency_jitter),
+            ("wall_post_captcha_rate", self.wall_post_captcha_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(config_err(name, format!("{v} is outside 0..=1")));
@@ -524,6 +570,8 @@ impl SimConfig {
                 .insert(kind, parse_rate("method_fault", r)?);
         }
         for (name, v) in [
+            ("guid_window_secs", self.guid_window_secs),
+            ("upload_ttl_secs", self.upload_ttl_secs),
             ("latency_base_ms", self.latency_base_ms),
             ("latency_per_call_ms", self.latency_per_call_ms),
             ("latency_per_kb_ms", self.latency_per_kb_ms),
@@ -566,6 +614,8 @@ impl SimConfig {
             flood_penalty: scaled(self.flood_penalty_secs),
             day: scaled(86_400.0),
             user_token_ttl: scaled(self.user_token_ttl_secs as f64),
+            guid_window: scaled(self.guid_window_secs),
+            upload_ttl: scaled(self.upload_ttl_secs),
         })
     }
 }

@@ -131,6 +131,28 @@ impl VkError {
             format!("Unable to compile code: code is too long (at most {limit} bytes)"),
         )
     }
+    /// 15 for a wall.post (or an upload server) of a closed or private community the caller
+    /// is no member of: the message VK gives for such walls (vknet/vk#672).
+    pub fn wall_members_only() -> VkError {
+        VkError::new(
+            15,
+            "Access denied: this wall available only for community members",
+        )
+    }
+    /// 121: photos.saveWallPhoto of an upload that is not this caller's fresh upload for this
+    /// community (VK answers "Invalid hash" when the group differs: vknet/vk#260, 7even/vkontakte_api#20).
+    pub fn invalid_hash() -> VkError {
+        VkError::new(121, "Invalid hash")
+    }
+    /// 118: photos.saveWallPhoto with a `server` other than the upload's.
+    pub fn invalid_server() -> VkError {
+        VkError::new(118, "Invalid server")
+    }
+    /// 105: docs.save of a `file` that is not this caller's fresh upload (errors.json lists
+    /// `api_error_save_file` for docs.save).
+    pub fn save_file() -> VkError {
+        VkError::new(105, "Couldn't save file")
+    }
     pub fn post_denied() -> VkError {
         VkError::new(214, "Access to adding post denied")
     }

@@ -4,7 +4,9 @@
 //! limit: an execute is one request. A failed inner call becomes `false` in the script and an
 //! entry of `execute_errors`; a response above the size limit is error 13, code above the
 //! code-size limit error 12. An inner call may also fail on its own with 10
-//! (`inner_fault_rate`), as VK's do, while the execute succeeds.
+//! (`inner_fault_rate`), as VK's do, while the execute succeeds. The upload methods are refused
+//! inside execute (3, as a method it cannot dispatch); an inner wall.post meets its own captcha
+//! rate as a direct one does.
 
 use serde_json::{json, Map, Value};
 use vkscript::{ApiCallError, ApiHost, Limits};
@@ -54,9 +56,13 @@ impl ApiHost for Host<'_> {
             // VK's inner calls fail on their own now and then while the execute succeeds.
             lock(&sim.stats).inner_faults += 1;
             Err(VkError::internal())
-        } else if methods::METHODS.contains(&method) {
-            sim.charge_quota(token, method)
-                .and_then(|()| methods::call(sim, self.caller, method, &p))
+        } else if methods::METHODS.contains(&method) && !methods::NOT_IN_EXECUTE.contains(&method) {
+            match sim.draw_method_captcha(method) {
+                Some(captcha) => Err(captcha),
+                None => sim
+                    .charge_quota(token, method)
+                    .and_then(|()| methods::call(sim, self.caller, method, &p)),
+            }
         } else {
             Err(VkError::unknown_method())
         };

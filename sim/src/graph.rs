@@ -8,7 +8,9 @@
 //!   width grows with the user's degree), which gives clustering: mutual friends and 2–3 hop
 //!   chains; the rest go to users picked in proportion to their weight (hubs attract);
 //! - followers are one-way edges to users picked by weight, never between friends;
-//! - the fixed named users (ids 1..=6) exist in every graph so tests can rely on them.
+//! - the fixed named users (ids 1..=8) exist in every graph so tests can rely on them;
+//! - communities have managers (moderators, editors, administrators) and named communities of
+//!   every kind a poster meets, both drawn after everything else from their own random stream.
 //!
 //! Adjacency is stored as CSR (offsets + one flat `Vec<u32>` of ids), every list sorted ascending.
 
@@ -44,6 +46,65 @@ pub struct NamedUsers {
     /// while its followers and the users it follows show (a seed without friends).
     pub loner: u32,
 }
+
+/// Communities of every kind a poster meets, found in every graph (tests rely on them). Each
+/// is the lowest id with its properties (so the graph is what it was without them); only a
+/// graph that has none gets one made so (a tiny graph, or `deactivated_groups_share` 0).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct NamedCommunities {
+    /// The user `admin` lists as its administrator (the named user `open`): its posts there are
+    /// published. It manages no other community.
+    pub admin_user: u32,
+    /// A public page with a limited wall that takes suggestions: a non-manager's wall.post is
+    /// created with `post_type = suggest`.
+    pub suggest: u32,
+    /// A limited wall without suggestions (214 for others) that lists `admin_user` as
+    /// administrator (level 3): its posts are published.
+    pub admin: u32,
+    /// An open wall: anyone's post is published.
+    pub open_wall: u32,
+    /// An open wall reachable by a custom screen name (not club{N}/public{N}).
+    pub screen_name: u32,
+    /// A limited wall without suggestions: wall.post answers 214.
+    pub wall_closed: u32,
+    /// A closed community (`is_closed` 1) `admin_user` is no member of: wall.post answers 15.
+    pub closed: u32,
+    /// A private community (`is_closed` 2) `admin_user` is no member of: wall.post answers 15.
+    pub private: u32,
+    /// A deleted or banned community: groups.getById says `deactivated`, wall.post answers 15.
+    pub deactivated: u32,
+}
+
+/// How a community's wall takes a post from someone who is not one of its editors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WallMode {
+    /// Members post (`can_post` 1): the post is published.
+    Open,
+    /// A public page's limited wall: posts are suggestions (`can_suggest` 1), published only
+    /// when an editor accepts them.
+    Suggestions,
+    /// A limited wall of a group or event: only editors post; others get 214.
+    Closed,
+}
+
+impl WallMode {
+    /// The spelling `/sim/truth` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WallMode::Open => "open",
+            WallMode::Suggestions => "suggestions",
+            WallMode::Closed => "closed",
+        }
+    }
+}
+
+/// A community manager's level, as groups.getById's `admin_level`: 1 moderator, 2 editor,
+/// 3 administrator. Editors and administrators publish on any wall; a moderator posts as a
+/// member does.
+pub type AdminLevel = u8;
+
+/// The managers of each community: (user, level) in the order drawn.
+pub type Managers = HashMap<u32, Vec<(u32, AdminLevel)>>;
 
 /// Deactivation state of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +182,29 @@ pub struct Group {
     pub deactivated: Option<Deactivated>,
 }
 
+impl Group {
+    /// How the wall takes a non-editor's post (from `wall_open` and the kind: only public
+    /// pages take suggestions).
+    pub fn wall_mode(&self) -> WallMode {
+        if self.wall_open {
+            WallMode::Open
+        } else if self.kind == GroupKind::Page {
+            WallMode::Suggestions
+        } else {
+            WallMode::Closed
+        }
+    }
+
+    /// Whether the screen name is a custom one (not `club{N}`, `public{N}`, `event{N}`).
+    pub fn has_custom_screen_name(&self) -> bool {
+        !["club", "public", "event"].iter().any(|p| {
+            self.screen_name
+                .strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+}
+
 /// What a screen name resolves to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolved {
@@ -179,6 +263,11 @@ pub struct Graph {
     /// Members (subscribers) of a community, indexed by community id.
     pub members: Csr,
     pub named: NamedUsers,
+    /// Managers of each community that has any: (user, level), in the order drawn.
+    pub admins: Managers,
+    pub named_communities: NamedCommunities,
+    /// The named communities the graph had none of, made so (empty for the default graphs).
+    pub named_communities_made: Vec<&'static str>,
     screen_names: HashMap<String, Resolved>,
 }
 
@@ -599,6 +688,8 @@ impl Graph {
         }
         deactivate_groups(cfg, &mut groups);
         let visible = hide_friendships(cfg, &named, &users, &friends);
+        let (admins, named_communities, named_communities_made) =
+            manage_communities(cfg, &named, &mut groups, &group_members);
 
         let mut screen_names = HashMap::new();
         for (i, u) in users.iter().enumerate() {
@@ -620,6 +711,9 @@ impl Graph {
             subscriptions,
             members: group_members,
             named,
+            admins,
+            named_communities,
+            named_communities_made,
             screen_names,
         }
     }
@@ -648,6 +742,20 @@ impl Graph {
     /// Whether `a` and `b` are friends.
     pub fn are_friends(&self, a: u32, b: u32) -> bool {
         self.user(a).is_some() && self.friends.of(a).binary_search(&b).is_ok()
+    }
+
+    /// The level at which `user` manages community `gid`, if it does.
+    pub fn admin_level(&self, gid: u32, user: u32) -> Option<AdminLevel> {
+        self.admins
+            .get(&gid)?
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, level)| *level)
+    }
+
+    /// Whether `user` is a member (subscriber) of community `gid`.
+    pub fn is_member(&self, gid: u32, user: u32) -> bool {
+        self.group(gid).is_some() && self.members.of(gid).binary_search(&user).is_ok()
     }
 
     /// Resolves a screen name: custom names, `id{N}`, `club{N}`, `public{N}`, `event{N}`.
@@ -733,6 +841,170 @@ fn deactivate_groups(cfg: &SimConfig, groups: &mut [Group]) {
                 Deactivated::Banned
             });
         }
+    }
+}
+
+/// Community managers and the named communities, from their own random stream (drawn last, so
+/// the rest of the graph is what it was without them). Each community gets 1 to 3 managers
+/// drawn among its members (any user when it has none): half administrators, 30% editors, 20%
+/// moderators; the named users manage nothing but `admin_user` manages `admin`.
+fn manage_communities(
+    cfg: &SimConfig,
+    named: &NamedUsers,
+    groups: &mut [Group],
+    members: &Csr,
+) -> (Managers, NamedCommunities, Vec<&'static str>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xad31_5eed_c0aa);
+    let n = cfg.users;
+    let mut admins = Managers::new();
+    for gid in 1..=groups.len() as u32 {
+        let list = members.of(gid);
+        let k = 1 + u32::from(rng.random_bool(0.5)) + u32::from(rng.random_bool(0.2));
+        for _ in 0..k {
+            let user = if list.is_empty() {
+                rng.random_range(1..=n)
+            } else {
+                list[rng.random_range(0..list.len())]
+            };
+            let roll: f64 = rng.random();
+            let level = if roll < 0.5 {
+                3
+            } else if roll < 0.8 {
+                2
+            } else {
+                1
+            };
+            let managers = admins.entry(gid).or_default();
+            if user > named.loner && !managers.iter().any(|(u, _)| *u == user) {
+                managers.push((user, level));
+            }
+        }
+    }
+    let admin_user = named.open;
+    let mut picker = Picker {
+        groups,
+        members,
+        outsider: admin_user,
+        used: Vec::new(),
+        made: Vec::new(),
+    };
+    let live = |g: &Group| g.deactivated.is_none();
+    let deactivated = picker.pick(
+        "deactivated",
+        |_, g| g.deactivated.is_some(),
+        |_, g| g.deactivated = Some(Deactivated::Deleted),
+    );
+    let suggest = picker.pick(
+        "suggest",
+        |_, g| live(g) && g.is_closed == 0 && g.wall_mode() == WallMode::Suggestions,
+        |_, g| {
+            g.deactivated = None;
+            g.kind = GroupKind::Page;
+            g.is_closed = 0;
+            g.wall_open = false;
+        },
+    );
+    let limited =
+        |_: u32, g: &Group| live(g) && g.is_closed == 0 && g.wall_mode() == WallMode::Closed;
+    let make_limited = |_: u32, g: &mut Group| {
+        g.deactivated = None;
+        g.kind = GroupKind::Group;
+        g.is_closed = 0;
+        g.wall_open = false;
+    };
+    let admin = picker.pick("admin", limited, make_limited);
+    let wall_closed = picker.pick("wall_closed", limited, make_limited);
+    let open = |_: u32, g: &Group| live(g) && g.is_closed == 0 && g.wall_open;
+    let make_open = |_: u32, g: &mut Group| {
+        g.deactivated = None;
+        g.is_closed = 0;
+        g.wall_open = true;
+    };
+    let open_wall = picker.pick("open_wall", open, make_open);
+    let screen_name = picker.pick(
+        "screen_name",
+        |gid, g| open(gid, g) && g.has_custom_screen_name(),
+        |gid, g| {
+            make_open(gid, g);
+            g.screen_name = format!("sim_wall_{gid}");
+        },
+    );
+    let make_closed = |level: u8| {
+        move |_: u32, g: &mut Group| {
+            g.deactivated = None;
+            g.kind = GroupKind::Group;
+            g.is_closed = level;
+        }
+    };
+    let closed = picker.pick("closed", |_, g| live(g) && g.is_closed == 1, make_closed(1));
+    let private = picker.pick(
+        "private",
+        |_, g| live(g) && g.is_closed == 2,
+        make_closed(2),
+    );
+    let made = picker.made;
+    for managers in admins.values_mut() {
+        managers.retain(|(u, _)| *u != admin_user);
+    }
+    admins.entry(admin).or_default().insert(0, (admin_user, 3));
+    let named_communities = NamedCommunities {
+        admin_user,
+        suggest,
+        admin,
+        open_wall,
+        screen_name,
+        wall_closed,
+        closed,
+        private,
+        deactivated,
+    };
+    (admins, named_communities, made)
+}
+
+/// Finds the named communities: the lowest free id with the wanted properties, else (a graph
+/// that has none) the highest free id the named admin user is no member of, made so (in a
+/// graph too small for that, any free id, then id 1).
+struct Picker<'a> {
+    groups: &'a mut [Group],
+    members: &'a Csr,
+    /// The user none of the closed named communities may have as a member.
+    outsider: u32,
+    used: Vec<u32>,
+    /// The kinds that had to be made.
+    made: Vec<&'static str>,
+}
+
+impl Picker<'_> {
+    fn pick(
+        &mut self,
+        kind: &'static str,
+        wanted: impl Fn(u32, &Group) -> bool,
+        make: impl Fn(u32, &mut Group),
+    ) -> u32 {
+        let outsider = |gid: u32| self.members.of(gid).binary_search(&self.outsider).is_err();
+        let found = (1..=self.groups.len() as u32).find(|&gid| {
+            !self.used.contains(&gid)
+                && outsider(gid)
+                && wanted(gid, &self.groups[gid as usize - 1])
+        });
+        let gid = match found {
+            Some(gid) => gid,
+            None => {
+                let free = |gid: &u32| !self.used.contains(gid);
+                let all = 1..=self.groups.len() as u32;
+                let gid = all
+                    .clone()
+                    .rev()
+                    .find(|gid| free(gid) && outsider(*gid))
+                    .or_else(|| all.rev().find(free))
+                    .unwrap_or(1);
+                make(gid, &mut self.groups[gid as usize - 1]);
+                self.made.push(kind);
+                gid
+            }
+        };
+        self.used.push(gid);
+        gid
     }
 }
 
@@ -885,5 +1157,75 @@ mod tests {
             "clustering: {with_mutual}/{}",
             open.len()
         );
+    }
+
+    /// Checks every named community has the properties its doc promises.
+    fn check_named_communities(g: &Graph) {
+        let n = g.named_communities;
+        let grp = |id: u32| g.group(id).unwrap();
+        let outsider = |id: u32| !g.is_member(id, n.admin_user);
+        assert_eq!(n.admin_user, g.named.open);
+        assert_eq!(grp(n.suggest).wall_mode(), WallMode::Suggestions);
+        assert_eq!(grp(n.suggest).is_closed, 0);
+        assert_eq!(grp(n.admin).wall_mode(), WallMode::Closed);
+        assert_eq!(g.admin_level(n.admin, n.admin_user), Some(3));
+        assert_eq!(grp(n.wall_closed).wall_mode(), WallMode::Closed);
+        assert_eq!(grp(n.open_wall).wall_mode(), WallMode::Open);
+        assert!(grp(n.screen_name).has_custom_screen_name());
+        assert_eq!(grp(n.screen_name).wall_mode(), WallMode::Open);
+        assert_eq!(grp(n.closed).is_closed, 1);
+        assert_eq!(grp(n.private).is_closed, 2);
+        assert!(outsider(n.closed) && outsider(n.private));
+        assert!(grp(n.deactivated).deactivated.is_some());
+        for id in [
+            n.suggest,
+            n.admin,
+            n.wall_closed,
+            n.open_wall,
+            n.screen_name,
+            n.closed,
+            n.private,
+        ] {
+            assert!(grp(id).deactivated.is_none(), "community {id} is alive");
+        }
+        for (&gid, managers) in &g.admins {
+            for &(user, level) in managers {
+                assert!((1..=3).contains(&level));
+                assert!(
+                    user > g.named.loner || (user == n.admin_user && gid == n.admin),
+                    "named users manage nothing but the admin community"
+                );
+            }
+        }
+        assert_eq!(
+            g.resolve(&grp(n.screen_name).screen_name),
+            Some(Resolved::Group(n.screen_name))
+        );
+    }
+
+    #[test]
+    fn named_communities_are_found_in_real_graphs_and_made_in_tiny_ones() {
+        for cfg in [small(), SimConfig::small()] {
+            let g = Graph::generate(&cfg);
+            check_named_communities(&g);
+            assert!(
+                g.named_communities_made.is_empty(),
+                "{:?}",
+                g.named_communities_made
+            );
+            let managed = g.admins.values().filter(|m| !m.is_empty()).count();
+            assert!(
+                managed * 10 > g.groups.len() * 9,
+                "most communities have managers"
+            );
+        }
+        let tiny = Graph::generate(&SimConfig {
+            users: 100,
+            groups: 30,
+            deactivated_groups_share: 0.0,
+            ..SimConfig::default()
+        });
+        check_named_communities(&tiny);
+        assert!(tiny.named_communities_made.contains(&"deactivated"));
     }
 }

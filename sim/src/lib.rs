@@ -16,7 +16,8 @@
 //!
 //! Code map: `config` (settings), `graph` (the synthetic VK), `tokens` (token records, leases),
 //! `state` (shared state: rate limiter, quotas, stats), `api` (the `/method` pipeline),
-//! `methods` (VK methods), `execute` (VKScript via the `vkscript` crate), `manager` (token
+//! `methods` (VK methods), `wall` (wall.post, wall.getById, posts), `media` (upload servers,
+//! saved photos and documents), `execute` (VKScript via the `vkscript` crate), `manager` (token
 //! manager), `proxy` (proxy listener), `admin` (`/sim` controls), `server` (accept loop).
 #![forbid(unsafe_code)]
 
@@ -27,11 +28,13 @@ mod error;
 mod execute;
 pub mod graph;
 mod manager;
+mod media;
 mod methods;
 mod proxy;
 mod server;
 mod state;
 mod tokens;
+mod wall;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,7 +46,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigError, FaultKind, FaultRates, SimConfig};
-pub use graph::NamedUsers;
+pub use graph::{NamedCommunities, NamedUsers};
 pub use tokens::RELEASE_REASONS;
 
 use graph::Graph;
@@ -148,6 +151,11 @@ impl SimHandle {
         self.sim.graph.named
     }
 
+    /// The fixed communities of the graph (suggestions, admin, closed wall, private, ...).
+    pub fn named_communities(&self) -> NamedCommunities {
+        self.sim.graph.named_communities
+    }
+
     /// Number of users in the graph.
     pub fn users(&self) -> u32 {
         self.sim.graph.n_users()
@@ -218,6 +226,8 @@ fn api_router(sim: Arc<Sim>) -> Router {
         .route("/sim/truth", get(admin::truth_get).post(admin::truth_post))
         .route("/sim/truth/named", get(admin::named))
         .route("/sim/truth/path", get(admin::path))
+        .route("/sim/truth/posts", get(admin::posts))
+        .route("/upload/{kind}/{ticket}", post(media::upload_handler))
         .route("/sim/tokens", get(admin::tokens))
         .route("/sim/tokens/revoke", post(admin::revoke))
         .route("/sim/tokens/ban", post(admin::ban))

@@ -1,13 +1,14 @@
 //! The VK methods the simulator implements, as pure functions of the graph, the caller and
 //! the parameters. Authentication, rate limits, quotas and faults happen before these run
 //! (in `api`); privacy (30), deactivation (18), bad ids (113) and bad parameters (100) here.
+//! Walls live in `wall`, uploads and saved media in `media`.
 
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
 use crate::error::VkError;
-use crate::graph::{Deactivated, Graph, GroupKind, Resolved};
+use crate::graph::{Deactivated, Graph, GroupKind, Resolved, WallMode};
 use crate::state::{lock, Sim};
 use crate::tokens::unix_now;
 
@@ -23,12 +24,34 @@ pub const METHODS: &[&str] = &[
     "utils.resolveScreenName",
     "utils.getServerTime",
     "wall.post",
+    "wall.getById",
+    "photos.getWallUploadServer",
+    "photos.saveWallPhoto",
+    "docs.getWallUploadServer",
+    "docs.save",
+];
+
+/// Methods `execute` refuses (error 3, as for a method it cannot dispatch): an upload needs a
+/// plain HTTP POST between the upload server and the save, which no VKScript can make
+/// (shared/vk-api.md: uploads are not allowed inside execute).
+pub const NOT_IN_EXECUTE: &[&str] = &[
+    "photos.getWallUploadServer",
+    "photos.saveWallPhoto",
+    "docs.getWallUploadServer",
+    "docs.save",
 ];
 
 /// The right (OAuth scope) each method needs, from dev.vk.com's method pages; a method not
 /// listed needs none. Without it VK answers 15 with subcode 1133.
-pub const METHOD_RIGHTS: &[(&str, &str)] =
-    &[("friends.getMutual", "friends"), ("wall.post", "wall")];
+pub const METHOD_RIGHTS: &[(&str, &str)] = &[
+    ("friends.getMutual", "friends"),
+    ("wall.post", "wall"),
+    ("wall.getById", "wall"),
+    ("photos.getWallUploadServer", "photos"),
+    ("photos.saveWallPhoto", "photos"),
+    ("docs.getWallUploadServer", "docs"),
+    ("docs.save", "docs"),
+];
 
 /// Who is calling: the token's owner, its rights and the API version.
 #[derive(Debug, Clone)]
@@ -82,7 +105,7 @@ impl Params {
         }
     }
 
-    fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         self.get(key)
             .map(|v| {
                 v.split(',')
@@ -93,7 +116,7 @@ impl Params {
             .unwrap_or_default()
     }
 
-    fn flag(&self, key: &str) -> bool {
+    pub(crate) fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("1") | Some("true"))
     }
 }
@@ -139,7 +162,16 @@ fn answer_method(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Result
         "groups.getMembers" => groups_get_members(g, caller, p),
         "utils.resolveScreenName" => resolve_screen_name(g, p),
         "utils.getServerTime" => Ok(json!(unix_now() as u64)),
-        "wall.post" => wall_post(sim, caller, p),
+        "wall.post" => crate::wall::wall_post(sim, caller, p),
+        "wall.getById" => crate::wall::wall_get_by_id(sim, caller, p),
+        "photos.getWallUploadServer" => {
+            crate::media::get_wall_upload_server(sim, caller, p, crate::media::MediaKind::Photo)
+        }
+        "photos.saveWallPhoto" => crate::media::save_wall_photo(sim, caller, p),
+        "docs.getWallUploadServer" => {
+            crate::media::get_wall_upload_server(sim, caller, p, crate::media::MediaKind::Doc)
+        }
+        "docs.save" => crate::media::docs_save(sim, caller, p),
         _ => Err(VkError::unknown_method()),
     }
 }
@@ -323,8 +355,11 @@ pub(crate) fn user_object(g: &Graph, id: u32, fields: &HashSet<String>, viewer: 
     Value::Object(o)
 }
 
-/// A community object as VK renders it for `viewer`.
-pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, viewer: u32) -> Value {
+/// A community object as VK renders it for the caller. `can_post` / `can_suggest` say what
+/// wall.post does with the caller's post (see `wall`); `is_admin` (and `admin_level` for
+/// managers) come with a token that has the `groups` right, as dev.vk.com documents.
+pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, c: &Caller) -> Value {
+    let viewer = c.owner;
     let grp = g.group(gid).expect("existing group");
     let mut o = Map::new();
     o.insert("id".into(), json!(gid));
@@ -343,18 +378,28 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, viewer
         o.insert("deactivated".into(), json!(d.as_str()));
         return Value::Object(o);
     }
+    let level = g.admin_level(gid, viewer);
+    if c.scopes.contains("groups") {
+        o.insert("is_admin".into(), json!(level.is_some() as u8));
+        if let Some(level) = level {
+            o.insert("admin_level".into(), json!(level));
+        }
+    }
+    // What wall.post would do: the wall must be visible (closed and private communities: to
+    // members and managers), then the role and the wall's mode decide.
+    let sees_wall = grp.is_closed == 0 || g.is_member(gid, viewer) || level.is_some();
+    let can_post = sees_wall
+        && crate::wall::post_type_for(g, gid, viewer) == Some(crate::wall::PostType::Post);
+    let can_suggest = sees_wall && grp.wall_mode() == WallMode::Suggestions;
     let has = |f: &str| fields.contains(f);
     if has("members_count") {
         o.insert("members_count".into(), json!(grp.members_count));
     }
     if has("can_post") {
-        o.insert("can_post".into(), json!(grp.wall_open as u8));
+        o.insert("can_post".into(), json!(can_post as u8));
     }
     if has("can_suggest") {
-        o.insert(
-            "can_suggest".into(),
-            json!((grp.kind == GroupKind::Page && !grp.wall_open) as u8),
-        );
+        o.insert("can_suggest".into(), json!(can_suggest as u8));
     }
     if has("wall") {
         o.insert("wall".into(), json!(if grp.wall_open { 1 } else { 2 }));
@@ -375,9 +420,7 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, viewer
         o.insert("verified".into(), json!(gid.is_multiple_of(97) as u8));
     }
     if has("is_member") {
-        let member =
-            g.user(viewer).is_some() && g.subscriptions.of(viewer).binary_search(&gid).is_ok();
-        o.insert("is_member".into(), json!(member as u8));
+        o.insert("is_member".into(), json!(g.is_member(gid, viewer) as u8));
     }
     Value::Object(o)
 }
@@ -540,7 +583,7 @@ fn users_get_subscriptions(g: &Graph, c: &Caller, p: &Params) -> Result<Value, V
             let mut o = if is_user {
                 user_object(g, x, &f, c.owner)
             } else {
-                group_object(g, x, &f, c.owner)
+                group_object(g, x, &f, c)
             };
             if is_user {
                 o["type"] = json!("profile");
@@ -579,7 +622,7 @@ fn groups_get_by_id(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError>
     let f = fields(p);
     let groups: Vec<Value> = ids
         .into_iter()
-        .map(|id| group_object(g, id, &f, c.owner))
+        .map(|id| group_object(g, id, &f, c))
         .collect();
     if c.v_minor >= 199 {
         Ok(json!({"groups": groups, "profiles": []}))
@@ -639,56 +682,4 @@ fn resolve_screen_name(g: &Graph, p: &Params) -> Result<Value, VkError> {
         }
         _ => json!([]),
     })
-}
-
-fn wall_post(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkError> {
-    let g = &*sim.graph;
-    let owner_id = match p.get("owner_id") {
-        None => c.owner as i64,
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| VkError::param("owner_id not integer"))?,
-    };
-    if p.get("message").is_none() && p.get("attachments").is_none() {
-        return Err(VkError::param("message is empty or invalid"));
-    }
-    if owner_id < 0 {
-        let grp = u32::try_from(-owner_id)
-            .ok()
-            .and_then(|gid| g.group(gid))
-            .ok_or_else(|| VkError::param("owner_id is invalid"))?;
-        if grp.deactivated.is_some() {
-            return Err(VkError::group_deactivated());
-        }
-        if !grp.wall_open {
-            return Err(VkError::post_denied());
-        }
-    } else if owner_id != c.owner as i64 {
-        let target = u32::try_from(owner_id)
-            .ok()
-            .and_then(|id| g.user(id))
-            .ok_or_else(VkError::invalid_user_id)?;
-        if target.deactivated.is_some()
-            || target.is_closed
-            || !g.are_friends(c.owner, owner_id as u32)
-        {
-            return Err(VkError::post_denied());
-        }
-    }
-    let mut wall = lock(&sim.wall);
-    if let Some(guid) = p.get("guid") {
-        let key = (c.owner, owner_id, guid.to_string());
-        if let Some(&id) = wall.by_guid.get(&key) {
-            return Ok(json!({"post_id": id}));
-        }
-        let next = wall.next_id.entry(owner_id).or_insert(0);
-        *next += 1;
-        let id = *next;
-        wall.by_guid.insert(key, id);
-        return Ok(json!({"post_id": id}));
-    }
-    let next = wall.next_id.entry(owner_id).or_insert(0);
-    *next += 1;
-    Ok(json!({"post_id": *next}))
 }

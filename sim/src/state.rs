@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::config::{FaultKind, FaultRates, Settings};
 use crate::error::VkError;
 use crate::graph::Graph;
+use crate::media::Media;
 use crate::tokens::{TokenRegistry, UserGrant};
+use crate::wall::Wall;
 
 /// Locks a mutex, ignoring poisoning (a panicking handler must not wedge the simulator).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +62,11 @@ pub struct Stats {
     pub counters_ignored: u64,
     /// Answers changed for a degraded token (an error or emptied lists).
     pub degraded_answers: u64,
+    /// POSTs to the upload servers by kind (`photo`, `doc`), and how many were refused.
+    pub uploads: BTreeMap<String, u64>,
+    pub uploads_refused: u64,
+    /// Captchas (14) drawn for one method's own rate (`wall_post_captcha_rate`), by method.
+    pub method_captchas: BTreeMap<String, u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub proxy_forwarded: u64,
@@ -92,6 +99,8 @@ pub(crate) struct Runtime {
     pub captcha_rate: f64,
     /// Captcha rates of single tokens (override `captcha_rate`).
     pub captcha_by_token: HashMap<String, f64>,
+    /// A method's own captcha rate, drawn on top of the others (wall.post by default).
+    pub captcha_by_method: HashMap<String, f64>,
     /// Tokens VK treats worse than others (`POST /sim/tokens/degrade`).
     pub degraded: HashMap<String, Degraded>,
     /// Users every token of whom VK treats worse (the same, by owner).
@@ -116,13 +125,6 @@ pub struct Degraded {
     pub methods: Vec<String>,
 }
 
-/// Posts made through wall.post, for guid idempotency.
-#[derive(Debug, Default)]
-pub(crate) struct Wall {
-    pub by_guid: HashMap<(u32, i64, String), i64>,
-    pub next_id: HashMap<i64, i64>,
-}
-
 /// One simulator's state.
 pub(crate) struct Sim {
     pub settings: Settings,
@@ -138,8 +140,11 @@ pub(crate) struct Sim {
     /// not move the captcha and fault draws of the same requests.
     inner_rng: Mutex<ChaCha8Rng>,
     latency_rng: Mutex<ChaCha8Rng>,
+    /// The methods' own captcha draws (wall.post), apart so they move no other draw.
+    method_captcha_rng: Mutex<ChaCha8Rng>,
     pub wall: Mutex<Wall>,
-    start: Instant,
+    pub media: Mutex<Media>,
+    pub start: Instant,
     pub api_url: String,
     pub proxy_url: String,
 }
@@ -156,6 +161,10 @@ impl Sim {
             faults: settings.faults.clone(),
             captcha_rate: settings.cfg.captcha_rate,
             captcha_by_token: HashMap::new(),
+            captcha_by_method: HashMap::from([(
+                "wall.post".to_string(),
+                settings.cfg.wall_post_captcha_rate,
+            )]),
             degraded: HashMap::new(),
             degraded_owners: HashMap::new(),
         };
@@ -172,7 +181,9 @@ impl Sim {
             rng: Mutex::new(rng),
             inner_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_f417)),
             latency_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x1a7e_05c7)),
+            method_captcha_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0xca97_c4a0)),
             wall: Mutex::new(Wall::default()),
+            media: Mutex::new(Media::new(seed)),
             start: Instant::now(),
             api_url,
             proxy_url,
@@ -317,6 +328,29 @@ impl Sim {
         }
     }
 
+    /// Draws whether this call of `method` needs a captcha by the method's own rate (VK asks
+    /// for one on posting far more often than on reads), direct or inside execute.
+    pub fn draw_method_captcha(&self, method: &str) -> Option<VkError> {
+        let rate = {
+            let rt = self.runtime.read().unwrap_or_else(|e| e.into_inner());
+            rt.captcha_by_method.get(method).copied().unwrap_or(0.0)
+        };
+        if rate <= 0.0 {
+            return None;
+        }
+        let mut rng = lock(&self.method_captcha_rng);
+        if !rng.random_bool(rate.min(1.0)) {
+            return None;
+        }
+        let sid = rng.random_range(100_000_000..999_999_999);
+        drop(rng);
+        *lock(&self.stats)
+            .method_captchas
+            .entry(method.to_string())
+            .or_default() += 1;
+        Some(VkError::captcha(sid))
+    }
+
     /// Draws the fault (if any) to inject into a request of `method`.
     pub fn draw_fault(&self, method: &str) -> Option<FaultKind> {
         let runtime = self.runtime.read().unwrap_or_else(|e| e.into_inner());
@@ -367,12 +401,13 @@ impl Sim {
         (error, empty)
     }
 
-    /// Forgets counters, rate windows, flood penalties, quotas and wall posts.
+    /// Forgets counters, rate windows, flood penalties, quotas, wall posts and uploads.
     pub fn reset(&self) {
         *lock(&self.stats) = Stats::default();
         lock(&self.limiter).clear();
         lock(&self.quotas).clear();
         *lock(&self.wall) = Wall::default();
+        *lock(&self.media) = Media::new(self.settings.cfg.seed);
         let mut tokens = lock(&self.tokens);
         tokens.stats = Default::default();
     }

@@ -443,6 +443,62 @@ async fn screen_names_resolve_and_unknown_ones_say_so() {
     }
 }
 
+/// A campaign's communities resolve with the seeds' cache: ids as they are, a community's
+/// screen name to its id, a user's name to a user (not a community), an unknown name to none.
+#[tokio::test(flavor = "multi_thread")]
+async fn community_names_resolve_to_communities() {
+    use vk_parser::events::CommunityRef;
+    use vk_parser::ids::GroupId;
+    use vk_parser::vk::resolve::{Resolution, Resolver};
+    let sim = sim::start(|_| {}).await;
+    let orchestrator = sim::connect(&sim);
+    let named = sim.named();
+    let communities = sim.named_communities();
+    let named_truth: serde_json::Value = reqwest::get(format!("{}/sim/truth/named", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let community_name = named_truth["communities"]["screen_name"]["screen_name"]
+        .as_str()
+        .expect("the named community has a screen name")
+        .to_owned();
+    let user_name = truth(&sim, &[named.open]).await["users"][named.open.to_string()]
+        ["screen_name"]
+        .as_str()
+        .map(str::to_owned);
+    let mut groups = vec![
+        CommunityRef::parse(&format!("club{}", communities.suggest)).unwrap(),
+        CommunityRef::parse(&format!("https://vk.com/{community_name}")).unwrap(),
+        CommunityRef::parse("no_such_community_here").unwrap(),
+    ];
+    if let Some(name) = &user_name {
+        groups.push(CommunityRef::ScreenName(name.clone()));
+    }
+    let resolver = Resolver::new();
+    let mut session = orchestrator
+        .session(&job("j9"), uid(named.open))
+        .await
+        .unwrap();
+    let got = resolver
+        .resolve_communities(&mut session, &groups)
+        .await
+        .unwrap();
+    session.finish(ReleaseReason::Completed).await;
+    let group = |id: u32| Resolution::Community(GroupId::new(i64::from(id)).unwrap());
+    assert_eq!(got[0], group(communities.suggest));
+    assert_eq!(got[1], group(communities.screen_name));
+    assert_eq!(got[2], Resolution::NotFound);
+    if user_name.is_some() {
+        assert_eq!(
+            got[3],
+            Resolution::User(uid(named.open)),
+            "a user is no community"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn run_calls_never_wastes_a_slot() {
     let sim = sim::start(|_| {}).await;

@@ -7,6 +7,7 @@ mod faults;
 mod limits;
 mod manager;
 mod methods;
+mod posting;
 mod schema;
 mod strict;
 
@@ -23,6 +24,8 @@ pub fn small_config() -> SimConfig {
         // inner-call faults; tests/it/strict.rs checks both with these at their defaults.
         latency: "off".into(),
         inner_fault_rate: 0.0,
+        // wall.post's own captcha rate is tested in tests/it/posting.rs.
+        wall_post_captcha_rate: 0.0,
         ..SimConfig::small()
     }
 }

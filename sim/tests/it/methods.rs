@@ -384,14 +384,21 @@ async fn wall_post_guid_closed_walls_and_daily_quota() {
     let groups = vk
         .ok(
             "groups.getById",
-            &[("group_ids", &ids_list.join(",")), ("fields", "can_post")],
+            &[
+                ("group_ids", &ids_list.join(",")),
+                ("fields", "can_post,can_suggest"),
+            ],
         )
         .await;
     let groups = groups["groups"].as_array().unwrap();
     let open = groups.iter().find(|g| g["can_post"] == json!(1)).unwrap()["id"]
         .as_i64()
         .unwrap();
-    let closed = groups.iter().find(|g| g["can_post"] == json!(0)).unwrap()["id"]
+    // A limited wall without suggestions, visible to everyone: 214.
+    let closed = groups
+        .iter()
+        .find(|g| g["can_post"] == json!(0) && g["can_suggest"] == json!(0) && g["is_closed"] == 0)
+        .unwrap()["id"]
         .as_i64()
         .unwrap();
     let open_owner = (-open).to_string();

@@ -13,8 +13,12 @@
 //! 3. `groups_group` loses `additionalProperties: false`: `groups_group_full` extends it through
 //!    `allOf`, so under every draft that flag rejects each extended field (members_count,
 //!    can_post...) VK documents, and real VK sends;
-//! 4. `base_error` no longer requires `inner_type` (a code-generation tag of the schema; VK's
-//!    error bodies do not carry it, see shared/vk-api.md).
+//! 4. no object requires `inner_type` (a code-generation tag of the schema: `base_error`,
+//!    `wall_wallpost`...; VK's answers do not carry it, see shared/vk-api.md).
+//!
+//! The upload servers' answers (`{server, photo, hash}`, `{file}`) are not API responses: the
+//! schema describes them wrapped in `response` (photos_wall_upload_response,
+//! docs_doc_upload_response), so they are checked wrapped.
 //!
 //! `$schema` keys are removed and everything validates as draft 7.
 
@@ -47,7 +51,7 @@ fn convert(node: &mut Value) {
                 let mut required: Vec<Value> = Vec::new();
                 for (name, sub) in props.iter_mut() {
                     if let Some(o) = sub.as_object_mut() {
-                        if o.get("required") == Some(&Value::Bool(true)) {
+                        if o.get("required") == Some(&Value::Bool(true)) && name != "inner_type" {
                             required.push(Value::String(name.clone()));
                         }
                         if o.get("required").is_some_and(Value::is_boolean) {
@@ -587,14 +591,17 @@ async fn every_error_body_validates() {
     let groups = d
         .ok(
             "groups.getById",
-            &[("group_ids", &gids.join(",")), ("fields", "can_post")],
+            &[
+                ("group_ids", &gids.join(",")),
+                ("fields", "can_post,can_suggest"),
+            ],
         )
         .await;
     let closed_group = groups["groups"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["can_post"] == 0)
+        .find(|g| g["can_post"] == 0 && g["can_suggest"] == 0 && g["is_closed"] == 0)
         .unwrap()["id"]
         .as_i64()
         .unwrap();
@@ -668,4 +675,256 @@ async fn every_error_body_validates() {
         codes,
         vec![3, 5, 6, 8, 9, 10, 12, 13, 14, 15, 18, 29, 30, 100, 113, 125, 214, 1117]
     );
+}
+
+#[tokio::test]
+async fn posting_responses_and_errors_validate() {
+    use crate::posting::{png, post_file};
+    let schema = Schema::load();
+    let sim = spawn_sim(small_config()).await;
+    let n = sim.named_communities();
+    let vk = Vk::new(&sim, &sim.user_token(n.admin_user));
+    let g = n.suggest.to_string();
+    let mut cases: Vec<(&str, String, Value)> = Vec::new();
+    let mut add = |what: &'static str, def: &str, body: Value| cases.push((what, resp(def), body));
+    let server = vk
+        .call("photos.getWallUploadServer", &[("group_id", &g)])
+        .await;
+    let url = server["response"]["upload_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    add(
+        "photos.getWallUploadServer",
+        "photos_getWallUploadServer_response",
+        server,
+    );
+    let up = post_file(&url, "photo", "a.png", &png(1200, 800)).await;
+    add(
+        "photo upload answer",
+        "photos_wall_upload_response",
+        json!({ "response": up }),
+    );
+    let saved = vk
+        .call(
+            "photos.saveWallPhoto",
+            &[
+                ("group_id", &g),
+                ("server", &up["server"].to_string()),
+                ("photo", up["photo"].as_str().unwrap()),
+                ("hash", up["hash"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let p = &saved["response"][0];
+    let photo = format!(
+        "photo{}_{}_{}",
+        p["owner_id"],
+        p["id"],
+        p["access_key"].as_str().unwrap()
+    );
+    add(
+        "photos.saveWallPhoto",
+        "photos_saveWallPhoto_response",
+        saved.clone(),
+    );
+    let server = vk
+        .call("docs.getWallUploadServer", &[("group_id", &g)])
+        .await;
+    let url = server["response"]["upload_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    add(
+        "docs.getWallUploadServer",
+        "base_getUploadServer_response",
+        server,
+    );
+    let up = post_file(&url, "file", "notes.txt", b"some notes").await;
+    add(
+        "doc upload answer",
+        "docs_doc_upload_response",
+        json!({ "response": up }),
+    );
+    let doc = vk
+        .call("docs.save", &[("file", up["file"].as_str().unwrap())])
+        .await;
+    let d = &doc["response"]["doc"];
+    let doc_id = format!(
+        "doc{}_{}_{}",
+        d["owner_id"],
+        d["id"],
+        d["access_key"].as_str().unwrap()
+    );
+    add("docs.save", "docs_save_response", doc.clone());
+    let attachments = format!("{photo},{doc_id},https://example.org");
+    let posted = vk
+        .call(
+            "wall.post",
+            &[
+                ("owner_id", &format!("-{g}")),
+                ("message", "suggested"),
+                ("attachments", &attachments),
+                ("guid", "schema-1"),
+            ],
+        )
+        .await;
+    let id = posted["response"]["post_id"].clone();
+    add("wall.post suggest", "wall_post_response", posted);
+    let signed = vk
+        .call(
+            "wall.post",
+            &[
+                ("owner_id", &format!("-{}", n.admin)),
+                ("message", "as the community"),
+                ("from_group", "1"),
+                ("signed", "1"),
+            ],
+        )
+        .await;
+    let signed_id = signed["response"]["post_id"].clone();
+    add(
+        "wall.getById",
+        "wall_getById_response",
+        vk.call(
+            "wall.getById",
+            &[("posts", &format!("-{g}_{id},-{}_{signed_id}", n.admin))],
+        )
+        .await,
+    );
+    let named: Vec<String> = [
+        n.suggest,
+        n.admin,
+        n.open_wall,
+        n.screen_name,
+        n.wall_closed,
+        n.closed,
+        n.private,
+        n.deactivated,
+    ]
+    .iter()
+    .map(u32::to_string)
+    .collect();
+    add(
+        "groups.getById with admin fields",
+        "groups_getById_object_response",
+        vk.call(
+            "groups.getById",
+            &[
+                ("group_ids", &named.join(",")),
+                (
+                    "fields",
+                    "can_post,can_suggest,is_closed,wall,is_member,members_count",
+                ),
+            ],
+        )
+        .await,
+    );
+    for (what, def, body) in &cases {
+        assert!(body.get("error").is_none(), "{what}: {body}");
+        schema.check(what, def, body);
+    }
+    let items = &cases
+        .iter()
+        .find(|(w, _, _)| *w == "wall.getById")
+        .unwrap()
+        .2["response"]["items"];
+    assert_eq!(items.as_array().unwrap().len(), 2);
+    // The posting errors: 15 (members only, deactivated), 100, 105, 118, 121, 214, 14.
+    let mut bodies = vec![
+        vk.call(
+            "wall.post",
+            &[("owner_id", &format!("-{}", n.private)), ("message", "x")],
+        )
+        .await,
+        vk.call(
+            "wall.post",
+            &[
+                ("owner_id", &format!("-{}", n.deactivated)),
+                ("message", "x"),
+            ],
+        )
+        .await,
+        vk.call(
+            "wall.post",
+            &[
+                ("owner_id", &format!("-{}", n.wall_closed)),
+                ("message", "x"),
+            ],
+        )
+        .await,
+        vk.call(
+            "wall.post",
+            &[("owner_id", &format!("-{g}")), ("attachments", "video1_1")],
+        )
+        .await,
+        vk.call("docs.save", &[("file", "nonsense")]).await,
+        vk.call(
+            "photos.saveWallPhoto",
+            &[
+                ("group_id", &g),
+                ("server", "1"),
+                ("photo", up["file"].as_str().unwrap()),
+                ("hash", "x"),
+            ],
+        )
+        .await,
+    ];
+    let again = post_file(
+        vk.ok("photos.getWallUploadServer", &[("group_id", &g)])
+            .await["upload_url"]
+            .as_str()
+            .unwrap(),
+        "photo",
+        "b.png",
+        &png(10, 10),
+    )
+    .await;
+    let save = |server: String, hash: String| {
+        let photo = again["photo"].as_str().unwrap().to_string();
+        let g = g.clone();
+        let vk = &vk;
+        async move {
+            vk.call(
+                "photos.saveWallPhoto",
+                &[
+                    ("group_id", &g),
+                    ("server", &server),
+                    ("photo", &photo),
+                    ("hash", &hash),
+                ],
+            )
+            .await
+        }
+    };
+    bodies.push(save("1".into(), again["hash"].as_str().unwrap().into()).await); // 118
+    bodies.push(save(again["server"].to_string(), "ffff".into()).await); // 121
+    sim_post(
+        &sim,
+        "/sim/captcha",
+        json!({"method": "wall.post", "rate": 1.0}),
+    )
+    .await;
+    bodies.push(
+        vk.call(
+            "wall.post",
+            &[("owner_id", &format!("-{g}")), ("message", "x")],
+        )
+        .await,
+    );
+    let mut codes = Vec::new();
+    for body in &bodies {
+        let err = body
+            .get("error")
+            .unwrap_or_else(|| panic!("expected an error body: {body}"));
+        let code = err["error_code"].as_i64().expect("error_code");
+        schema.check(
+            &format!("error {code}"),
+            "base/objects.json#/definitions/base_error",
+            err,
+        );
+        assert!(schema.knows_code(code), "errors.json lists code {code}");
+        codes.push(code);
+    }
+    assert_eq!(codes, vec![15, 15, 214, 100, 105, 100, 118, 121, 14]);
 }
