@@ -87,102 +87,77 @@ opaque_id!(
     CampaignId
 );
 
-/// A VK user id: positive, fits an `i64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct VkUserId(i64);
+macro_rules! vk_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "i64", into = "i64")]
+        pub struct $name(i64);
 
-impl VkUserId {
-    /// Accepts 1..=i64::MAX.
-    pub fn new(id: i64) -> Result<Self, IdError> {
-        if id > 0 {
-            Ok(Self(id))
-        } else {
-            Err(IdError::BadVkId)
+        impl $name {
+            /// Accepts 1..=i64::MAX.
+            pub fn new(id: i64) -> Result<Self, IdError> {
+                if id > 0 {
+                    Ok(Self(id))
+                } else {
+                    Err(IdError::BadVkId)
+                }
+            }
+
+            /// The id as the i64 stored in parquet.
+            pub fn get(self) -> i64 {
+                self.0
+            }
         }
-    }
 
-    /// The id as the i64 stored in parquet.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl TryFrom<i64> for VkUserId {
-    type Error = IdError;
-    fn try_from(id: i64) -> Result<Self, IdError> {
-        Self::new(id)
-    }
-}
-
-impl From<VkUserId> for i64 {
-    fn from(id: VkUserId) -> i64 {
-        id.0
-    }
-}
-
-impl FromStr for VkUserId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        // Only plain decimal digits: "+5", " 5" or "5e3" are not ids.
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(IdError::BadVkId);
+        impl TryFrom<i64> for $name {
+            type Error = IdError;
+            fn try_from(id: i64) -> Result<Self, IdError> {
+                Self::new(id)
+            }
         }
-        s.parse::<i64>()
-            .map_err(|_| IdError::BadVkId)
-            .and_then(Self::new)
-    }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                // Only plain decimal digits: "+5", " 5" or "5e3" are not ids.
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(IdError::BadVkId);
+                }
+                s.parse::<i64>()
+                    .map_err(|_| IdError::BadVkId)
+                    .and_then(Self::new)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
 }
 
-impl fmt::Display for VkUserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// A VK community id: positive, as groups.getById gives it (a wall's `owner_id` is its
-/// negative).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct GroupId(i64);
+vk_id!(
+    /// A VK user id: positive, fits an `i64`.
+    VkUserId
+);
+vk_id!(
+    /// A VK community id: positive, as groups.getById gives it (a wall's `owner_id` is its
+    /// negative).
+    GroupId
+);
 
 impl GroupId {
-    /// Accepts 1..=i64::MAX.
-    pub fn new(id: i64) -> Result<Self, IdError> {
-        if id > 0 {
-            Ok(Self(id))
-        } else {
-            Err(IdError::BadVkId)
-        }
-    }
-
-    /// The id as the i64 stored in parquet.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-
     /// The community's wall as an `owner_id`: `-id`.
     pub fn owner_id(self) -> i64 {
         -self.0
-    }
-}
-
-impl TryFrom<i64> for GroupId {
-    type Error = IdError;
-    fn try_from(id: i64) -> Result<Self, IdError> {
-        Self::new(id)
-    }
-}
-
-impl From<GroupId> for i64 {
-    fn from(id: GroupId) -> i64 {
-        id.0
-    }
-}
-
-impl fmt::Display for GroupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 

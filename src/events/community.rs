@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use super::seed::{strip_link, MAX_SCREEN_NAME_LEN, MAX_SEED_INPUT_LEN};
+use super::seed::{page_name, screen_name};
 use super::SeedError;
 use crate::ids::GroupId;
 
@@ -30,17 +30,7 @@ const ID_PREFIXES: [&str; 3] = ["club", "public", "event"];
 impl CommunityRef {
     /// Parses one entry given as a string.
     pub fn parse(raw: &str) -> Result<Self, SeedError> {
-        if raw.len() > MAX_SEED_INPUT_LEN {
-            return Err(SeedError::TooLong);
-        }
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(SeedError::Empty);
-        }
-        let name = strip_link(s)?;
-        if name.is_empty() {
-            return Err(SeedError::Empty);
-        }
+        let name = page_name(raw)?;
         let digits = name.strip_prefix('-').unwrap_or(name);
         if digits.bytes().all(|b| b.is_ascii_digit()) {
             return parse_id(digits);
@@ -53,15 +43,7 @@ impl CommunityRef {
                 }
             }
         }
-        let valid = lower.len() <= MAX_SCREEN_NAME_LEN
-            && lower
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-        if valid {
-            Ok(CommunityRef::ScreenName(lower))
-        } else {
-            Err(SeedError::BadScreenName)
-        }
+        screen_name(&lower).map(CommunityRef::ScreenName)
     }
 
     /// Parses an entry given as a JSON number: a community id, or its wall's negative owner id.

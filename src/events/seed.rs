@@ -48,17 +48,7 @@ pub enum SeedError {
 impl SeedRef {
     /// Parses one `socialNetworkIds` entry given as a string.
     pub fn parse(raw: &str) -> Result<Self, SeedError> {
-        if raw.len() > MAX_SEED_INPUT_LEN {
-            return Err(SeedError::TooLong);
-        }
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(SeedError::Empty);
-        }
-        let name = strip_link(s)?;
-        if name.is_empty() {
-            return Err(SeedError::Empty);
-        }
+        let name = page_name(raw)?;
         if name.bytes().all(|b| b.is_ascii_digit()) || name.starts_with('-') {
             return name
                 .parse::<VkUserId>()
@@ -79,15 +69,7 @@ impl SeedRef {
                     .map_err(|_| SeedError::BadId);
             }
         }
-        let valid = name.len() <= MAX_SCREEN_NAME_LEN
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-        if valid {
-            Ok(SeedRef::ScreenName(name.to_ascii_lowercase()))
-        } else {
-            Err(SeedError::BadScreenName)
-        }
+        screen_name(name).map(SeedRef::ScreenName)
     }
 
     /// Parses an entry given as a JSON number.
@@ -98,8 +80,38 @@ impl SeedRef {
     }
 }
 
+/// The page an entry names: trimmed, its link (if any) cut to the first path segment; refused
+/// when too long, empty or a link to another site. Shared by seeds and communities.
+pub(super) fn page_name(raw: &str) -> Result<&str, SeedError> {
+    if raw.len() > MAX_SEED_INPUT_LEN {
+        return Err(SeedError::TooLong);
+    }
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(SeedError::Empty);
+    }
+    let name = strip_link(s)?;
+    if name.is_empty() {
+        return Err(SeedError::Empty);
+    }
+    Ok(name)
+}
+
+/// `name` as a screen name (lower-cased), if it can be one.
+pub(super) fn screen_name(name: &str) -> Result<String, SeedError> {
+    let valid = name.len() <= MAX_SCREEN_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if valid {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(SeedError::BadScreenName)
+    }
+}
+
 /// Returns the path's first segment for a vk.com link, or the input itself when it is no link.
-pub(super) fn strip_link(s: &str) -> Result<&str, SeedError> {
+fn strip_link(s: &str) -> Result<&str, SeedError> {
     let without_scheme = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"));
