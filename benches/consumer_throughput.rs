@@ -11,7 +11,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use vk_parser::events::{Artifacts, IncomingEvent};
+use vk_parser::events::{Artifacts, IncomingEvent, JobKind};
 use vk_parser::metrics::Metrics;
 use vk_parser::settings::Settings;
 use vk_parser::stream::{Consumer, JobContext, JobFailure, JobHandler, JobOutput};
@@ -130,9 +130,14 @@ async fn consumer(url: &str) -> f64 {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let settings = Settings::load(None, &env).unwrap();
-    let consumer = Consumer::connect(&settings, Arc::new(Trivial), Arc::new(Metrics::new()))
-        .await
-        .unwrap();
+    let consumer = Consumer::connect(
+        &settings,
+        JobKind::Report,
+        Arc::new(Trivial),
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .unwrap();
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let stop = CancellationToken::new();

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::events::{IncomingEvent, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
+use crate::events::{IncomingEvent, JobKind, FIELD_EVENT_TYPE, FIELD_PAYLOAD};
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
 use crate::storage::{self, StagePrefix};
@@ -50,15 +50,17 @@ pub async fn publish(
     add_event(&mut conn, settings, event_type, payload).await
 }
 
-/// Appends one event to the input stream, as the backend does; returns the entry id.
+/// Appends one event to its job kind's input stream (reports' for a type no kind consumes, so
+/// the service dead-letters it), as the backend does; returns the entry id.
 async fn add_event(
     conn: &mut RedisConn,
     settings: &Settings,
     event_type: &str,
     payload: &str,
 ) -> Result<String, AdminError> {
+    let kind = IncomingEvent::kind_of(event_type).unwrap_or(JobKind::Report);
     Ok(redis::cmd("XADD")
-        .arg(&settings.redis.stream_vk_parser)
+        .arg(StreamNames::from_settings(settings, kind).input)
         .arg("*")
         .arg(FIELD_EVENT_TYPE)
         .arg(event_type)
@@ -122,7 +124,7 @@ type RawField = (Vec<u8>, Vec<u8>);
 pub type DeadLetter = (String, HashMap<String, String>);
 
 fn dead_stream(settings: &Settings) -> String {
-    crate::stream::StreamNames::from_settings(settings).dead
+    StreamNames::from_settings(settings, JobKind::Report).dead
 }
 
 /// Up to `count` dead letters, oldest first.
@@ -173,7 +175,8 @@ pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, Ad
         if let Ok(event) =
             IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))
         {
-            let keys = StreamNames::from_settings(settings).job(event.job_id(), event.stage());
+            let keys = StreamNames::from_settings(settings, event.kind())
+                .job(event.job_id(), event.stage());
             crate::stream::scripts::Scripts::new()
                 .forget_failed(&mut conn, &keys)
                 .await?;

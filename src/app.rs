@@ -2,8 +2,8 @@
 //! [`App::run_until_stopped`] serves until the shutdown token fires.
 //!
 //! The wiring: storage and Redis are checked first (so a bad setting fails at start-up, not at
-//! the first job), then the VK stack, the report parser as the consumer's job handler, and the
-//! ops port. Shutdown is passed in, never global, so tests can run several apps in one process.
+//! the first job), then the VK stack, one consumer per job kind (the report parser on the report
+//! stream; the poster on the campaign stream, unless `poster.enabled` is off), and the ops port. Shutdown is passed in, never global, so tests can run several apps in one process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,13 +11,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::events::JobKind;
 use crate::metrics::Metrics;
 use crate::ops::{OpsError, OpsServer, ReadinessCheck};
 use crate::parser::ReportParser;
+use crate::poster::Poster;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
 use crate::settings::Settings;
 use crate::storage::{self, Storage, StorageError};
-use crate::stream::{Consumer, StreamError};
+use crate::stream::{Consumer, StreamError, StreamNames};
 use crate::vk::lease_journal::LeaseJournal;
 use crate::vk::{self, VkError};
 
@@ -62,6 +64,7 @@ pub enum AppError {
 pub struct App {
     storage: Arc<dyn Storage>,
     consumer: Consumer,
+    poster: Option<Consumer>,
     ops: OpsServer,
     parser: Arc<ReportParser>,
     journal: Option<Arc<LeaseJournal>>,
@@ -84,14 +87,40 @@ impl App {
         let redis = connect_redis(&settings).await?;
         let metrics = Arc::new(Metrics::new());
         let vk = vk::connect_stack(&settings)?;
+        let orchestrator = vk.orchestrator.with_metrics(metrics.clone());
         let parser = Arc::new(ReportParser::new(
-            vk.orchestrator.with_metrics(metrics.clone()),
+            orchestrator.clone(),
             storage.clone(),
             &settings.parser,
         ));
-        let consumer = Consumer::connect(&settings, parser.clone(), metrics.clone()).await?;
-        let ops =
-            OpsServer::bind(settings.ops.listen, metrics, readiness(redis, &settings)).await?;
+        let consumer =
+            Consumer::connect(&settings, JobKind::Report, parser.clone(), metrics.clone()).await?;
+        if settings.poster.enabled && settings.poster.interval < Duration::from_millis(500) {
+            // Fine against a time-scaled simulator; against VK the seed's rule is 0.5 s.
+            tracing::warn!(
+                interval_ms = settings.poster.interval.as_millis() as u64,
+                "poster.interval is under 500ms: too fast for VK's flood control"
+            );
+        }
+        let poster = if settings.poster.enabled {
+            let handler = Poster::new(orchestrator, storage.clone(), settings.poster.clone())
+                .with_metrics(metrics.clone());
+            Some(
+                Consumer::connect(
+                    &settings,
+                    JobKind::Poster,
+                    Arc::new(handler),
+                    metrics.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let groups: Vec<StreamNames> = std::iter::once(consumer.names().clone())
+            .chain(poster.as_ref().map(|p| p.names().clone()))
+            .collect();
+        let ops = OpsServer::bind(settings.ops.listen, metrics, readiness(redis, groups)).await?;
         tracing::info!(
             storage = %storage.describe(),
             redis = %settings.redis.url,
@@ -103,6 +132,7 @@ impl App {
         Ok(App {
             storage,
             consumer,
+            poster,
             ops,
             parser,
             journal: vk.journal,
@@ -133,7 +163,18 @@ impl App {
         let journal = self
             .journal
             .map(|j| tokio::spawn(j.run(self.heartbeat, ops_stop.clone())));
+        let poster = self.poster.map(|p| tokio::spawn(p.run(shutdown.clone())));
         let served = self.consumer.run(shutdown).await;
+        let posted = match poster {
+            Some(task) => match task.await {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::warn!(error = %e, "poster consumer task failed");
+                    Ok(())
+                }
+            },
+            None => Ok(()),
+        };
         // The ops port outlives the drain so probes and scrapes see it through.
         ops_stop.cancel();
         if let Some(journal) = journal {
@@ -144,7 +185,7 @@ impl App {
             Err(e) => tracing::warn!(error = %e, "ops task failed"),
             Ok(Ok(())) => {}
         }
-        served.map_err(AppError::from)
+        served.and(posted).map_err(AppError::from)
     }
 }
 
@@ -170,27 +211,28 @@ async fn connect_redis(settings: &Settings) -> Result<RedisConn, AppError> {
     }
 }
 
-/// Ready when Redis answers and the consumer group exists.
-fn readiness(redis: RedisConn, settings: &Settings) -> ReadinessCheck {
-    let stream = settings.redis.stream_vk_parser.clone();
-    let group = settings.redis.consumer_group.clone();
+/// Ready when Redis answers and every consumer group exists.
+fn readiness(redis: RedisConn, groups: Vec<StreamNames>) -> ReadinessCheck {
+    let groups = Arc::new(groups);
     Arc::new(move || {
         let mut conn = redis.clone();
-        let stream = stream.clone();
-        let group = group.clone();
+        let groups = groups.clone();
         Box::pin(async move {
-            let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-                .arg("GROUPS")
-                .arg(&stream)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| format!("redis: {e}"))?;
-            let exists = info.groups.iter().any(|g| g.name == group);
-            if exists {
-                Ok(())
-            } else {
-                Err(format!("consumer group {group} does not exist on {stream}"))
+            for names in groups.iter() {
+                let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&names.input)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| format!("redis: {e}"))?;
+                if !info.groups.iter().any(|g| g.name == names.group) {
+                    return Err(format!(
+                        "consumer group {} does not exist on {}",
+                        names.group, names.input
+                    ));
+                }
             }
+            Ok(())
         })
     })
 }

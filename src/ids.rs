@@ -87,6 +87,14 @@ opaque_id!(
     CampaignId
 );
 
+impl From<&CampaignId> for ReportId {
+    /// A campaign's statuses carry its id as `reportId`: the alphabet is the same, so this
+    /// cannot fail.
+    fn from(id: &CampaignId) -> ReportId {
+        ReportId(id.0.clone())
+    }
+}
+
 macro_rules! vk_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

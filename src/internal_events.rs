@@ -263,6 +263,29 @@ impl EntriesReclaimed {
     }
 }
 
+/// What became of one community of a finished campaign.
+pub struct CommunityPosted<'a> {
+    /// The community, when the name resolved to one.
+    pub group: Option<i64>,
+    /// `published`, `suggested`, `skipped`, `deferred` or `unknown`.
+    pub outcome: &'a str,
+    /// Why, for the last three.
+    pub reason: Option<&'a str>,
+}
+
+impl CommunityPosted<'_> {
+    /// Logs at info and counts `vkp_posts_total{outcome}`.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::info!(
+            group = ?self.group,
+            outcome = self.outcome,
+            reason = self.reason.unwrap_or(""),
+            "campaign community"
+        );
+        metrics.post_outcome(self.outcome);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,16 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// The storage folder every campaign's results go under (`SUGGEST/{userId}/{jobId}_stage1/`).
+pub const CAMPAIGN_ROOT: &str = "SUGGEST";
+
+/// Where a campaign writes: `SUGGEST/{userId}/{jobId}_stage1/` (one stage, the layout of a
+/// report's stage 1, so the backend finds it the same way).
+pub fn campaign_prefix(sender: VkUserId, job: &JobId) -> KeyPrefix {
+    // Every part is validated: digits and the job id's alphabet.
+    KeyPrefix(format!("{CAMPAIGN_ROOT}/{sender}/{job}_stage1/"))
+}
+
 /// Where one stage of one job writes: `{reportType}/{mainIds}/{jobId}_stage{n}/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StagePrefix {

@@ -1,7 +1,8 @@
-//! vk-parser: collects VK social graphs for reports.
+//! vk-parser: collects VK social graphs for reports, and posts campaigns into communities.
 //!
-//! The backend publishes `ReportCreated` / `Stage2Created` on a Redis stream; this service runs
-//! the stage, writes parquet through [`storage`], and reports on the status stream. See
+//! The backend publishes `ReportCreated` / `Stage2Created` on a Redis stream, and
+//! `SuggestPostCreated` on the poster's; this service runs the job ([`parser`], [`poster`]),
+//! writes parquet through [`storage`], and reports on the status stream. See
 //! `ARCHITECTURE.md` for the map; each module's header says what it owns.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod key;
 pub mod metrics;
 pub mod ops;
 pub mod parser;
+pub mod poster;
 pub mod redis_conn;
 pub mod secret;
 pub mod settings;

@@ -80,6 +80,7 @@ pub struct Metrics {
     rate_limit_wait: Counter<f64, AtomicU64>,
     rate_limiter_errors: Counter,
     quota_calls: Capped<MethodLabels, Counter>,
+    posts: Capped<OutcomeLabels, Counter>,
     quota_exhausted: Capped<MethodLabels, Counter>,
     tokens_benched: Capped<MethodLabels, Gauge>,
     /// Per method: token id → when its bench ends. Read into `tokens_benched` on render.
@@ -158,6 +159,12 @@ impl Metrics {
             "VK requests not sent because the shared rate limiter (Redis) failed",
             rate_limiter_errors.clone(),
         );
+        let posts = Capped::new(Family::default());
+        registry.register(
+            "vkp_posts",
+            "Communities of finished campaigns, by outcome (published, suggested, skipped, deferred, unknown)",
+            posts.family.clone(),
+        );
         let quota_calls = Capped::new(Family::default());
         registry.register(
             "vkp_vk_quota_calls",
@@ -212,6 +219,7 @@ impl Metrics {
             rate_limit_wait,
             rate_limiter_errors,
             quota_calls,
+            posts,
             quota_exhausted,
             tokens_benched,
             benches: Mutex::new(HashMap::new()),
@@ -290,6 +298,14 @@ impl Metrics {
     /// Counts one request not sent because the shared rate limiter (Redis) failed.
     pub fn rate_limiter_error(&self) {
         self.rate_limiter_errors.inc();
+    }
+
+    /// Counts one community of a finished campaign under its outcome.
+    pub fn post_outcome(&self, outcome: &str) {
+        self.posts
+            .with(OutcomeLabels::new(outcome), &self.label_sets_folded, |c| {
+                c.inc()
+            });
     }
 
     /// Counts `calls` calls of `method` sent on some token, against its daily quota.
@@ -477,6 +493,28 @@ impl Foldable for MethodLabels {
     fn folded() -> Self {
         MethodLabels {
             method: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// What became of a campaign's community.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+impl OutcomeLabels {
+    fn new(outcome: &str) -> OutcomeLabels {
+        OutcomeLabels {
+            outcome: label_value(outcome),
+        }
+    }
+}
+
+impl Foldable for OutcomeLabels {
+    fn folded() -> Self {
+        OutcomeLabels {
+            outcome: OVERFLOW_LABEL_VALUE.to_owned(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Decoding `ReportCreated` and `Stage2Created` from a stream entry.
+//! Decoding a stream entry: `ReportCreated` and `Stage2Created` (reports), and
+//! `SuggestPostCreated` (campaigns, decoded in [`super::suggest`]).
 //!
 //! Fields are read one by one from the JSON object rather than through a derived `Deserialize`,
 //! so that every refusal names its field and says what was expected; serde's messages for
@@ -19,6 +20,7 @@ use super::fields::{
     wrong_type,
 };
 use super::seed::SeedRef;
+use super::suggest::{SuggestPostCreated, EVENT_TYPE as SUGGEST_POST_CREATED};
 use super::EventError;
 use crate::ids::{JobId, ReportId, ReportType, Stage, VkUserId};
 use crate::key::StagePrefix;
@@ -36,6 +38,27 @@ pub enum IncomingEvent {
     ReportCreated(ReportCreated),
     /// Run stage 2.
     Stage2Created(Stage2Created),
+    /// Post into many communities (the poster's one stage).
+    SuggestPostCreated(SuggestPostCreated),
+}
+
+/// Which job kind an event starts: each kind has its own stream, group and handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Reports: `ReportCreated`, `Stage2Created` on `stream:parser:vk`.
+    Report,
+    /// Suggested-post campaigns: `SuggestPostCreated` on `stream:poster:vk`.
+    Poster,
+}
+
+impl JobKind {
+    /// For logs and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Report => "report",
+            JobKind::Poster => "poster",
+        }
+    }
 }
 
 /// `ReportCreated`: collect a report's seeds and their audience (stage 1).
@@ -114,6 +137,9 @@ impl IncomingEvent {
         let event_type =
             std::str::from_utf8(event_type).map_err(|_| EventError::NotUtf8("event_type"))?;
         let payload = payload.ok_or(EventError::MissingPayload)?;
+        if event_type == SUGGEST_POST_CREATED {
+            return SuggestPostCreated::decode(payload).map(IncomingEvent::SuggestPostCreated);
+        }
         let object = parse_object(payload)?;
         match Self::stage_of(event_type) {
             Some(Stage::One) => decode_report_created(&object).map(IncomingEvent::ReportCreated),
@@ -129,9 +155,25 @@ impl IncomingEvent {
     /// Exact and case-sensitive, as the backends write them.
     pub fn stage_of(event_type: &str) -> Option<Stage> {
         match event_type {
-            "ReportCreated" | "ReportCreatedEvent" => Some(Stage::One),
+            "ReportCreated" | "ReportCreatedEvent" | SUGGEST_POST_CREATED => Some(Stage::One),
             "Stage2Created" | "Stage2CreatedEvent" => Some(Stage::Two),
             _ => None,
+        }
+    }
+
+    /// The job kind an `event_type` value belongs to; `None` for a name we do not consume.
+    pub fn kind_of(event_type: &str) -> Option<JobKind> {
+        match event_type {
+            SUGGEST_POST_CREATED => Some(JobKind::Poster),
+            other => Self::stage_of(other).map(|_| JobKind::Report),
+        }
+    }
+
+    /// The job kind of this event.
+    pub fn kind(&self) -> JobKind {
+        match self {
+            IncomingEvent::SuggestPostCreated(_) => JobKind::Poster,
+            _ => JobKind::Report,
         }
     }
 
@@ -140,6 +182,7 @@ impl IncomingEvent {
         match self {
             IncomingEvent::ReportCreated(_) => "ReportCreated",
             IncomingEvent::Stage2Created(_) => "Stage2Created",
+            IncomingEvent::SuggestPostCreated(_) => SUGGEST_POST_CREATED,
         }
     }
 
@@ -148,17 +191,19 @@ impl IncomingEvent {
         let value = match self {
             IncomingEvent::ReportCreated(e) => serde_json::to_value(e),
             IncomingEvent::Stage2Created(e) => serde_json::to_value(e),
+            IncomingEvent::SuggestPostCreated(e) => serde_json::to_value(e),
         };
         value
             .expect("events serialize to JSON: plain strings, numbers and bools")
             .to_string()
     }
 
-    /// Report id of either kind.
-    pub fn report_id(&self) -> &ReportId {
+    /// The id statuses carry as `reportId`: the report's, or the campaign's.
+    pub fn report_id(&self) -> ReportId {
         match self {
-            IncomingEvent::ReportCreated(e) => &e.report_id,
-            IncomingEvent::Stage2Created(e) => &e.report_id,
+            IncomingEvent::ReportCreated(e) => e.report_id.clone(),
+            IncomingEvent::Stage2Created(e) => e.report_id.clone(),
+            IncomingEvent::SuggestPostCreated(e) => ReportId::from(&e.campaign_id),
         }
     }
 
@@ -167,31 +212,36 @@ impl IncomingEvent {
         match self {
             IncomingEvent::ReportCreated(e) => &e.job_id,
             IncomingEvent::Stage2Created(e) => &e.job_id,
+            IncomingEvent::SuggestPostCreated(e) => &e.job_id,
         }
     }
 
-    /// Report type of either kind.
-    pub fn report_type(&self) -> ReportType {
+    /// The `report_type` label of job metrics: the report's type, or `SUGGEST` for a campaign.
+    pub fn type_label(&self) -> &'static str {
         match self {
-            IncomingEvent::ReportCreated(e) => e.report_type,
-            IncomingEvent::Stage2Created(e) => e.report_type,
+            IncomingEvent::ReportCreated(e) => e.report_type.as_str(),
+            IncomingEvent::Stage2Created(e) => e.report_type.as_str(),
+            IncomingEvent::SuggestPostCreated(_) => "SUGGEST",
         }
     }
 
     /// The stage this event starts.
     pub fn stage(&self) -> Stage {
         match self {
-            IncomingEvent::ReportCreated(_) => Stage::One,
+            IncomingEvent::ReportCreated(_) | IncomingEvent::SuggestPostCreated(_) => Stage::One,
             IncomingEvent::Stage2Created(_) => Stage::Two,
         }
     }
 }
 
-/// Best effort for an entry that failed to decode: its report and job ids, if both are readable,
-/// so that a `FAILED`/`INVALID_EVENT` status can reach the report's owner.
+/// Best effort for an entry that failed to decode: its report (or campaign) and job ids, if both
+/// are readable, so that a `FAILED`/`INVALID_EVENT` status can reach the report's owner.
 pub fn salvage_ids(payload: &[u8]) -> Option<(ReportId, JobId)> {
     let object = parse_object(payload).ok()?;
-    let report = ReportId::parse(&id_text(object.get("reportId")?)?).ok()?;
+    let owner = object
+        .get("reportId")
+        .or_else(|| object.get("campaignId"))?;
+    let report = ReportId::parse(&id_text(owner)?).ok()?;
     let job = JobId::parse(&id_text(object.get("jobId")?)?).ok()?;
     Some((report, job))
 }

@@ -19,8 +19,8 @@ mod suggest;
 
 pub use community::CommunityRef;
 pub use incoming::{
-    salvage_ids, IncomingEvent, ReportCreated, ReportOptions, Stage2Created, MAX_PAYLOAD_BYTES,
-    MAX_SEEDS,
+    salvage_ids, IncomingEvent, JobKind, ReportCreated, ReportOptions, Stage2Created,
+    MAX_PAYLOAD_BYTES, MAX_SEEDS,
 };
 pub use outgoing::{Artifacts, FailureReason, GraphReady, JobStatus, StatusUpdate};
 pub use seed::{SeedError, SeedRef};
@@ -49,6 +49,14 @@ pub enum EventError {
     /// `event_type` is not one we consume.
     #[error("unknown event_type {0:?}")]
     UnknownEventType(String),
+    /// A valid event of another job kind than the stream's (each kind has its own stream).
+    #[error("event_type {event_type} does not belong on {stream}: publish it on its own job kind's stream")]
+    WrongStream {
+        /// The event's type.
+        event_type: &'static str,
+        /// The stream it arrived on.
+        stream: String,
+    },
     /// The payload is larger than [`MAX_PAYLOAD_BYTES`].
     #[error("payload is {size} bytes, more than the {limit} accepted")]
     PayloadTooLarge {

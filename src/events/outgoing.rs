@@ -75,6 +75,18 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// Whether another attempt may end otherwise: the network, VK's rate limits, a pool that
+    /// may refill, VK's own hiccups.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureReason::NetworkError
+                | FailureReason::VkRateLimit
+                | FailureReason::VkGlobalPoolExhausted
+                | FailureReason::VkApiError
+        )
+    }
+
     /// Every reason, in declaration order.
     pub const ALL: [FailureReason; 14] = [
         FailureReason::VkReconnectRequired,
@@ -198,16 +210,50 @@ impl StatusUpdate {
             Stage::One => JobStatus::Stage1Completed,
             Stage::Two => JobStatus::Completed,
         };
-        Self::build(
+        Self::done(
             report_id,
             job_id,
             stage,
             status,
-            100,
-            None,
+            artifacts,
             message.into(),
-            Some(artifacts),
             at,
+        )
+    }
+
+    /// `COMPLETED` whatever the stage: the end of a one-stage job (a campaign).
+    pub fn completed_final(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        artifacts: Artifacts,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let status = JobStatus::Completed;
+        Self::done(
+            report_id,
+            job_id,
+            stage,
+            status,
+            artifacts,
+            message.into(),
+            at,
+        )
+    }
+
+    fn done(
+        report_id: &ReportId,
+        job_id: &JobId,
+        stage: Stage,
+        status: JobStatus,
+        artifacts: Artifacts,
+        message: String,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let artifacts = Some(artifacts);
+        Self::build(
+            report_id, job_id, stage, status, 100, None, message, artifacts, at,
         )
     }
 

@@ -30,6 +30,9 @@ pub const MAX_MESSAGE_CHARS: usize = 16_384;
 /// Most attachments of one post (VK attaches at most 10 media).
 pub const MAX_ATTACHMENTS: usize = 10;
 
+/// Most documents of one post (dev.vk.com, wall.post: "a single file").
+pub const MAX_DOCS: usize = 1;
+
 /// The only storage prefix a campaign may read files from.
 pub const UPLOADS_PREFIX: &str = "uploads/";
 
@@ -202,10 +205,27 @@ fn attachments(o: &Map<String, Value>) -> Result<Vec<Attachment>, EventError> {
             ),
         ));
     }
-    list.iter()
+    let attachments: Vec<Attachment> = list
+        .iter()
         .enumerate()
         .map(|(i, entry)| attachment(&format!("{FIELD}[{i}]"), entry))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let docs = attachments
+        .iter()
+        .filter(|a| match a {
+            Attachment::Doc { .. } => true,
+            Attachment::Vk { value } => value.starts_with("doc"),
+            Attachment::Photo { .. } => false,
+        })
+        .count();
+    if docs > MAX_DOCS {
+        // VK refuses the post (100): "you can attach a single file to the post".
+        return Err(invalid(
+            FIELD,
+            format!("expected at most {MAX_DOCS} document (VK attaches one file to a post), found {docs}"),
+        ));
+    }
+    Ok(attachments)
 }
 
 fn attachment(field: &str, entry: &Value) -> Result<Attachment, EventError> {
@@ -414,6 +434,14 @@ mod tests {
                 "attachments",
                 json!([{"type": "vk", "value": "photo1_2_a_b"}]),
                 "attachments[0].value",
+            ),
+            (
+                "attachments",
+                json!([
+                    {"type": "doc", "key": "uploads/a.pdf"},
+                    {"type": "vk", "value": "doc-5_7_abc"}
+                ]),
+                "attachments",
             ),
             (
                 "options",

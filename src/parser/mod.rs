@@ -93,17 +93,10 @@ impl From<ParserError> for JobFailure {
         match error {
             ParserError::Vk(vk) => {
                 let reason = vk.failure_reason();
-                let retryable = matches!(
-                    reason,
-                    FailureReason::NetworkError
-                        | FailureReason::VkRateLimit
-                        | FailureReason::VkGlobalPoolExhausted
-                        | FailureReason::VkApiError
-                );
                 JobFailure {
                     reason,
                     message,
-                    retryable,
+                    retryable: reason.is_transient(),
                 }
             }
             ParserError::Storage(StorageError::NotFound(_)) => {
@@ -169,9 +162,17 @@ impl ReportParser {
 #[async_trait]
 impl JobHandler for ReportParser {
     async fn run(&self, event: IncomingEvent, ctx: JobContext) -> Result<JobOutput, JobFailure> {
-        let (job, author) = match &event {
-            IncomingEvent::ReportCreated(e) => (e.job_id.clone(), e.user_id),
-            IncomingEvent::Stage2Created(e) => (e.job_id.clone(), e.user_id),
+        // The consumer routes each job kind to its own handler: a campaign here is a wiring
+        // mistake, refused before any token is taken.
+        let (job, author, stage) = match &event {
+            IncomingEvent::ReportCreated(e) => (e.job_id.clone(), e.user_id, Ok(e)),
+            IncomingEvent::Stage2Created(e) => (e.job_id.clone(), e.user_id, Err(e)),
+            IncomingEvent::SuggestPostCreated(_) => {
+                return Err(JobFailure::permanent(
+                    FailureReason::InvalidEvent,
+                    "a campaign reached the report parser: it belongs to the poster",
+                ))
+            }
         };
         let mut session = self
             .orchestrator
@@ -180,15 +181,15 @@ impl JobHandler for ReportParser {
             .map_err(|e| JobFailure::from(ParserError::from(e)))?;
         let result = tokio::select! {
             result = async {
-                match &event {
-                    IncomingEvent::ReportCreated(e) => {
+                match stage {
+                    Ok(e) => {
                         let limits = stage1::Limits {
                             max_audience: self.max_audience,
                             max_failed_share: self.stage2.max_failed_share,
                         };
                         stage1::run(e, &mut session, &self.resolver, self.storage.as_ref(), limits, &ctx).await
                     }
-                    IncomingEvent::Stage2Created(e) => {
+                    Err(e) => {
                         stage2::run(e, &mut session, self.storage.as_ref(), self.stage2, &ctx).await
                     }
                 }

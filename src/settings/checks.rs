@@ -27,6 +27,7 @@ pub(super) fn settings(
     check_vk(&checker, &settings)?;
     check_parser(&checker, &settings)?;
     check_stream(&checker, &settings)?;
+    check_poster(&checker, &settings)?;
     check_redis_names(&checker, &settings.redis)?;
     check_redis_topology(
         &settings.redis,
@@ -157,12 +158,38 @@ fn check_stream(c: &Checker, settings: &Settings) -> Result<(), SettingsError> {
     )
 }
 
+fn check_poster(c: &Checker, settings: &Settings) -> Result<(), SettingsError> {
+    let poster = &settings.poster;
+    c.check(
+        "poster.interval",
+        !poster.interval.is_zero(),
+        "expected a positive interval between posts (against VK at least 500ms, the default)",
+    )?;
+    c.check(
+        "poster.guid_window",
+        !poster.guid_window.is_zero() && poster.guid_window < std::time::Duration::from_secs(3600),
+        "expected a positive duration under VK's one-hour guid window",
+    )?;
+    c.check(
+        "poster.daily_posts",
+        poster.daily_posts > 0,
+        "expected at least one post a day",
+    )?;
+    c.check(
+        "redis.stream_vk_poster",
+        settings.redis.stream_vk_poster != settings.redis.stream_vk_parser,
+        "expected a stream of its own, not the report stream",
+    )
+}
+
 fn check_redis_names(c: &Checker, redis: &RedisSettings) -> Result<(), SettingsError> {
     for (key, value) in [
         ("redis.stream_vk_parser", &redis.stream_vk_parser),
         ("redis.stream_status_change", &redis.stream_status_change),
         ("redis.stream_graph_worker", &redis.stream_graph_worker),
         ("redis.consumer_group", &redis.consumer_group),
+        ("redis.stream_vk_poster", &redis.stream_vk_poster),
+        ("redis.poster_group", &redis.poster_group),
     ] {
         c.check(key, !value.trim().is_empty(), "expected a non-empty name")?;
     }
@@ -236,6 +263,7 @@ fn check_redis_topology(
         ("redis.stream_vk_parser", &redis.stream_vk_parser),
         ("redis.stream_status_change", &redis.stream_status_change),
         ("redis.stream_graph_worker", &redis.stream_graph_worker),
+        ("redis.stream_vk_poster", &redis.stream_vk_poster),
     ] {
         if key_hash_tag(name) != Some(tag) {
             return Err(invalid(

@@ -49,6 +49,8 @@ pub const SEED_ENV: &[(&str, &str)] = &[
     ("STREAM_STATUS_CHANGE", "redis.stream_status_change"),
     ("STREAM_GRAPH_WORKER", "redis.stream_graph_worker"),
     ("CG_VK_PARSER", "redis.consumer_group"),
+    ("STREAM_VK_POSTER", "redis.stream_vk_poster"),
+    ("CG_VK_POSTER", "redis.poster_group"),
     ("CONSUMER_VK_PARSER", "redis.consumer_name"),
     ("TOKEN_SERVICE_URL", "tokens.service_url"),
     ("API_KEY", "tokens.service_api_key"),
@@ -127,6 +129,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     /// The VK API and its pacing.
     pub vk: VkSettings,
+    /// How suggested-post campaigns are posted.
+    pub poster: PosterSettings,
     /// Where stage files are written.
     pub storage: StorageSettings,
     /// Logging.
@@ -175,6 +179,10 @@ pub struct RedisSettings {
     pub stream_graph_worker: String,
     /// Consumer group name.
     pub consumer_group: String,
+    /// Input stream of suggested-post campaigns.
+    pub stream_vk_poster: String,
+    /// Consumer group of the campaign stream.
+    pub poster_group: String,
     /// This process's consumer name; filled with `<host>-<pid>` at load when empty.
     pub consumer_name: String,
 }
@@ -225,6 +233,32 @@ pub struct ParserSettings {
     /// Largest share of a stage's planned VK calls that may fail (not skipped for privacy or
     /// deactivation) before the stage fails with `INCOMPLETE_DATA` instead of completing.
     pub max_failed_share: f64,
+}
+
+/// `[poster]`: the suggested-post job kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosterSettings {
+    /// Whether this process consumes the campaign stream at all.
+    pub enabled: bool,
+    /// Least time between two wall.post calls of one campaign (the RPS guard paces on top).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Random extra spacing between posts, 0 to this, drawn per post.
+    #[serde(with = "humantime_serde")]
+    pub jitter: Duration,
+    /// How long after it was sent a post whose answer was lost is sent again with its guid
+    /// (VK deduplicates a guid for about an hour); later it is recorded `unknown`.
+    #[serde(with = "humantime_serde")]
+    pub guid_window: Duration,
+    /// wall.post calls one sender's token may make per quota day (VK publishes 50).
+    pub daily_posts: u64,
+    /// Extra pause after a captcha before the next post.
+    #[serde(with = "humantime_serde")]
+    pub captcha_pause: Duration,
+    /// Pause after flood control (9) before the same post is tried again, once.
+    #[serde(with = "humantime_serde")]
+    pub flood_pause: Duration,
 }
 
 /// `[ops]`.
@@ -533,8 +567,9 @@ mod tests {
         }
     }
 
-    const TAGGED: [(&str, &str); 3] = [
+    const TAGGED: [(&str, &str); 4] = [
         ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
+        ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
         ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
         ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
     ];
@@ -576,7 +611,7 @@ mod tests {
             ("VKP_REDIS__CLUSTER", "true"),
             ("VKP_REDIS__HASH_TAG", "vkp"),
         ];
-        untagged.extend(&TAGGED[..2]);
+        untagged.extend(&TAGGED[..3]);
         assert_eq!(refused_key(&untagged), "redis.stream_graph_worker");
         let mut other_tag = untagged.clone();
         other_tag.push(("STREAM_GRAPH_WORKER", "stream:{other}:graph-worker"));

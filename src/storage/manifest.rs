@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ObjectKey, StagePrefix, Storage, StorageError};
+use super::{KeyPrefix, ObjectKey, StagePrefix, Storage, StorageError};
 use crate::ids::{JobId, ReportId, ReportType, VkUserId};
 
 /// The manifest's file name within a stage prefix.
@@ -122,24 +122,7 @@ pub async fn write_stage(
     meta: StageMeta,
     files: Vec<StageFile>,
 ) -> Result<ObjectKey, StorageError> {
-    let mut listed = Vec::with_capacity(files.len());
-    for file in files {
-        if file.name == MANIFEST_FILE {
-            return Err(StorageError::Manifest {
-                key: prefix.to_string(),
-                message: format!("a data file may not be named {MANIFEST_FILE}"),
-            });
-        }
-        let key = prefix.key(&file.name)?;
-        let bytes = file.body.len() as u64;
-        storage.put(&key, file.body).await?;
-        listed.push(ManifestFile {
-            name: file.name,
-            rows: file.rows,
-            columns: file.columns,
-            bytes,
-        });
-    }
+    let listed = put_files(storage, &prefix.prefix(), files).await?;
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         report_id: meta.report_id,
@@ -152,8 +135,45 @@ pub async fn write_stage(
         created_at: meta.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         completeness: meta.completeness,
     };
-    let key = prefix.key(MANIFEST_FILE)?;
-    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| StorageError::Manifest {
+    put_manifest(storage, &prefix.prefix(), &manifest).await
+}
+
+/// Stores every data file under `prefix` (none may be named [`MANIFEST_FILE`]) and answers
+/// what a manifest lists of them: the first half of any job's write, manifest last.
+pub async fn put_files(
+    storage: &dyn Storage,
+    prefix: &KeyPrefix,
+    files: Vec<StageFile>,
+) -> Result<Vec<ManifestFile>, StorageError> {
+    let mut listed = Vec::with_capacity(files.len());
+    for file in files {
+        if file.name == MANIFEST_FILE {
+            return Err(StorageError::Manifest {
+                key: prefix.to_string(),
+                message: format!("a data file may not be named {MANIFEST_FILE}"),
+            });
+        }
+        let key = prefix.join(&file.name)?;
+        let bytes = file.body.len() as u64;
+        storage.put(&key, file.body).await?;
+        listed.push(ManifestFile {
+            name: file.name,
+            rows: file.rows,
+            columns: file.columns,
+            bytes,
+        });
+    }
+    Ok(listed)
+}
+
+/// Stores `manifest` as `{prefix}manifest.json`, after the files it lists; returns its key.
+pub async fn put_manifest<M: Serialize>(
+    storage: &dyn Storage,
+    prefix: &KeyPrefix,
+    manifest: &M,
+) -> Result<ObjectKey, StorageError> {
+    let key = prefix.join(MANIFEST_FILE)?;
+    let body = serde_json::to_vec_pretty(manifest).map_err(|e| StorageError::Manifest {
         key: key.to_string(),
         message: e.to_string(),
     })?;

@@ -19,8 +19,8 @@ use bytes::Bytes;
 
 pub use crate::key::{KeyError, KeyPrefix, ObjectKey, StagePrefix};
 pub use manifest::{
-    read_manifest, write_stage, Column, Completeness, ListTally, Manifest, ManifestFile, StageFile,
-    StageMeta, MANIFEST_FILE,
+    put_files, put_manifest, read_manifest, write_stage, Column, Completeness, ListTally, Manifest,
+    ManifestFile, StageFile, StageMeta, MANIFEST_FILE,
 };
 
 use crate::settings::{StorageLocation, StorageSettings};

@@ -20,10 +20,12 @@ use tracing::Instrument;
 use super::entry::RawEntry;
 use super::job::{JobContext, JobFailure, JobHandler, JobOutput, Progress};
 use super::keys::{JobKeys, StreamNames};
+use super::ledger::JobLedger;
 use super::records::job_state::{self, State};
 use super::scripts::{self, Acquired, Beat, Finished, Scripts};
 use crate::events::{
-    FailureReason, GraphReady, IncomingEvent, StatusUpdate, FIELD_EVENT_TYPE, FIELD_PAYLOAD,
+    EventError, FailureReason, GraphReady, IncomingEvent, JobKind, StatusUpdate, FIELD_EVENT_TYPE,
+    FIELD_PAYLOAD,
 };
 use crate::ids::Stage;
 use crate::internal_events::{DeadLetterReason, DeadLettered, JobFinished};
@@ -72,6 +74,8 @@ impl EntryOutcome {
 /// The consumer's settings, resolved.
 #[derive(Debug, Clone)]
 pub(super) struct Config {
+    /// The job kind this consumer runs; events of another kind are dead-lettered.
+    pub kind: JobKind,
     pub names: StreamNames,
     pub stream: StreamSettings,
     pub max_concurrent: usize,
@@ -172,7 +176,17 @@ impl Runner {
         cancel: CancellationToken,
     ) -> EntryOutcome {
         let decoded =
-            IncomingEvent::decode(entry.field(FIELD_EVENT_TYPE), entry.field(FIELD_PAYLOAD));
+            IncomingEvent::decode(entry.field(FIELD_EVENT_TYPE), entry.field(FIELD_PAYLOAD))
+                .and_then(|event| {
+                    if event.kind() == self.config.kind {
+                        Ok(event)
+                    } else {
+                        Err(EventError::WrongStream {
+                            event_type: event.event_type(),
+                            stream: self.config.names.input.clone(),
+                        })
+                    }
+                });
         let event = match decoded {
             Ok(event) => event,
             Err(error) => return self.dead_letter_invalid(&entry, &error).await,
@@ -218,9 +232,9 @@ impl Runner {
         }
         tracing::info!(attempt, "job started");
         let started = tokio::time::Instant::now();
-        let report_type = event.report_type();
+        let report_type = event.type_label();
         self.metrics
-            .job_started(report_type.as_str(), event.stage().number());
+            .job_started(report_type, event.stage().number());
         self.metrics.in_flight_add(1);
         let ended = self.clone().execute(&at, &event, attempt, cancel).await;
         self.metrics.in_flight_add(-1);
@@ -234,7 +248,7 @@ impl Runner {
         let outcome = self.apply(&at, &event, attempt, decision).await;
         let (finished, reason) = outcome.metric_labels();
         JobFinished {
-            report_type: report_type.as_str(),
+            report_type,
             stage: event.stage().number(),
             outcome: finished,
             reason,
@@ -291,6 +305,11 @@ impl Runner {
             attempt,
             cancel: job_cancel.clone(),
             progress,
+            ledger: Arc::new(JobLedger::new(
+                self.conn.clone(),
+                at.keys.clone(),
+                at.lease.clone(),
+            )),
         };
         let event = self.with_stage1_prefix(event.clone()).await;
         // The handler runs as its own task: a panic in it becomes a failed attempt, and stopping
@@ -394,8 +413,13 @@ impl Runner {
         event: &IncomingEvent,
         output: JobOutput,
     ) -> EntryOutcome {
-        let status = StatusUpdate::completed(
-            event.report_id(),
+        // A campaign has one stage: its end is the job's, COMPLETED.
+        let completed = match event {
+            IncomingEvent::SuggestPostCreated(_) => StatusUpdate::completed_final,
+            _ => StatusUpdate::completed,
+        };
+        let status = completed(
+            &event.report_id(),
             event.job_id(),
             event.stage(),
             output.artifacts.clone(),
@@ -410,7 +434,7 @@ impl Runner {
                 output.main_ids.clone(),
                 output.artifacts.clone(),
             )),
-            IncomingEvent::ReportCreated(_) => None,
+            IncomingEvent::ReportCreated(_) | IncomingEvent::SuggestPostCreated(_) => None,
         };
         let graph = graph.and_then(|g| serde_json::to_string(&g).ok());
         let finished = self
@@ -442,7 +466,7 @@ impl Runner {
         dead_letter: bool,
     ) -> EntryOutcome {
         let status = StatusUpdate::failed(
-            event.report_id(),
+            &event.report_id(),
             event.job_id(),
             event.stage(),
             failure.reason,

@@ -48,6 +48,7 @@ use super::entry::{parse_autoclaim_reply, parse_read_reply, RawEntry};
 use super::job::JobHandler;
 use super::keys::StreamNames;
 use super::scripts::Scripts;
+use crate::events::JobKind;
 use crate::internal_events::EntriesReclaimed;
 use crate::metrics::Metrics;
 use crate::redis_conn::{ConnectOptions, RedisConn, RedisTarget};
@@ -74,9 +75,10 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Connects to Redis and makes sure the group exists.
+    /// Connects to Redis and makes sure the group of `kind` exists.
     pub async fn connect(
         settings: &Settings,
+        kind: JobKind,
         handler: Arc<dyn JobHandler>,
         metrics: Arc<Metrics>,
     ) -> Result<Consumer, StreamError> {
@@ -90,7 +92,8 @@ impl Consumer {
             })
             .await?;
         let config = Config {
-            names: StreamNames::from_settings(settings),
+            kind,
+            names: StreamNames::from_settings(settings, kind),
             stream: settings.stream.clone(),
             max_concurrent: settings.service.max_concurrent_messages.get() as usize,
             max_retries: settings.service.max_retries.get(),

@@ -77,6 +77,9 @@ pub struct JobContext {
     pub cancel: CancellationToken,
     /// Publishes progress.
     pub progress: std::sync::Arc<Progress>,
+    /// What this job recorded in earlier attempts, and where it records steps that must not
+    /// be repeated.
+    pub ledger: std::sync::Arc<super::ledger::JobLedger>,
 }
 
 /// Publishes `IN_PROGRESS` updates for one job, at most once per interval.
@@ -104,7 +107,7 @@ impl Progress {
             conn,
             names,
             maxlen,
-            report_id: event.report_id().clone(),
+            report_id: event.report_id(),
             job_id: event.job_id().clone(),
             stage: event.stage(),
             interval,

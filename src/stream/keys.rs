@@ -7,6 +7,7 @@
 //! prefix and the dead-letter stream inherits the input stream's tag; settings refuse stream
 //! names without the same tag. Without a tag the names are the plain ones of a single server.
 
+use crate::events::JobKind;
 use crate::ids::{JobId, Stage};
 use crate::settings::Settings;
 
@@ -25,33 +26,46 @@ pub struct StreamNames {
     pub group: String,
     /// This process in the group.
     pub consumer: String,
-    /// Prefix of job keys: `stream.key_prefix`, then `:{tag}` when `redis.hash_tag` is set.
+    /// Prefix of job keys: `stream.key_prefix`, then `:{tag}` when `redis.hash_tag` is set,
+    /// then `:post` for the poster (a campaign's job id may equal a report's).
     pub key_prefix: String,
 }
 
 impl StreamNames {
-    /// From settings.
-    pub fn from_settings(settings: &Settings) -> StreamNames {
+    /// The names of one job kind's consumer, from settings: reports read `stream:parser:vk` in
+    /// `cg_vk_parser`, the poster `stream:poster:vk` in `cg_vk_poster`; both report on the same
+    /// status stream.
+    pub fn from_settings(settings: &Settings, kind: JobKind) -> StreamNames {
         let redis = &settings.redis;
+        let (input, group) = match kind {
+            JobKind::Report => (&redis.stream_vk_parser, &redis.consumer_group),
+            JobKind::Poster => (&redis.stream_vk_poster, &redis.poster_group),
+        };
+        let mut key_prefix = if redis.hash_tag.is_empty() {
+            settings.stream.key_prefix.clone()
+        } else {
+            format!("{}:{{{}}}", settings.stream.key_prefix, redis.hash_tag)
+        };
+        if kind == JobKind::Poster {
+            key_prefix.push_str(":post");
+        }
         StreamNames {
-            input: redis.stream_vk_parser.clone(),
-            dead: format!("{}:dead", redis.stream_vk_parser),
+            input: input.clone(),
+            dead: format!("{input}:dead"),
             status: redis.stream_status_change.clone(),
             graph: redis.stream_graph_worker.clone(),
-            group: redis.consumer_group.clone(),
+            group: group.clone(),
             consumer: redis.consumer_name.clone(),
-            key_prefix: if redis.hash_tag.is_empty() {
-                settings.stream.key_prefix.clone()
-            } else {
-                format!("{}:{{{}}}", settings.stream.key_prefix, redis.hash_tag)
-            },
+            key_prefix,
         }
     }
 
     /// The keys of one job stage.
     pub fn job(&self, job: &JobId, stage: Stage) -> JobKeys {
+        let state = format!("{}:job:{job}:stage{stage}", self.key_prefix);
         JobKeys {
-            state: format!("{}:job:{job}:stage{stage}", self.key_prefix),
+            ledger: format!("{state}:ledger"),
+            state,
             lease: format!("{}:lease:{job}", self.key_prefix),
         }
     }
@@ -65,6 +79,9 @@ pub struct JobKeys {
     pub state: String,
     /// String `{entry}|{consumer}|{stage}` with a TTL: one per job, shared by both stages.
     pub lease: String,
+    /// Hash: what the handler recorded as it went (the poster's per-community outcomes), kept
+    /// across attempts and written only under the lease ([`super::ledger`]).
+    pub ledger: String,
 }
 
 #[cfg(test)]
@@ -79,7 +96,10 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        StreamNames::from_settings(&Settings::load(None, &env).expect("settings load"))
+        StreamNames::from_settings(
+            &Settings::load(None, &env).expect("settings load"),
+            JobKind::Report,
+        )
     }
 
     #[test]
@@ -90,6 +110,21 @@ mod tests {
         assert_eq!(names.dead, "stream:parser:vk:dead");
         assert_eq!(keys.state, "vkp:job:job-1:stage1");
         assert_eq!(keys.lease, "vkp:lease:job-1");
+        assert_eq!(keys.ledger, "vkp:job:job-1:stage1:ledger");
+    }
+
+    #[test]
+    fn the_poster_has_its_own_stream_group_and_job_keys() {
+        let env = HashMap::new();
+        let settings = Settings::load(None, &env).expect("settings load");
+        let names = StreamNames::from_settings(&settings, JobKind::Poster);
+        let keys = names.job(&JobId::parse("job-1").unwrap(), Stage::One);
+        assert_eq!(names.input, "stream:poster:vk");
+        assert_eq!(names.dead, "stream:poster:vk:dead");
+        assert_eq!(names.group, "cg_vk_poster");
+        assert_eq!(names.status, "stream:report:status-change");
+        assert_eq!(keys.state, "vkp:post:job:job-1:stage1");
+        assert_eq!(keys.lease, "vkp:post:lease:job-1");
     }
 
     #[test]
@@ -97,6 +132,7 @@ mod tests {
         let names = names(&[
             ("VKP_REDIS__HASH_TAG", "vkp"),
             ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
+            ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
             ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
             ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
         ]);
@@ -110,6 +146,7 @@ mod tests {
             &names.graph,
             &keys.state,
             &keys.lease,
+            &keys.ledger,
         ] {
             assert_eq!(key_hash_tag(key), Some("vkp"), "{key}");
         }

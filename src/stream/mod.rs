@@ -1,4 +1,4 @@
-//! The Redis Streams side: reading report events as a consumer group and running them as jobs
+//! The Redis Streams side: reading job events (one consumer group per job kind) and running them as jobs
 //! with at-least-once delivery, idempotent results, reclaiming of dead consumers' work, dead
 //! letters and a graceful drain. `consumer` opens with "Redis Streams in brief".
 //!
@@ -10,6 +10,7 @@ mod dead_letters;
 pub mod entry;
 pub mod job;
 pub mod keys;
+pub mod ledger;
 pub mod records;
 pub mod scripts;
 
@@ -17,3 +18,4 @@ pub use attempt::EntryOutcome;
 pub use consumer::{Consumer, StreamError};
 pub use job::{JobContext, JobFailure, JobHandler, JobOutput, Progress};
 pub use keys::StreamNames;
+pub use ledger::{JobLedger, LedgerError};

@@ -68,6 +68,7 @@ pub struct Scripts {
     dead_letter: Script,
     release: Script,
     forget_failed: Script,
+    record: Script,
 }
 
 impl Default for Scripts {
@@ -86,6 +87,7 @@ impl Scripts {
             dead_letter: Script::new(DEAD_LETTER_SOURCE),
             release: Script::new(RELEASE_SOURCE),
             forget_failed: Script::new(FORGET_FAILED_SOURCE),
+            record: Script::new(RECORD_SOURCE),
         }
     }
 
@@ -126,6 +128,13 @@ impl Scripts {
         run(&self.release, conn, call.invocation())
             .await
             .map(Released::from_reply)
+    }
+
+    /// Runs [`RECORD_SOURCE`].
+    pub async fn record(&self, conn: &mut RedisConn, call: &Record<'_>) -> RedisResult<Fenced> {
+        run(&self.record, conn, call.invocation())
+            .await
+            .map(Fenced::from_reply)
     }
 
     /// Runs [`FORGET_FAILED_SOURCE`]: true when a failed state was forgotten.
@@ -418,6 +427,31 @@ impl Release<'_> {
     }
 }
 
+/// Writes fields of a job's ledger if this attempt still holds the job's lease
+/// ([`RECORD_SOURCE`]): a consumer whose lease passed to a peer cannot overwrite what the peer
+/// records.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    /// The job stage's keys.
+    pub job: &'a JobKeys,
+    /// The lease value this attempt set.
+    pub lease: &'a str,
+    /// Field/value pairs to set.
+    pub pairs: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+impl Record<'_> {
+    /// KEYS: lease, ledger. ARGV: lease value, ledger ttl ms, then the field/value pairs.
+    pub fn invocation(&self) -> Invocation {
+        Invocation::default()
+            .key(&self.job.lease)
+            .key(&self.job.ledger)
+            .arg(self.lease)
+            .arg(STATE_TTL_MS)
+            .pairs(self.pairs)
+    }
+}
+
 /// What [`Release`] answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Released {
@@ -518,6 +552,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
+"#;
+
+/// The Lua source of [`Record`]: replies 1 when written, 0 when the lease is not this
+/// attempt's (nothing written).
+pub const RECORD_SOURCE: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
 "#;
 
 /// The Lua source of [`Scripts::forget_failed`]: forgets a job stage's `failed` state, so a
@@ -627,6 +670,16 @@ mod tests {
                     maxlen: 10,
                     status: None,
                     fields: &dead,
+                }
+                .invocation(),
+                2,
+            ),
+            (
+                RECORD_SOURCE,
+                Record {
+                    job: &job,
+                    lease: "l",
+                    pairs: &dead,
                 }
                 .invocation(),
                 2,

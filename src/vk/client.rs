@@ -113,6 +113,21 @@ impl VkClient {
         self.metrics.as_ref()
     }
 
+    /// Posts a file to an upload server (see [`VkHttp::upload`]); once, as a retry could
+    /// upload twice.
+    pub async fn upload(
+        &self,
+        token: &Token,
+        upload_url: &str,
+        field: &'static str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<serde_json::Value, VkError> {
+        self.http
+            .upload(token, upload_url, field, filename, bytes)
+            .await
+    }
+
     /// Calls `method` on `token`, retrying what the same token can get past.
     pub async fn call(
         &self,

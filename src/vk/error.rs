@@ -72,6 +72,12 @@ pub enum VkError {
     /// The token manager failed.
     #[error("token manager: {0}")]
     TokenSource(String),
+    /// An upload server refused a file (its type, size or pixels), or its answer was unusable.
+    #[error("vk upload: {message}")]
+    Upload {
+        /// What the server said.
+        message: String,
+    },
     /// The shared rate limiter (Redis) could not reserve a slot, so nothing was sent: sending
     /// unpaced could break the token's limit for every replica.
     #[error("vk {method}: {source}")]
@@ -196,6 +202,7 @@ impl VkError {
             VkError::Decode { .. } => Action::Retry(Duration::from_secs(1)),
             VkError::NoToken { reason, .. } => Action::Fail(*reason),
             VkError::TokenSource(_) => Action::Fail(FailureReason::NetworkError),
+            VkError::Upload { .. } => Action::Fail(FailureReason::VkApiError),
             // Redis may be back in a moment; the same token is fine.
             VkError::RateLimiter { .. } => Action::Retry(Duration::from_secs(1)),
         }
@@ -213,7 +220,9 @@ impl VkError {
                 Action::Retry(_) | Action::SplitBatch => FailureReason::VkApiError,
             },
             VkError::Transport { .. } => FailureReason::NetworkError,
-            VkError::Http { .. } | VkError::Decode { .. } => FailureReason::VkApiError,
+            VkError::Http { .. } | VkError::Decode { .. } | VkError::Upload { .. } => {
+                FailureReason::VkApiError
+            }
             VkError::NoToken { reason, .. } => *reason,
             VkError::TokenSource(_) | VkError::RateLimiter { .. } => FailureReason::NetworkError,
         }

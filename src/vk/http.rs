@@ -139,6 +139,63 @@ impl VkHttp {
         parse_answer(method, &body)
     }
 
+    /// Posts one file to an upload server's `upload_url` as multipart `field` (through the
+    /// token's proxy when it has one: VK binds an upload to the address that asked for it) and
+    /// returns the server's JSON. Not an API method: no token is sent and no pace applies.
+    pub async fn upload(
+        &self,
+        token: &Token,
+        upload_url: &str,
+        field: &'static str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Value, VkError> {
+        const METHOD: &str = "upload";
+        let url = Url::parse(upload_url).map_err(|e| VkError::Upload {
+            message: format!("the upload server gave an unusable url: {e}"),
+        })?;
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+        let form = reqwest::multipart::Form::new().part(field, part);
+        let request = match &token.proxy {
+            None => self.direct.post(url),
+            Some(proxy) => {
+                let host = match (url.host_str(), url.port()) {
+                    (Some(host), Some(port)) => format!("{host}:{port}"),
+                    (Some(host), None) => host.to_owned(),
+                    (None, _) => {
+                        return Err(VkError::Upload {
+                            message: "the upload url has no host".to_owned(),
+                        })
+                    }
+                };
+                let mut routed = proxy.url.clone();
+                routed.set_path(url.path());
+                routed.set_query(url.query());
+                self.proxy_client(proxy)?
+                    .post(routed)
+                    .header("X-Target-Host", host)
+                    .header("X-Proxy-Key", proxy.key.expose())
+            }
+        };
+        let transport = |e: reqwest::Error| VkError::Transport {
+            method: METHOD.to_owned(),
+            message: e.without_url().to_string(),
+        };
+        let response = request.multipart(form).send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(VkError::Http {
+                method: METHOD.to_owned(),
+                status,
+            });
+        }
+        let body = response.bytes().await.map_err(transport)?;
+        serde_json::from_slice(&body).map_err(|e| VkError::Decode {
+            method: METHOD.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
     fn proxy_client(&self, proxy: &ProxyRoute) -> Result<reqwest::Client, VkError> {
         let mut pools = self.proxies.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = pools.get(proxy.url.as_str()) {

@@ -13,6 +13,7 @@
 //! - [`quota`]: calls per (token, method, day) in Redis, shared by replicas;
 //! - [`execute`]: 25 calls per request, with per-call results and batch splitting;
 //! - [`methods`]: typed methods and the paged, packed operations the stages call;
+//! - [`posting`]: a campaign's methods: rights, wall.post, wall.getById, wall uploads;
 //! - [`resolve`]: screen names to ids, cached.
 //!
 //! [`error`] holds the one table that maps each VK error code to what happens next.
@@ -24,6 +25,7 @@ pub mod http;
 pub mod lease_journal;
 pub mod methods;
 pub mod orchestrator;
+pub mod posting;
 pub mod quota;
 pub mod rate;
 pub mod resolve;

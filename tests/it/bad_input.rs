@@ -15,7 +15,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::backend::{is_final, Streams, DEAD, GRAPH};
+use crate::support::backend::{is_final, Streams, DEAD, GRAPH, STATUS};
+
+/// The campaign stream and its dead letters.
+const POSTER_INPUT: &str = "stream:poster:vk";
+const POSTER_DEAD: &str = "stream:poster:vk:dead";
 use crate::support::service::Service;
 use crate::support::sim::{self, pick_seeds};
 use crate::support::wait::within;
@@ -309,10 +313,15 @@ fn finals<'a>(statuses: &'a [Value], job: &str, stage: u8) -> Vec<&'a Value> {
 }
 
 /// The cases without their documented answer yet, each with what it has instead.
-async fn unanswered(streams: &Streams, cases: &[Case], entry_ids: &[String]) -> Vec<String> {
+async fn unanswered(
+    streams: &Streams,
+    dead_stream: &str,
+    cases: &[Case],
+    entry_ids: &[String],
+) -> Vec<String> {
     let mut problems = Vec::new();
     let statuses = streams.statuses().await;
-    let dead = streams.entries(DEAD).await;
+    let dead = streams.entries(dead_stream).await;
     let dead_for = |id: &str| {
         dead.iter()
             .any(|(_, f)| f.get("dead_entry_id").is_some_and(|v| v == id.as_bytes()))
@@ -413,7 +422,7 @@ async fn every_bad_input_gets_its_documented_answer() {
     // Wait for every answer, then for the late duplicates to be consumed.
     let mut problems = Vec::new();
     within(Duration::from_secs(60), async || {
-        problems = unanswered(&streams, &cases, &entry_ids).await;
+        problems = unanswered(&streams, DEAD, &cases, &entry_ids).await;
         problems.is_empty().then_some(())
     })
     .await;
@@ -489,6 +498,173 @@ async fn every_bad_input_gets_its_documented_answer() {
         outside.is_empty(),
         "written beside the data folder: {outside:?}"
     );
+    service.stop().await;
+}
+
+/// A SuggestPostCreated for `job` with `groups` and `rest` (raw JSON members after them).
+fn campaign(job: &str, groups: &str, rest: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    event(
+        "SuggestPostCreated",
+        format!(
+            r#"{{"campaignId":"c-{job}","jobId":"{job}","userId":1,"groups":{groups},"message":"hi"{rest}}}"#
+        ),
+    )
+}
+
+/// The poster's cases (docs/events.md, "Bad input"), published on the campaign stream; the
+/// last two are events of one kind on the other kind's stream.
+fn poster_catalogue() -> Vec<Case> {
+    let case = |name, fields, answer| Case {
+        name,
+        fields,
+        answer,
+    };
+    let many = format!(
+        "[{}]",
+        (1..=501)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let eleven = format!(
+        r#","attachments":[{}]"#,
+        [r#"{"type":"vk","value":"photo1_2"}"#; 11].join(",")
+    );
+    vec![
+        case("no groups", campaign("p1", "[]", ""), Answer::Invalid("p1")),
+        case(
+            "501 groups",
+            campaign("p2", &many, ""),
+            Answer::Invalid("p2"),
+        ),
+        case(
+            "group id 0",
+            campaign("p3", r#"["club0"]"#, ""),
+            Answer::Invalid("p3"),
+        ),
+        case(
+            "a group link to another site",
+            campaign("p4", r#"["https://example.com/apiclub"]"#, ""),
+            Answer::Invalid("p4"),
+        ),
+        case(
+            "11 attachments",
+            campaign("p5", "[1]", &eleven),
+            Answer::Invalid("p5"),
+        ),
+        case(
+            "a storage key outside uploads/",
+            campaign(
+                "p6",
+                "[1]",
+                r#","attachments":[{"type":"photo","key":"DEFAULT/1/j_stage1/df_users.parquet"}]"#,
+            ),
+            Answer::Invalid("p6"),
+        ),
+        case(
+            "a storage key climbing out of uploads/",
+            campaign(
+                "p7",
+                "[1]",
+                r#","attachments":[{"type":"doc","key":"uploads/../x"}]"#,
+            ),
+            Answer::Invalid("p7"),
+        ),
+        case(
+            "two documents",
+            campaign(
+                "p8",
+                "[1]",
+                r#","attachments":[{"type":"doc","key":"uploads/a.pdf"},{"type":"doc","key":"uploads/b.pdf"}]"#,
+            ),
+            Answer::Invalid("p8"),
+        ),
+        case(
+            "an oversized message",
+            event(
+                "SuggestPostCreated",
+                format!(
+                    r#"{{"campaignId":"c-p9","jobId":"p9","userId":1,"groups":[1],"message":"{}"}}"#,
+                    "я".repeat(16_385)
+                ),
+            ),
+            Answer::Invalid("p9"),
+        ),
+        case(
+            "no message and no attachments",
+            event(
+                "SuggestPostCreated",
+                r#"{"campaignId":"c-p10","jobId":"p10","userId":1,"groups":[1]}"#,
+            ),
+            Answer::Invalid("p10"),
+        ),
+        case(
+            "a file under uploads/ that storage does not hold",
+            campaign(
+                "p11",
+                "[1]",
+                r#","attachments":[{"type":"photo","key":"uploads/missing.png"}]"#,
+            ),
+            Answer::Failed("p11", 1, "INVALID_EVENT"),
+        ),
+        case(
+            "a report on the campaign stream",
+            report("p12", "[1]"),
+            Answer::Invalid("p12"),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_campaign_gets_its_documented_answer() {
+    let sim = sim::start(|c| c.wall_post_captcha_rate = 0.0).await;
+    let service = Service::start(&sim, &[("VKP_POSTER__INTERVAL", "25ms")]).await;
+    let cases = poster_catalogue();
+    let streams = service
+        .streams()
+        .await
+        .named(POSTER_INPUT, STATUS, "cg_vk_poster");
+    let mut entry_ids = Vec::new();
+    for case in &cases {
+        entry_ids.push(streams.publish_raw(&case.fields).await);
+    }
+    // And a campaign on the report stream: refused there, with its campaign's status.
+    let misrouted = service.streams().await;
+    let id = misrouted.publish_raw(&campaign("p13", "[1]", "")).await;
+    let mut problems = Vec::new();
+    within(Duration::from_secs(60), async || {
+        problems = unanswered(&streams, POSTER_DEAD, &cases, &entry_ids).await;
+        problems.extend(
+            unanswered(
+                &misrouted,
+                DEAD,
+                &[Case {
+                    name: "a campaign on the report stream",
+                    fields: Vec::new(),
+                    answer: Answer::Invalid("p13"),
+                }],
+                std::slice::from_ref(&id),
+            )
+            .await,
+        );
+        problems.is_empty().then_some(())
+    })
+    .await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(streams.pending().await, 0, "nothing left pending");
+    // Nothing was posted, and no file but under uploads/ (none) or a campaign prefix exists.
+    let truth: Value = reqwest::get(format!("{}/sim/truth/posts", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(truth["posts"].as_array().unwrap().len(), 0, "{truth}");
+    let mut files = Vec::new();
+    if service.files.exists() {
+        collect_files(&service.files, &service.files, &mut files);
+    }
+    assert!(files.is_empty(), "{files:?}");
     service.stop().await;
 }
 

@@ -29,6 +29,7 @@ fn cluster_settings(
             ("STREAM_VK_PARSER", INPUT),
             ("STREAM_STATUS_CHANGE", STATUS),
             ("STREAM_GRAPH_WORKER", GRAPH),
+            ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
             // The shared limiter runs its script on the cluster too.
             ("VKP_VK__RATE_LIMITER", "redis"),
             ("STORAGE_URL", files.to_str().unwrap()),

@@ -361,6 +361,20 @@ fn status_updates_golden_encode() {
             ),
         ),
         (
+            "StatusUpdate.campaign_completed",
+            StatusUpdate::completed_final(
+                &vk_parser::ids::ReportId::parse("camp-2026-0007").unwrap(),
+                &vk_parser::ids::JobId::parse("job_77").unwrap(),
+                Stage::One,
+                Artifacts {
+                    prefix: "SUGGEST/6/job_77_stage1/".into(),
+                    manifest: "SUGGEST/6/job_77_stage1/manifest.json".into(),
+                },
+                "4 communities: deferred 0, published 1, skipped 1, suggested 2, unknown 0",
+                at(),
+            ),
+        ),
+        (
             "StatusUpdate.failed",
             StatusUpdate::failed(
                 &report(),
@@ -640,6 +654,7 @@ fn docs_events_md_matches_the_golden_files() {
         "SuggestPostCreated",
         "StatusUpdate.in_progress",
         "StatusUpdate.stage1_completed",
+        "StatusUpdate.campaign_completed",
         "StatusUpdate.failed",
         "GraphReady",
     ];

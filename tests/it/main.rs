@@ -11,6 +11,8 @@
 //! - `dashboard`: every metric deploy/'s dashboard and alerting rules name is one we export.
 //! - `demo`: the README's first command, then `inspect`, `export`, networkx; Ctrl-C leaves nothing.
 //! - `events`: golden JSON decodes and encodes, malformed entries are refused, docs/events.md true.
+//! - `poster`: campaigns through the app match `/sim/truth/posts`: every kind of community,
+//!   the daily limit, a dead token, captchas, S3.
 //! - `report`: whole reports through the app match `/sim/truth`.
 //! - `rotation`: rotation and retry passes keep a report exact when the author's token degrades.
 //! - `secrets`: no secret reaches logs, Redis, stored files or error text, jobs failing included.
@@ -33,6 +35,7 @@ mod contract;
 mod dashboard;
 mod demo;
 mod events;
+mod poster;
 mod report;
 mod rotation;
 mod secrets;

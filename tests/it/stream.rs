@@ -16,7 +16,7 @@ use redis::aio::MultiplexedConnection;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use vk_parser::events::{Artifacts, FailureReason, IncomingEvent};
+use vk_parser::events::{Artifacts, FailureReason, IncomingEvent, JobKind};
 use vk_parser::ids::VkUserId;
 use vk_parser::metrics::Metrics;
 use vk_parser::settings::Settings;
@@ -137,6 +137,7 @@ impl Harness {
     async fn consumer(&self, name: &str) -> Consumer {
         Consumer::connect(
             &self.settings(name),
+            JobKind::Report,
             self.handler.clone(),
             Arc::new(Metrics::new()),
         )
@@ -546,9 +547,14 @@ async fn shutdown_drains_within_the_grace_and_leaves_the_rest_pending() {
 async fn group_gauges_follow_xinfo_groups() {
     let h = Harness::new();
     let metrics = Arc::new(Metrics::new());
-    let mut c = Consumer::connect(&h.settings("gauges"), h.handler.clone(), metrics.clone())
-        .await
-        .unwrap();
+    let mut c = Consumer::connect(
+        &h.settings("gauges"),
+        JobKind::Report,
+        h.handler.clone(),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
     for n in 0..3 {
         h.publish(1, &format!("g-{n}")).await;
     }

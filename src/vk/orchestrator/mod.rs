@@ -140,7 +140,41 @@ impl Orchestrator {
     /// A session for `job`, on the author's token (or a leased one when the source has no user
     /// tokens).
     pub async fn session(&self, job: &JobId, author: VkUserId) -> Result<Session, VkError> {
-        let mut session = Session {
+        let mut session = self.new_session(job, author);
+        session.decoy_at = session.draw_decoy();
+        match self.source.user_token(author).await? {
+            Some(token) => {
+                session.on_author = true;
+                session.current = Some(token);
+            }
+            None => session.switch_to_global(None).await?,
+        }
+        Ok(session)
+    }
+
+    /// A session on `sender`'s own token and nothing else, for work VK attributes to the user
+    /// (a campaign's posts, and the reads whose answers are about the caller's rights): it never
+    /// leases a global token. Errors the client cannot get past on the token come back to the
+    /// caller as they are; a dead token is `VK_RECONNECT_REQUIRED`.
+    pub async fn sender_session(&self, job: &JobId, sender: VkUserId) -> Result<Session, VkError> {
+        let mut session = self.new_session(job, sender);
+        session.sender_only = true;
+        session.decoy_at = session.draw_decoy();
+        match self.source.user_token(sender).await? {
+            Some(token) => {
+                session.on_author = true;
+                session.current = Some(token);
+                Ok(session)
+            }
+            None => Err(VkError::NoToken {
+                reason: FailureReason::VkReconnectRequired,
+                message: format!("the token manager has no token of user {sender}"),
+            }),
+        }
+    }
+
+    fn new_session(&self, job: &JobId, author: VkUserId) -> Session {
+        Session {
             client: self.client.clone(),
             source: self.source.clone(),
             settings: self.settings.clone(),
@@ -165,16 +199,8 @@ impl Orchestrator {
             decoys_sent: 0,
             error_streak: 0,
             rotations: Vec::new(),
-        };
-        session.decoy_at = session.draw_decoy();
-        match self.source.user_token(author).await? {
-            Some(token) => {
-                session.on_author = true;
-                session.current = Some(token);
-            }
-            None => session.switch_to_global(None).await?,
+            sender_only: false,
         }
-        Ok(session)
     }
 }
 
@@ -219,12 +245,17 @@ pub struct Session {
     error_streak: u32,
     /// Why the session moved to a fresh token on its own, in order (for tests and logs).
     rotations: Vec<&'static str>,
+    /// Only the author's (the sender's) token may be used: see [`Orchestrator::sender_session`].
+    sender_only: bool,
 }
 
 impl Session {
     /// Calls `method`, moving between tokens as the errors require. Errors that are about the
     /// target or the request (skip, split, fail) come back to the caller.
     pub async fn call(&mut self, method: &str, params: &Params) -> Result<Answer, VkError> {
+        if self.sender_only {
+            return self.call_as_sender(method, params).await;
+        }
         loop {
             let token = self.token_for(method).await?;
             let error = match self.client.call(&token, method, params).await {
@@ -265,6 +296,87 @@ impl Session {
             };
             self.switch_to_global(Some(reason)).await?;
         }
+    }
+
+    /// [`Session::call`] on the sender's token alone: the expired-token refresh once, a dead
+    /// token as `VK_RECONNECT_REQUIRED`, a spent quota recorded in the ledger; every other
+    /// error is the caller's to act on (a campaign skips, defers or pauses).
+    async fn call_as_sender(&mut self, method: &str, params: &Params) -> Result<Answer, VkError> {
+        loop {
+            let token = self.token_for(method).await?;
+            let error = match self.client.call(&token, method, params).await {
+                Ok(answer) => {
+                    self.answered(method).await;
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            match error.action() {
+                Action::DropToken(_) if error.code() == Some(1117) && !self.author_refreshed => {
+                    if self.refresh_author().await {
+                        continue;
+                    }
+                }
+                Action::DropToken(_) => {}
+                Action::Bench(_) if error.code() == Some(29) => {
+                    if let Some(ledger) = &self.quota {
+                        ledger.mark_spent(token.key, method);
+                    }
+                    return Err(error);
+                }
+                // VK charges a refused call (214, 15, 100...) to the quota like an answered
+                // one; a captcha'd call is not charged.
+                _ if matches!(error, VkError::Api { .. }) && error.code() != Some(14) => {
+                    self.count_calls([method]);
+                    return Err(error);
+                }
+                _ => return Err(error),
+            }
+            let when = if self.author_ok {
+                "mid-campaign"
+            } else {
+                "on its first request"
+            };
+            return Err(VkError::NoToken {
+                reason: FailureReason::VkReconnectRequired,
+                message: format!("the sender's token failed {when} ({error})"),
+            });
+        }
+    }
+
+    /// Posts a file to an upload server `upload_url` handed to this session's token, from the
+    /// same address (the token's proxy) as its API calls.
+    pub async fn upload(
+        &mut self,
+        upload_url: &str,
+        field: &'static str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<serde_json::Value, VkError> {
+        let token = self.current.clone().ok_or_else(|| VkError::NoToken {
+            reason: FailureReason::VkReconnectRequired,
+            message: "the session holds no token to upload with".to_owned(),
+        })?;
+        self.client
+            .upload(&token, upload_url, field, filename, bytes)
+            .await
+    }
+
+    /// Whether the session's only token has answered once (a sender session).
+    pub fn token_proved(&self) -> bool {
+        self.author_ok
+    }
+
+    /// Calls of `method` the current token made today by the shared ledger, and whether the
+    /// ledger says its quota is spent; `None` without a ledger.
+    pub async fn used_today(&mut self, method: &str) -> Option<(u64, bool)> {
+        let ledger = self.quota.clone()?;
+        let token = self.current.clone()?;
+        let (used, spent) = ledger.used(token.key).await;
+        Some((
+            used.get(method).copied().unwrap_or(0),
+            spent.iter().any(|m| m == method),
+        ))
     }
 
     /// Book-keeping after an answer: the author's token proved alive, quotas, rotation.
@@ -333,6 +445,14 @@ impl Session {
 
     /// Releases the current token (if leased) with `reason` and leases another, with backoff.
     async fn switch_to_global(&mut self, release: Option<ReleaseReason>) -> Result<(), VkError> {
+        if self.sender_only {
+            // A rotation the session would make on its own (error bursts, empty answers,
+            // benches) has nowhere to go: the sender's work stays on the sender's token.
+            return Err(VkError::NoToken {
+                reason: FailureReason::VkRateLimit,
+                message: "the sender's token cannot be replaced by a global one".to_owned(),
+            });
+        }
         if let Some(reason) = release {
             if let Some(old) = self.current.take() {
                 self.release_one(&old, reason).await;
