@@ -91,6 +91,18 @@ impl Fleet {
         self.spawn();
     }
 
+    /// SIGKILL every process at once, then start as many fresh ones.
+    async fn kill_all(&mut self) {
+        let n = self.procs.len();
+        for mut child in self.procs.drain(..) {
+            child.start_kill().expect("SIGKILL");
+            let _ = child.wait().await;
+        }
+        for _ in 0..n {
+            self.spawn();
+        }
+    }
+
     /// SIGTERM everyone and wait: the end of the run is a normal shutdown.
     async fn stop(&mut self) {
         for child in &self.procs {
@@ -594,4 +606,290 @@ fn check_stage_files(data: &Path, prefix: &str, problems: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// Campaigns under kills (issue 17): three `vk-parser run` processes, 100-community campaigns
+/// published one after another while a process is SIGKILLed at random moments
+/// (`CHAOS_POSTER_KILLS`, default 20), and once more right after wall.post answered: the first
+/// kill waits for a community whose post VK made while its ledger entry still says `sent`
+/// (wall.post's answers are cut in half at a rate, so the post exists and the answer is lost),
+/// then kills every process. At the end: one final status per campaign, COMPLETED; one row per
+/// community; every published or suggested row is one post in `/sim/truth/posts` and every
+/// other row none; no community holds two posts of one campaign.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_campaigns_post_each_community_once() {
+    let kills_target = env_number("CHAOS_POSTER_KILLS", 20);
+    let seed = env_number("CHAOS_SEED", 7);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sim = sim::start(|c| {
+        // A campaign of 100 posts in one simulated day: VK's 50 would defer half of each.
+        c.quotas.push("wall.post=5000".to_owned());
+        // Deterministic outcomes: captchas have their own test (poster.rs).
+        c.wall_post_captcha_rate = 0.0;
+    })
+    .await;
+    // Lost answers: a fifth of wall.post answers arrive cut in half, after the post was made.
+    sim::control(
+        &sim,
+        "/sim/faults",
+        json!({"methods": {"wall.post": {"truncated": 0.2}}}),
+    )
+    .await;
+    let redis = RedisServer::start_durable();
+    let url = redis.url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(data.join("uploads")).unwrap();
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0]);
+    std::fs::write(data.join("uploads/banner.png"), &png).unwrap();
+    let logs = std::env::temp_dir().join(format!("vk-parser-poster-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let scaled = |secs: f64| format!("{}ms", (secs * 1000.0 / sim::TIME_SCALE) as u64);
+    let mut env = sim::env(&sim);
+    for (k, v) in [
+        ("REDIS_URL", url.clone()),
+        ("STORAGE_URL", data.to_str().unwrap().to_owned()),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+        ("VKP_SERVICE__ENVIRONMENT", "production".to_owned()),
+        ("MAX_RETRIES", "50".to_owned()),
+        ("VKP_STREAM__BLOCK", "100ms".to_owned()),
+        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms".to_owned()),
+        ("VKP_STREAM__LEASE_TTL", "1s".to_owned()),
+        ("VKP_STREAM__MIN_IDLE", "1s".to_owned()),
+        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms".to_owned()),
+        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms".to_owned()),
+        // VK's pace and guid window on the simulator's clock (20 times faster).
+        ("VKP_POSTER__INTERVAL", scaled(0.5)),
+        ("VKP_POSTER__JITTER", scaled(1.0)),
+        ("VKP_POSTER__GUID_WINDOW", scaled(3000.0)),
+        ("VKP_POSTER__DAILY_POSTS", "5000".to_owned()),
+    ] {
+        env.insert(k.to_owned(), v);
+    }
+    let mut fleet = Fleet {
+        env,
+        logs: logs.clone(),
+        procs: Vec::new(),
+        started: 0,
+    };
+    for _ in 0..3 {
+        fleet.spawn();
+    }
+    let sender = sim.named_communities().admin_user;
+    let groups: Vec<u32> = (1..=100).collect();
+    let campaign = |n: usize| {
+        json!({"campaignId": format!("c-post{n}"), "jobId": format!("post{n}"),
+               "userId": sender, "groups": groups, "message": format!("Campaign {n}"),
+               "attachments": [{"type": "photo", "key": "uploads/banner.png"}]})
+    };
+    let publish_campaign = async |n: usize| {
+        let streams = Streams::try_open(&url).await.ok()?;
+        let streams = streams.named(
+            "stream:poster:vk",
+            crate::support::backend::STATUS,
+            "cg_vk_poster",
+        );
+        streams
+            .try_publish("SuggestPostCreated", &campaign(n))
+            .await
+            .ok()
+    };
+    // The group reads from `$` when it is created: publish only once it exists.
+    let mut groups_conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    within(Duration::from_secs(30), async || {
+        let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("stream:poster:vk")
+            .query_async(&mut groups_conn)
+            .await
+            .ok()?;
+        info.groups
+            .iter()
+            .any(|g| g.name == "cg_vk_poster")
+            .then_some(())
+    })
+    .await
+    .expect("the campaign group exists");
+    let mut campaigns = 0usize;
+    publish_campaign(campaigns).await.expect("published");
+    campaigns += 1;
+    let ledger_key = |n: usize| format!("vkp:post:job:post{n}:stage1:ledger");
+    let started = Instant::now();
+
+    // The kill right after wall.post answered: a post VK made whose entry still says `sent`.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let lost_answer = within(Duration::from_secs(120), async || {
+        let ledger: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(ledger_key(0))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let sent: Vec<i64> = ledger
+            .iter()
+            .filter(|(_, v)| v.starts_with("sent|"))
+            .filter_map(|(k, _)| k.strip_prefix("g:")?.parse().ok())
+            .collect();
+        let truth = sim_posts(&sim).await;
+        let made = sent
+            .iter()
+            .find(|g| truth.iter().any(|p| p["group_id"] == json!(g)))?;
+        Some(*made)
+    })
+    .await;
+    let lost_group = lost_answer.expect("a post whose answer was lost while its entry said sent");
+    fleet.kill_all().await;
+    let mut kills = 3u64;
+
+    // Random kills while campaigns follow one another.
+    let mut random_kills = 0;
+    while random_kills < kills_target {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1000))).await;
+        let finals = statuses(&url).await.map(|s| finals(&s)).unwrap_or_default();
+        if finals.contains_key(&(format!("post{}", campaigns - 1), 1))
+            && publish_campaign(campaigns).await.is_some()
+        {
+            campaigns += 1;
+        }
+        fleet.kill_one(&mut rng).await;
+        random_kills += 1;
+        kills += 1;
+    }
+    let ended = within(
+        Duration::from_secs(env_number("CHAOS_CALM_SECS", 300)),
+        async || {
+            let finals = statuses(&url).await.map(|s| finals(&s))?;
+            (0..campaigns)
+                .all(|n| finals.contains_key(&(format!("post{n}"), 1)))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        ended.is_some(),
+        "campaigns still open; logs in {}",
+        logs.display()
+    );
+    fleet.stop().await;
+
+    let statuses = statuses(&url).await.unwrap();
+    let finals = finals(&statuses);
+    let truth = sim_posts(&sim).await;
+    let mut problems = Vec::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for n in 0..campaigns {
+        let job = format!("post{n}");
+        let got = &finals[&(job.clone(), 1)];
+        if got.len() != 1 || got[0]["status"] != "COMPLETED" {
+            problems.push(format!("{job}: finals {got:?}"));
+            continue;
+        }
+        let prefix = got[0]["artifacts"]["prefix"].as_str().unwrap_or("");
+        check_stage_files(&data, prefix, &mut problems);
+        let bytes = std::fs::read(data.join(prefix).join("posts.parquet")).unwrap();
+        let table = vk_parser::tables::from_parquet("posts", &bytes).unwrap();
+        let group_ids = table.opt_i64s("group_id").unwrap();
+        let post_ids = table.opt_i64s("post_id").unwrap();
+        let outcome = table.strs("outcome").unwrap();
+        let guid = table.strs("guid").unwrap();
+        if table.rows() != groups.len() {
+            problems.push(format!(
+                "{job}: {} rows for {} communities",
+                table.rows(),
+                groups.len()
+            ));
+        }
+        for i in 0..table.rows() {
+            let o = outcome[i].clone().unwrap_or_default();
+            *outcomes.entry(o.clone()).or_default() += 1;
+            let Some(g) = group_ids[i] else { continue };
+            let made: Vec<&Value> = truth
+                .iter()
+                .filter(|p| p["group_id"] == json!(g) && p["guid"] == json!(guid[i]))
+                .collect();
+            let want = usize::from(o == "published" || o == "suggested");
+            if o == "unknown" {
+                if made.len() > 1 {
+                    problems.push(format!(
+                        "{job} club{g}: unknown, posted {} times",
+                        made.len()
+                    ));
+                }
+            } else if made.len() != want {
+                problems.push(format!("{job} club{g}: {o}, {} posts on VK", made.len()));
+            } else if want == 1 && json!(post_ids[i]) != made[0]["post_id"] {
+                problems.push(format!(
+                    "{job} club{g}: row post {:?}, VK {}",
+                    post_ids[i], made[0]
+                ));
+            }
+        }
+    }
+    // Whatever happened, no community holds two posts of one campaign.
+    let mut per: BTreeMap<(i64, String), usize> = BTreeMap::new();
+    for p in &truth {
+        let key = (
+            p["owner_id"].as_i64().unwrap_or(0),
+            p["text"].as_str().unwrap_or("").to_owned(),
+        );
+        *per.entry(key).or_default() += 1;
+    }
+    for ((owner, text), n) in &per {
+        if *n > 1 {
+            problems.push(format!("wall {owner}: {n} posts of {text:?}"));
+        }
+    }
+    let repeats = sim_posts_repeats(&sim).await;
+    println!(
+        "poster chaos (seed {seed}): {kills} kills (3 right after a lost answer, club{lost_group}), \
+         {campaigns} campaigns of {} communities, outcomes {outcomes:?}, {} posts, \
+         {repeats} wall.post answered from the guid window; {:.0}s",
+        groups.len(),
+        truth.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(repeats >= 1, "the lost answer was repeated with its guid");
+    assert!(
+        problems.is_empty(),
+        "{} problems (logs in {}):\n{}",
+        problems.len(),
+        logs.display(),
+        problems.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+async fn sim_posts_json(sim: &SimHandle) -> Value {
+    reqwest::get(format!("{}/sim/truth/posts", sim.api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Every post made through wall.post.
+async fn sim_posts(sim: &SimHandle) -> Vec<Value> {
+    sim_posts_json(sim).await["posts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// wall.post calls answered from the guid window.
+async fn sim_posts_repeats(sim: &SimHandle) -> u64 {
+    sim_posts_json(sim).await["guid_repeats"]
+        .as_u64()
+        .unwrap_or(0)
 }

@@ -5,7 +5,8 @@
 //! - `admin`: publish, inspect, dlq list and replay work through the real binary.
 //! - `app`: start-up checks Redis and storage and names what is missing, the password hidden.
 //! - `bad_input`: each bad input (docs/events.md) gets its documented answer; the service stays up.
-//! - `chaos`: under kills, Redis restarts and faults: one final status per stage, no lease leaked.
+//! - `chaos`: under kills, Redis restarts and faults: one final status per stage, no lease leaked;
+//!   campaigns under kills (one right after a lost wall.post answer): no community posted twice.
 //! - `cluster`: on a Redis Cluster every script runs (no CROSSSLOT): both stages, a dead letter.
 //! - `contract`: the stages write exactly docs/data.md's tables, as the seed's readers expect.
 //! - `dashboard`: every metric deploy/'s dashboard and alerting rules name is one we export.
