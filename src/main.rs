@@ -25,10 +25,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the service: consume report events until SIGINT/SIGTERM (the default).
+    /// Run the service: consume report and campaign events until SIGINT/SIGTERM (the default).
     Run,
-    /// Run one report end to end on the simulator and a local folder.
+    /// Run one report (or, with --job suggest, one campaign) end to end on the simulator and a
+    /// local folder.
     Demo {
+        /// The job kind.
+        #[arg(long, value_enum, default_value = "report")]
+        job: demo::DemoJob,
         /// Users in the simulated VK graph.
         #[arg(long, default_value_t = 20_000)]
         users: u32,
@@ -45,12 +49,33 @@ enum Command {
         #[arg(long)]
         sim_binary: Option<PathBuf>,
     },
-    /// Publish a ReportCreated or Stage2Created on the input stream (checked first).
+    /// Publish an event on its job kind's stream (checked first).
     Publish {
-        /// `ReportCreated` or `Stage2Created`.
+        /// `ReportCreated`, `Stage2Created` or `SuggestPostCreated`.
         event_type: String,
         /// The JSON payload (docs/events.md).
         payload: String,
+    },
+    /// Start a campaign: upload the files into storage, publish a SuggestPostCreated (checked).
+    Post {
+        /// The sender's VK user id (their token posts).
+        #[arg(long)]
+        user: i64,
+        /// Communities, comma-separated: ids, club1, screen names, vk.com links.
+        #[arg(long, value_delimiter = ',', required = true)]
+        groups: Vec<String>,
+        /// The post's text.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// A local file to attach (pictures as photos, others as a document); repeatable.
+        #[arg(long)]
+        attach: Vec<PathBuf>,
+        /// Sign the post with the sender's name.
+        #[arg(long)]
+        signed: bool,
+        /// Post without checking each community's rights first.
+        #[arg(long)]
+        no_check_rights: bool,
     },
     /// Print a stage's manifest and the first rows of its tables.
     Inspect {
@@ -125,6 +150,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped(app::shutdown_on_signal()).await?;
         }
         Command::Demo {
+            job,
             users,
             report_type,
             no_compare,
@@ -132,6 +158,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             sim_binary,
         } => {
             let options = demo::DemoOptions {
+                job,
                 users,
                 report: report_type,
                 data_dir,
@@ -147,6 +174,28 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             "{}",
             admin::publish(&settings, &event_type, &payload).await?
         ),
+        Command::Post {
+            user,
+            groups,
+            message,
+            attach,
+            signed,
+            no_check_rights,
+        } => {
+            let request = admin::PostRequest {
+                user,
+                groups,
+                message,
+                attach,
+                signed,
+                no_check_rights,
+            };
+            let posted = admin::post(&settings, &request).await?;
+            println!(
+                "campaign {} published as entry {}",
+                posted.job, posted.entry
+            );
+        }
         Command::Inspect { prefix, rows } => {
             print!("{}", admin::inspect(&settings, &prefix, rows).await?)
         }

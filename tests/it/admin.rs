@@ -137,3 +137,79 @@ async fn inspect_prints_a_stage() {
     );
     assert!(text.contains("2 | 3 | 1"), "{text}");
 }
+
+/// `post` stores the files under `uploads/{job}/`, then publishes a checked campaign on the
+/// campaign stream; a bad campaign publishes nothing and stores nothing.
+#[test]
+fn post_uploads_the_files_then_publishes_the_campaign() {
+    let redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let picture = data.path().join("my banner.png");
+    std::fs::write(&picture, b"\x89PNG....").unwrap();
+    let store = data.path().join("store");
+    let url = redis.url();
+    let vars = [
+        ("REDIS_URL", url.as_str()),
+        ("STORAGE_URL", store.to_str().unwrap()),
+    ];
+    let bad = vk_parser(
+        &[
+            "post",
+            "--user",
+            "6",
+            "--groups",
+            "club0",
+            "--message",
+            "hi",
+        ],
+        &vars,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("groups[0]"));
+    assert_eq!(xlen(&redis, "stream:poster:vk"), 0);
+    let good = vk_parser(
+        &[
+            "post",
+            "--user",
+            "6",
+            "--groups",
+            "club1,apiclub",
+            "--message",
+            "hi",
+            "--attach",
+            picture.to_str().unwrap(),
+        ],
+        &vars,
+    );
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let job = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("the campaign id")
+        .to_owned();
+    assert_eq!(xlen(&redis, "stream:poster:vk"), 1);
+    let stored = store.join("uploads").join(&job).join("my_banner.png");
+    assert_eq!(std::fs::read(&stored).unwrap(), b"\x89PNG....");
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("stream:poster:vk")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&entries[0].1[1].1).unwrap();
+    assert_eq!(entries[0].1[0].1, "SuggestPostCreated");
+    assert_eq!(payload["groups"], serde_json::json!(["club1", "apiclub"]));
+    assert_eq!(
+        payload["attachments"][0],
+        serde_json::json!({"type": "photo", "key": format!("uploads/{job}/my_banner.png")})
+    );
+}

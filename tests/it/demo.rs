@@ -188,6 +188,33 @@ fn demo_then_inspect_and_export_open_in_networkx() {
     assert!(text(&stage1.stderr).contains("stage 1 prefix"));
 }
 
+/// `demo --job suggest`: a campaign over one community of every kind, its outcome table
+/// printed, its table and manifest under `SUGGEST/`.
+#[test]
+fn the_campaign_demo_prints_one_outcome_per_community() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = demo(&data, 3000)
+        .args(["--job", "suggest"])
+        .output()
+        .expect("the demo runs");
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
+    for line in [
+        "community",
+        "suggested",
+        "published",
+        "wall_closed",
+        "not_found",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    let prefixes = stage_prefixes(&data);
+    assert_eq!(prefixes.len(), 1, "{prefixes:?}");
+    assert!(prefixes[0].starts_with("SUGGEST/"), "{prefixes:?}");
+    assert!(data.join(&prefixes[0]).join("posts.parquet").exists());
+}
+
 /// Process ids of `pid`'s children (Linux /proc).
 fn children_of(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();

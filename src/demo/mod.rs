@@ -6,7 +6,10 @@
 //! VK would be: the service never calls it in-process. Then it runs the service itself with
 //! local storage in `./data`, publishes a ReportCreated for three seeds, follows the status
 //! stream with a progress bar, publishes Stage2Created, and prints a summary. Every child is
-//! killed when the demo ends, Ctrl-C included (`kill_on_drop`).
+//! killed when the demo ends, Ctrl-C included (`kill_on_drop`). `--job suggest` runs a small
+//! campaign instead (`suggest`).
+
+mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -100,9 +103,20 @@ impl DemoReport {
     }
 }
 
+/// Which job kind the demo runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoJob {
+    /// A report (`--report-type`), stage 1 then stage 2.
+    Report,
+    /// A campaign: one post with a picture into the simulator's named communities.
+    Suggest,
+}
+
 /// What the demo runs.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
+    /// The job kind.
+    pub job: DemoJob,
     /// Users in the simulated graph.
     pub users: u32,
     /// The report type.
@@ -161,6 +175,9 @@ async fn run_steps(
     let (sim_child, sim) = start_sim(&sim_binary, options.users).await?;
     children.push(sim_child);
     let redis_url = format!("redis+unix://{}", socket.display());
+    if options.job == DemoJob::Suggest {
+        return suggest::run(&options.data_dir, &redis_url, &sim, stop, started).await;
+    }
     let seeds = pick_seeds(&sim.api, sim.open_user).await?;
     println!(
         "report: {} for seeds {seeds:?}, author {}",
@@ -225,29 +242,13 @@ impl Report<'_> {
         overrides: &[(&str, &str)],
         label: &str,
     ) -> Result<RunOutcome, DemoError> {
-        let interval_us = 420_000 / TIME_SCALE;
-        let mut env: HashMap<String, String> = [
-            ("REDIS_URL", self.redis_url.to_owned()),
-            ("STORAGE_URL", data_dir.display().to_string()),
-            ("VK_API_BASE_URL", self.sim.api.clone()),
-            ("TOKEN_SERVICE_URL", self.sim.api.clone()),
-            ("TOKEN_SERVICE_API_KEY", self.sim.manager_key.clone()),
-            ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
-            ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
-            ("VKP_STREAM__BLOCK", "200ms".to_owned()),
-            ("VKP_STREAM__PROGRESS_INTERVAL", "200ms".to_owned()),
-            ("VKP_TELEMETRY__LOG_LEVEL", "warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        env.extend(
-            overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        let settings = Settings::load(None, &env)?;
-        let app = App::build(settings).await?;
+        let app = App::build(service_settings(
+            self.redis_url,
+            self.sim,
+            data_dir,
+            overrides,
+        )?)
+        .await?;
         if label.is_empty() {
             println!("vk-parser is running (ops port {})", app.ops_addr());
         }
@@ -355,6 +356,37 @@ struct SimInfo {
     open_user: i64,
 }
 
+/// The service's settings on the demo's Redis and simulator, paced for [`TIME_SCALE`].
+fn service_settings(
+    redis_url: &str,
+    sim: &SimInfo,
+    data_dir: &Path,
+    overrides: &[(&str, &str)],
+) -> Result<Settings, DemoError> {
+    let interval_us = 420_000 / TIME_SCALE;
+    let mut env: HashMap<String, String> = [
+        ("REDIS_URL", redis_url.to_owned()),
+        ("STORAGE_URL", data_dir.display().to_string()),
+        ("VK_API_BASE_URL", sim.api.clone()),
+        ("TOKEN_SERVICE_URL", sim.api.clone()),
+        ("TOKEN_SERVICE_API_KEY", sim.manager_key.clone()),
+        ("VK_REQUEST_INTERVAL", format!("{interval_us}us")),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+        ("VKP_STREAM__BLOCK", "200ms".to_owned()),
+        ("VKP_STREAM__PROGRESS_INTERVAL", "200ms".to_owned()),
+        ("VKP_TELEMETRY__LOG_LEVEL", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Ok(Settings::load(None, &env)?)
+}
+
 async fn start_sim(binary: &Path, users: u32) -> Result<(Child, SimInfo), DemoError> {
     let mut child = Command::new(binary)
         .args([
@@ -450,8 +482,17 @@ async fn publish(
     event_type: &str,
     payload: Value,
 ) -> Result<(), DemoError> {
+    publish_on(conn, "stream:parser:vk", event_type, payload).await
+}
+
+async fn publish_on(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    event_type: &str,
+    payload: Value,
+) -> Result<(), DemoError> {
     let _: String = redis::cmd("XADD")
-        .arg("stream:parser:vk")
+        .arg(stream)
         .arg("*")
         .arg("event_type")
         .arg(event_type)
