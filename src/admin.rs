@@ -227,15 +227,20 @@ type RawField = (Vec<u8>, Vec<u8>);
 /// One dead letter: its id in the dead-letter stream and its fields (lossy UTF-8).
 pub type DeadLetter = (String, HashMap<String, String>);
 
-fn dead_stream(settings: &Settings) -> String {
-    StreamNames::from_settings(settings, JobKind::Report).dead
+fn dead_stream(settings: &Settings, kind: JobKind) -> String {
+    StreamNames::from_settings(settings, kind).dead
 }
 
 /// Up to `count` dead letters, oldest first.
-pub async fn dlq_list(settings: &Settings, count: usize) -> Result<Vec<DeadLetter>, AdminError> {
+/// Up to `count` dead letters of `kind`'s stream, oldest first.
+pub async fn dlq_list(
+    settings: &Settings,
+    kind: JobKind,
+    count: usize,
+) -> Result<Vec<DeadLetter>, AdminError> {
     let mut conn = redis(settings).await?;
     let entries: Vec<(String, Vec<RawField>)> = redis::cmd("XRANGE")
-        .arg(dead_stream(settings))
+        .arg(dead_stream(settings, kind))
         .arg("-")
         .arg("+")
         .arg("COUNT")
@@ -263,11 +268,15 @@ pub async fn dlq_list(settings: &Settings, count: usize) -> Result<Vec<DeadLette
 /// dead-letter stream; `ids` empty means all. A letter of a job stage that failed for good
 /// reruns from attempt 1 (its `failed` state is forgotten first). Entries without `event_type`
 /// and `payload` (not events at all) are left where they are. Returns how many were replayed.
-pub async fn dlq_replay(settings: &Settings, ids: &[String]) -> Result<usize, AdminError> {
+pub async fn dlq_replay(
+    settings: &Settings,
+    kind: JobKind,
+    ids: &[String],
+) -> Result<usize, AdminError> {
     let mut conn = redis(settings).await?;
-    let dead = dead_stream(settings);
+    let dead = dead_stream(settings, kind);
     let mut replayed = 0;
-    for (id, fields) in dlq_list(settings, usize::MAX >> 1).await? {
+    for (id, fields) in dlq_list(settings, kind, usize::MAX >> 1).await? {
         if !ids.is_empty() && !ids.contains(&id) {
             continue;
         }

@@ -332,6 +332,12 @@ mod tests {
             cause: BenchCause::QuotaSpent,
         }
         .emit(Some(&metrics));
+        CommunityPosted {
+            group: Some(7),
+            outcome: "skipped",
+            reason: Some("wall_closed"),
+        }
+        .emit(&metrics);
         let text = metrics.render();
         for expected in [
             r#"vkp_vk_requests_total{method="friends.get",outcome="error_6"} 1"#,
@@ -339,6 +345,7 @@ mod tests {
             r#"vkp_dead_lettered_total{reason="max_retries"} 1"#,
             r#"vkp_vk_quota_exhausted_total{method="users.get"} 1"#,
             r#"vkp_vk_tokens_benched{method="users.get"} 1"#,
+            r#"vkp_posts_total{outcome="skipped"} 1"#,
         ] {
             assert!(text.contains(expected), "{expected} in\n{text}");
         }

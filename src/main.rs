@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use vk_parser::app::{self, App};
+use vk_parser::events::JobKind;
 use vk_parser::settings::Settings;
 use vk_parser::stream::records::dead_letter;
 use vk_parser::telemetry;
@@ -98,6 +99,9 @@ enum Command {
     },
     /// The dead-letter stream: list entries, or replay them onto the input stream.
     Dlq {
+        /// The campaign stream's dead letters instead of the report stream's.
+        #[arg(long, global = true)]
+        poster: bool,
         #[command(subcommand)]
         action: DlqAction,
     },
@@ -140,6 +144,15 @@ async fn main() -> anyhow::Result<()> {
         std::io::stdout,
     ))?;
     run(command, settings).await
+}
+
+/// The job kind whose streams a `--poster` flag names.
+fn kind(poster: bool) -> JobKind {
+    if poster {
+        JobKind::Poster
+    } else {
+        JobKind::Report
+    }
 }
 
 /// Runs one command with loaded settings and telemetry started.
@@ -215,9 +228,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Dlq {
+            poster,
             action: DlqAction::List { count },
         } => {
-            for (id, fields) in admin::dlq_list(&settings, count).await? {
+            for (id, fields) in admin::dlq_list(&settings, kind(poster), count).await? {
                 let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("-");
                 println!(
                     "{id}  {}  entry {}  deliveries {}  {}",
@@ -229,8 +243,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Dlq {
+            poster,
             action: DlqAction::Replay { ids },
-        } => println!("replayed {}", admin::dlq_replay(&settings, &ids).await?),
+        } => println!(
+            "replayed {}",
+            admin::dlq_replay(&settings, kind(poster), &ids).await?
+        ),
     }
     Ok(())
 }

@@ -756,6 +756,20 @@ mod tests {
     }
 
     #[test]
+    fn campaign_communities_are_counted_by_outcome() {
+        let m = Metrics::new();
+        m.post_outcome("published");
+        m.post_outcome("published");
+        m.post_outcome("deferred");
+        let lines = block(&m.render(), "vkp_posts");
+        assert!(
+            lines.contains(&r#"vkp_posts_total{outcome="published"} 2"#.to_owned()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&r#"vkp_posts_total{outcome="deferred"} 1"#.to_owned()));
+    }
+
+    #[test]
     fn shared_limiter_failures_are_counted() {
         let m = Metrics::new();
         m.rate_limiter_error();

@@ -83,6 +83,7 @@ pub(super) async fn run(
         "campaign {job}: sender {sender}, {} communities, one picture",
         groups.len()
     );
+    let before = get(&sim.api, "/sim/stats").await?;
     let mut conn = redis::Client::open(redis_url)?
         .get_multiplexed_async_connection()
         .await?;
@@ -133,6 +134,19 @@ pub(super) async fn run(
             names[i], outcomes[i], reasons[i], posts[i]
         );
     }
+    let after = get(&sim.api, "/sim/stats").await?;
+    let requests = |stats: &Value| stats["requests"].as_u64().unwrap_or(0);
+    let by_method: Vec<String> = after["by_method"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(method, n)| {
+                    let n = n.as_u64()? - before["by_method"][method].as_u64().unwrap_or(0);
+                    (n > 0).then(|| format!("{method} {n}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let truth = get(&sim.api, "/sim/truth/posts").await?;
     println!();
     println!(
@@ -143,6 +157,11 @@ pub(super) async fn run(
             .map(|p| p.iter().filter(|p| p["author"] == sender).count())
             .unwrap_or(0),
         started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  VK requests          {} ({})",
+        requests(&after) - requests(&before),
+        by_method.join(", ")
     );
     println!("  parquet              {}", data_dir.join(prefix).display());
     Ok(())

@@ -213,3 +213,36 @@ fn post_uploads_the_files_then_publishes_the_campaign() {
         serde_json::json!({"type": "photo", "key": format!("uploads/{job}/my_banner.png")})
     );
 }
+
+/// `dlq --poster` reads and replays the campaign stream's dead letters, onto the campaign stream.
+#[test]
+fn campaign_dead_letters_are_listed_and_replayed_onto_their_stream() {
+    let redis = RedisServer::start();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let payload = r#"{"campaignId":"c","jobId":"j","userId":1,"groups":[1],"message":"hi"}"#;
+    let _: String = redis::cmd("XADD")
+        .arg("stream:poster:vk:dead")
+        .arg("*")
+        .arg("dead_error")
+        .arg("redis was away")
+        .arg("event_type")
+        .arg("SuggestPostCreated")
+        .arg("payload")
+        .arg(payload)
+        .query(&mut conn)
+        .unwrap();
+    let url = redis.url();
+    let vars = [("REDIS_URL", url.as_str())];
+    let reports = vk_parser(&["dlq", "list"], &vars);
+    assert!(!String::from_utf8_lossy(&reports.stdout).contains("redis was away"));
+    let list = vk_parser(&["dlq", "--poster", "list"], &vars);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("redis was away"));
+    let replay = vk_parser(&["dlq", "--poster", "replay"], &vars);
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("replayed 1"));
+    assert_eq!(xlen(&redis, "stream:poster:vk"), 1);
+    assert_eq!(xlen(&redis, "stream:poster:vk:dead"), 0);
+    assert_eq!(xlen(&redis, "stream:parser:vk"), 0);
+}

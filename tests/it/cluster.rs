@@ -96,7 +96,9 @@ async fn jobs_complete_through_a_three_node_cluster() {
         .await;
     let failed = streams.final_status("cluster-poison", 1).await;
     assert_eq!(failed["failureReason"], "INVALID_EVENT", "{failed}");
-    let dead = vk_parser::admin::dlq_list(&settings, 10).await.unwrap();
+    let dead = vk_parser::admin::dlq_list(&settings, vk_parser::events::JobKind::Report, 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].1.contains_key("dead_error"));
 

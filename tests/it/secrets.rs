@@ -59,6 +59,33 @@ async fn no_secret_leaves_a_whole_job() {
         .run_report("sec-user", "DEFAULT", seeds, named.open)
         .await;
 
+    // 1b. A campaign with a picture on the same IP-bound token: rights, uploads (through the
+    //     proxy) and posts, the poster's paths; then one whose sender's token is revoked.
+    let communities = sim.named_communities();
+    let storage = vk_parser::storage::open(&service_storage(&sim, &s3))
+        .await
+        .unwrap();
+    let picture = ObjectKey::parse("uploads/sec/banner.png").unwrap();
+    storage.put(&picture, png().into()).await.unwrap();
+    let campaigns = service.streams().await.named(
+        "stream:poster:vk",
+        crate::support::backend::STATUS,
+        "cg_vk_poster",
+    );
+    let campaign = |job: &str, sender: u32| {
+        json!({"campaignId": job, "jobId": job, "userId": sender,
+               "groups": [communities.open_wall, communities.suggest], "message": "hi",
+               "attachments": [{"type": "photo", "key": picture.as_str()}]})
+    };
+    campaigns
+        .publish(
+            "SuggestPostCreated",
+            &campaign("sec-post", communities.admin_user),
+        )
+        .await;
+    let posted = campaigns.final_status("sec-post", 1).await;
+    assert_eq!(posted["status"], "COMPLETED", "{posted}");
+
     // 2. The same on leased pool tokens: every request on the author's token meets a captcha,
     //    so both stages move to the global pool.
     let captcha_author = authors[0];
@@ -83,6 +110,14 @@ async fn no_secret_leaves_a_whole_job() {
         )
         .await;
     let failed = service.final_status("sec-revoked", 1).await;
+    assert_eq!(failed["failureReason"], "VK_RECONNECT_REQUIRED", "{failed}");
+    campaigns
+        .publish(
+            "SuggestPostCreated",
+            &campaign("sec-post-revoked", revoked_author),
+        )
+        .await;
+    let failed = campaigns.final_status("sec-post-revoked", 1).await;
     assert_eq!(failed["failureReason"], "VK_RECONNECT_REQUIRED", "{failed}");
 
     // 4. Fails: every pool token is revoked, and the author's meets captchas, so each leased
@@ -243,6 +278,31 @@ async fn no_secret_leaves_a_whole_job() {
 }
 
 /// Every token the simulator ever issued: user tokens (refreshed ones too), pool and special.
+/// A PNG header the simulator's upload server takes.
+fn png() -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    v.extend_from_slice(b"IHDR");
+    v.extend_from_slice(&640u32.to_be_bytes());
+    v.extend_from_slice(&480u32.to_be_bytes());
+    v.extend_from_slice(&[8, 2, 0, 0, 0]);
+    v
+}
+
+/// The storage settings of the service under test (the S3 server's `reports` bucket).
+fn service_storage(sim: &vk_sim::SimHandle, s3: &S3Server) -> vk_parser::settings::StorageSettings {
+    let vars = [
+        ("STORAGE_URL", "s3://reports".to_owned()),
+        ("AWS_ENDPOINT_URL", s3.endpoint.clone()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            crate::support::s3_server::ACCESS_KEY.to_owned(),
+        ),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET.to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sim::settings(sim, &pairs).storage
+}
+
 async fn every_token(sim: &vk_sim::SimHandle) -> Vec<String> {
     crate::support::sim::tokens(sim)
         .await
