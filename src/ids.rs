@@ -24,6 +24,9 @@ pub enum IdError {
     /// Not one of the report types.
     #[error("expected one of DEFAULT, HANDSHAKES, SUB_GRAPH")]
     BadReportType,
+    /// Not one of the community task kinds.
+    #[error("expected one of MEMBERS, POSTS, INTERACTIONS")]
+    BadTaskKind,
 }
 
 fn check_opaque(raw: &str) -> Result<(), IdError> {
@@ -86,6 +89,18 @@ opaque_id!(
     /// The backend's campaign id (a suggested-posts job's owner, as a report is a report job's).
     CampaignId
 );
+
+opaque_id!(
+    /// The backend's community task id (a community job's owner).
+    TaskId
+);
+
+impl From<&TaskId> for ReportId {
+    /// A task's statuses carry its id as `reportId`: the alphabet is the same.
+    fn from(id: &TaskId) -> ReportId {
+        ReportId(id.0.clone())
+    }
+}
 
 impl From<&CampaignId> for ReportId {
     /// A campaign's statuses carry its id as `reportId`: the alphabet is the same, so this
@@ -205,6 +220,47 @@ impl FromStr for ReportType {
 }
 
 impl fmt::Display for ReportType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a community task collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommunityTaskKind {
+    /// Every member, and who joined or left since the previous snapshot.
+    Members,
+    /// The latest posts and all their comments.
+    Posts,
+    /// Who liked, commented on and reposted the latest posts: the active audience.
+    Interactions,
+}
+
+impl CommunityTaskKind {
+    /// The wire name, also a storage key segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommunityTaskKind::Members => "MEMBERS",
+            CommunityTaskKind::Posts => "POSTS",
+            CommunityTaskKind::Interactions => "INTERACTIONS",
+        }
+    }
+}
+
+impl FromStr for CommunityTaskKind {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        match s {
+            "MEMBERS" => Ok(CommunityTaskKind::Members),
+            "POSTS" => Ok(CommunityTaskKind::Posts),
+            "INTERACTIONS" => Ok(CommunityTaskKind::Interactions),
+            _ => Err(IdError::BadTaskKind),
+        }
+    }
+}
+
+impl fmt::Display for CommunityTaskKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{JobId, ReportType, Stage, VkUserId};
+use crate::ids::{CommunityTaskKind, JobId, ReportType, Stage, VkUserId};
 
 /// Longest segment (one path component).
 pub const MAX_SEGMENT_LEN: usize = 128;
@@ -123,6 +123,31 @@ pub const CAMPAIGN_ROOT: &str = "SUGGEST";
 pub fn campaign_prefix(sender: VkUserId, job: &JobId) -> KeyPrefix {
     // Every part is validated: digits and the job id's alphabet.
     KeyPrefix(format!("{CAMPAIGN_ROOT}/{sender}/{job}_stage1/"))
+}
+
+/// The storage folder every community task's results go under
+/// (`COMMUNITY/{kind}/{jobId}_stage1/`).
+pub const COMMUNITY_ROOT: &str = "COMMUNITY";
+
+/// Where a community task writes: `COMMUNITY/{kind}/{jobId}_stage1/`.
+pub fn community_prefix(kind: CommunityTaskKind, job: &JobId) -> KeyPrefix {
+    KeyPrefix(format!("{COMMUNITY_ROOT}/{kind}/{job}_stage1/"))
+}
+
+/// A MEMBERS snapshot's prefix given from outside (`sinceSnapshot`): exactly
+/// `COMMUNITY/MEMBERS/{jobId}_stage1/` (the trailing `/` optional); answers the snapshot's job.
+pub fn parse_members_snapshot(raw: &str) -> Result<JobId, KeyError> {
+    let bad = || KeyError::BadStagePrefix(raw.chars().take(200).collect());
+    let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+    let rest = trimmed
+        .strip_prefix(COMMUNITY_ROOT)
+        .and_then(|r| r.strip_prefix('/'))
+        .and_then(|r| r.strip_prefix(CommunityTaskKind::Members.as_str()))
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(bad)?;
+    check_segment(rest)?;
+    let job = rest.strip_suffix("_stage1").ok_or_else(bad)?;
+    JobId::parse(job).map_err(|_| bad())
 }
 
 /// Where one stage of one job writes: `{reportType}/{mainIds}/{jobId}_stage{n}/`.

@@ -10,9 +10,11 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 
+use super::fields::{invalid, present, wrong_type};
 use super::seed::{page_name, screen_name};
-use super::SeedError;
+use super::{EventError, SeedError};
 use crate::ids::GroupId;
 
 /// A community as the event gave it.
@@ -52,6 +54,43 @@ impl CommunityRef {
             .map(CommunityRef::Id)
             .map_err(|_| SeedError::BadId)
     }
+}
+
+/// A job's `field`: 1 to `max` communities in any of the forms above, in the order given,
+/// duplicates removed; a refusal names the entry (`groups[3]`).
+pub(super) fn community_list(
+    o: &Map<String, Value>,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<CommunityRef>, EventError> {
+    let list = match present(o, field) {
+        None => return Err(EventError::MissingField(field)),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(wrong_type(field, "an array", other)),
+    };
+    if list.is_empty() || list.len() > max {
+        return Err(invalid(
+            field,
+            format!("expected 1 to {max} entries, found {}", list.len()),
+        ));
+    }
+    let mut groups: Vec<CommunityRef> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let entry_field = format!("{field}[{i}]");
+        let group = match entry {
+            Value::String(s) => CommunityRef::parse(s),
+            Value::Number(n) => n
+                .as_i64()
+                .map(CommunityRef::from_number)
+                .unwrap_or(Err(SeedError::BadId)),
+            other => return Err(wrong_type(&entry_field, "a string or a number", other)),
+        }
+        .map_err(|e| invalid(&entry_field, e))?;
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    Ok(groups)
 }
 
 fn parse_id(digits: &str) -> Result<CommunityRef, SeedError> {

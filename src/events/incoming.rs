@@ -1,5 +1,6 @@
-//! Decoding a stream entry: `ReportCreated` and `Stage2Created` (reports), and
-//! `SuggestPostCreated` (campaigns, decoded in [`super::suggest`]).
+//! Decoding a stream entry: `ReportCreated` and `Stage2Created` (reports),
+//! `SuggestPostCreated` (campaigns, decoded in [`super::suggest`]) and `CommunityTaskCreated`
+//! (community tasks, [`super::community_task`]).
 //!
 //! Fields are read one by one from the JSON object rather than through a derived `Deserialize`,
 //! so that every refusal names its field and says what was expected; serde's messages for
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::community_task::{CommunityTaskCreated, EVENT_TYPE as COMMUNITY_TASK_CREATED};
 use super::fields::{
     backend_id, created_at, event_id, id_text, invalid, opaque, parse_object, present, user_id,
     wrong_type,
@@ -40,6 +42,9 @@ pub enum IncomingEvent {
     Stage2Created(Stage2Created),
     /// Post into many communities (the poster's one stage).
     SuggestPostCreated(SuggestPostCreated),
+    /// Collect members, posts or interactions of communities (one stage; decoded, not yet
+    /// consumed: issue 18).
+    CommunityTaskCreated(CommunityTaskCreated),
 }
 
 /// Which job kind an event starts: each kind has its own stream, group and handler.
@@ -49,6 +54,8 @@ pub enum JobKind {
     Report,
     /// Suggested-post campaigns: `SuggestPostCreated` on `stream:poster:vk`.
     Poster,
+    /// Community tasks: `CommunityTaskCreated` on `stream:community:vk` (no consumer yet).
+    Community,
 }
 
 impl JobKind {
@@ -57,6 +64,7 @@ impl JobKind {
         match self {
             JobKind::Report => "report",
             JobKind::Poster => "poster",
+            JobKind::Community => "community",
         }
     }
 }
@@ -140,6 +148,9 @@ impl IncomingEvent {
         if event_type == SUGGEST_POST_CREATED {
             return SuggestPostCreated::decode(payload).map(IncomingEvent::SuggestPostCreated);
         }
+        if event_type == COMMUNITY_TASK_CREATED {
+            return CommunityTaskCreated::decode(payload).map(IncomingEvent::CommunityTaskCreated);
+        }
         let object = parse_object(payload)?;
         match Self::stage_of(event_type) {
             Some(Stage::One) => decode_report_created(&object).map(IncomingEvent::ReportCreated),
@@ -155,7 +166,10 @@ impl IncomingEvent {
     /// Exact and case-sensitive, as the backends write them.
     pub fn stage_of(event_type: &str) -> Option<Stage> {
         match event_type {
-            "ReportCreated" | "ReportCreatedEvent" | SUGGEST_POST_CREATED => Some(Stage::One),
+            "ReportCreated"
+            | "ReportCreatedEvent"
+            | SUGGEST_POST_CREATED
+            | COMMUNITY_TASK_CREATED => Some(Stage::One),
             "Stage2Created" | "Stage2CreatedEvent" => Some(Stage::Two),
             _ => None,
         }
@@ -165,6 +179,7 @@ impl IncomingEvent {
     pub fn kind_of(event_type: &str) -> Option<JobKind> {
         match event_type {
             SUGGEST_POST_CREATED => Some(JobKind::Poster),
+            COMMUNITY_TASK_CREATED => Some(JobKind::Community),
             other => Self::stage_of(other).map(|_| JobKind::Report),
         }
     }
@@ -173,6 +188,7 @@ impl IncomingEvent {
     pub fn kind(&self) -> JobKind {
         match self {
             IncomingEvent::SuggestPostCreated(_) => JobKind::Poster,
+            IncomingEvent::CommunityTaskCreated(_) => JobKind::Community,
             _ => JobKind::Report,
         }
     }
@@ -183,6 +199,7 @@ impl IncomingEvent {
             IncomingEvent::ReportCreated(_) => "ReportCreated",
             IncomingEvent::Stage2Created(_) => "Stage2Created",
             IncomingEvent::SuggestPostCreated(_) => SUGGEST_POST_CREATED,
+            IncomingEvent::CommunityTaskCreated(_) => COMMUNITY_TASK_CREATED,
         }
     }
 
@@ -192,6 +209,7 @@ impl IncomingEvent {
             IncomingEvent::ReportCreated(e) => serde_json::to_value(e),
             IncomingEvent::Stage2Created(e) => serde_json::to_value(e),
             IncomingEvent::SuggestPostCreated(e) => serde_json::to_value(e),
+            IncomingEvent::CommunityTaskCreated(e) => serde_json::to_value(e),
         };
         value
             .expect("events serialize to JSON: plain strings, numbers and bools")
@@ -204,6 +222,7 @@ impl IncomingEvent {
             IncomingEvent::ReportCreated(e) => e.report_id.clone(),
             IncomingEvent::Stage2Created(e) => e.report_id.clone(),
             IncomingEvent::SuggestPostCreated(e) => ReportId::from(&e.campaign_id),
+            IncomingEvent::CommunityTaskCreated(e) => ReportId::from(&e.task_id),
         }
     }
 
@@ -213,6 +232,7 @@ impl IncomingEvent {
             IncomingEvent::ReportCreated(e) => &e.job_id,
             IncomingEvent::Stage2Created(e) => &e.job_id,
             IncomingEvent::SuggestPostCreated(e) => &e.job_id,
+            IncomingEvent::CommunityTaskCreated(e) => &e.job_id,
         }
     }
 
@@ -222,25 +242,33 @@ impl IncomingEvent {
             IncomingEvent::ReportCreated(e) => e.report_type.as_str(),
             IncomingEvent::Stage2Created(e) => e.report_type.as_str(),
             IncomingEvent::SuggestPostCreated(_) => "SUGGEST",
+            IncomingEvent::CommunityTaskCreated(e) => match e.kind {
+                crate::ids::CommunityTaskKind::Members => "COMMUNITY_MEMBERS",
+                crate::ids::CommunityTaskKind::Posts => "COMMUNITY_POSTS",
+                crate::ids::CommunityTaskKind::Interactions => "COMMUNITY_INTERACTIONS",
+            },
         }
     }
 
     /// The stage this event starts.
     pub fn stage(&self) -> Stage {
         match self {
-            IncomingEvent::ReportCreated(_) | IncomingEvent::SuggestPostCreated(_) => Stage::One,
+            IncomingEvent::ReportCreated(_)
+            | IncomingEvent::SuggestPostCreated(_)
+            | IncomingEvent::CommunityTaskCreated(_) => Stage::One,
             IncomingEvent::Stage2Created(_) => Stage::Two,
         }
     }
 }
 
-/// Best effort for an entry that failed to decode: its report (or campaign) and job ids, if both
+/// Best effort for an entry that failed to decode: its report (campaign, task) and job ids, if both
 /// are readable, so that a `FAILED`/`INVALID_EVENT` status can reach the report's owner.
 pub fn salvage_ids(payload: &[u8]) -> Option<(ReportId, JobId)> {
     let object = parse_object(payload).ok()?;
     let owner = object
         .get("reportId")
-        .or_else(|| object.get("campaignId"))?;
+        .or_else(|| object.get("campaignId"))
+        .or_else(|| object.get("taskId"))?;
     let report = ReportId::parse(&id_text(owner)?).ok()?;
     let job = JobId::parse(&id_text(object.get("jobId")?)?).ok()?;
     Some((report, job))

@@ -11,6 +11,7 @@
 //! panicking. Unknown extra fields are ignored (the backend may add some before we read them).
 
 mod community;
+mod community_task;
 mod fields;
 mod incoming;
 mod outgoing;
@@ -18,6 +19,10 @@ mod seed;
 mod suggest;
 
 pub use community::CommunityRef;
+pub use community_task::{
+    CommunityTaskCreated, TaskOptions, EVENT_TYPE as COMMUNITY_TASK_CREATED, MAX_POSTS_PER_GROUP,
+    MAX_TASK_GROUPS,
+};
 pub use incoming::{
     salvage_ids, IncomingEvent, JobKind, ReportCreated, ReportOptions, Stage2Created,
     MAX_PAYLOAD_BYTES, MAX_SEEDS,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::community::CommunityRef;
+use super::community::{community_list, CommunityRef};
 use super::fields::{
     backend_id, created_at, event_id, invalid, parse_object, present, user_id, wrong_type,
 };
@@ -123,7 +123,7 @@ impl SuggestPostCreated {
             campaign_id: backend_id(&o, "campaignId", CampaignId::parse)?,
             job_id: backend_id(&o, "jobId", JobId::parse)?,
             user_id: user_id(&o)?,
-            groups: groups(&o)?,
+            groups: community_list(&o, "groups", MAX_GROUPS)?,
             message: message(&o)?,
             attachments: attachments(&o)?,
             options: options(&o)?,
@@ -136,38 +136,6 @@ impl SuggestPostCreated {
         }
         Ok(campaign)
     }
-}
-
-fn groups(o: &Map<String, Value>) -> Result<Vec<CommunityRef>, EventError> {
-    const FIELD: &str = "groups";
-    let list = match present(o, FIELD) {
-        None => return Err(EventError::MissingField(FIELD)),
-        Some(Value::Array(list)) => list,
-        Some(other) => return Err(wrong_type(FIELD, "an array", other)),
-    };
-    if list.is_empty() || list.len() > MAX_GROUPS {
-        return Err(invalid(
-            FIELD,
-            format!("expected 1 to {MAX_GROUPS} entries, found {}", list.len()),
-        ));
-    }
-    let mut groups: Vec<CommunityRef> = Vec::with_capacity(list.len());
-    for (i, entry) in list.iter().enumerate() {
-        let field = format!("{FIELD}[{i}]");
-        let group = match entry {
-            Value::String(s) => CommunityRef::parse(s),
-            Value::Number(n) => n
-                .as_i64()
-                .map(CommunityRef::from_number)
-                .unwrap_or(Err(super::SeedError::BadId)),
-            other => return Err(wrong_type(&field, "a string or a number", other)),
-        }
-        .map_err(|e| invalid(&field, e))?;
-        if !groups.contains(&group) {
-            groups.push(group);
-        }
-    }
-    Ok(groups)
 }
 
 fn message(o: &Map<String, Value>) -> Result<String, EventError> {

@@ -162,15 +162,15 @@ impl ReportParser {
 #[async_trait]
 impl JobHandler for ReportParser {
     async fn run(&self, event: IncomingEvent, ctx: JobContext) -> Result<JobOutput, JobFailure> {
-        // The consumer routes each job kind to its own handler: a campaign here is a wiring
+        // The consumer routes each job kind to its own handler: another kind here is a wiring
         // mistake, refused before any token is taken.
         let (job, author, stage) = match &event {
             IncomingEvent::ReportCreated(e) => (e.job_id.clone(), e.user_id, Ok(e)),
             IncomingEvent::Stage2Created(e) => (e.job_id.clone(), e.user_id, Err(e)),
-            IncomingEvent::SuggestPostCreated(_) => {
+            IncomingEvent::SuggestPostCreated(_) | IncomingEvent::CommunityTaskCreated(_) => {
                 return Err(JobFailure::permanent(
                     FailureReason::InvalidEvent,
-                    "a campaign reached the report parser: it belongs to the poster",
+                    "another job kind's event reached the report parser",
                 ))
             }
         };

@@ -125,7 +125,7 @@ impl JobHandler for Poster {
         let IncomingEvent::SuggestPostCreated(campaign) = event else {
             return Err(JobFailure::permanent(
                 FailureReason::InvalidEvent,
-                "a report reached the poster: it belongs to the report parser",
+                "another job kind's event reached the poster",
             ));
         };
         let mut session = self

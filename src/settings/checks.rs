@@ -175,10 +175,17 @@ fn check_poster(c: &Checker, settings: &Settings) -> Result<(), SettingsError> {
         poster.daily_posts > 0,
         "expected at least one post a day",
     )?;
+    let redis = &settings.redis;
     c.check(
         "redis.stream_vk_poster",
-        settings.redis.stream_vk_poster != settings.redis.stream_vk_parser,
+        redis.stream_vk_poster != redis.stream_vk_parser,
         "expected a stream of its own, not the report stream",
+    )?;
+    c.check(
+        "redis.stream_vk_community",
+        redis.stream_vk_community != redis.stream_vk_parser
+            && redis.stream_vk_community != redis.stream_vk_poster,
+        "expected a stream of its own, not the report or campaign stream",
     )
 }
 
@@ -190,6 +197,8 @@ fn check_redis_names(c: &Checker, redis: &RedisSettings) -> Result<(), SettingsE
         ("redis.consumer_group", &redis.consumer_group),
         ("redis.stream_vk_poster", &redis.stream_vk_poster),
         ("redis.poster_group", &redis.poster_group),
+        ("redis.stream_vk_community", &redis.stream_vk_community),
+        ("redis.community_group", &redis.community_group),
     ] {
         c.check(key, !value.trim().is_empty(), "expected a non-empty name")?;
     }

@@ -51,6 +51,8 @@ pub const SEED_ENV: &[(&str, &str)] = &[
     ("CG_VK_PARSER", "redis.consumer_group"),
     ("STREAM_VK_POSTER", "redis.stream_vk_poster"),
     ("CG_VK_POSTER", "redis.poster_group"),
+    ("STREAM_VK_COMMUNITY", "redis.stream_vk_community"),
+    ("CG_VK_COMMUNITY", "redis.community_group"),
     ("CONSUMER_VK_PARSER", "redis.consumer_name"),
     ("TOKEN_SERVICE_URL", "tokens.service_url"),
     ("API_KEY", "tokens.service_api_key"),
@@ -183,6 +185,10 @@ pub struct RedisSettings {
     pub stream_vk_poster: String,
     /// Consumer group of the campaign stream.
     pub poster_group: String,
+    /// Input stream of community tasks (decoded, not yet consumed).
+    pub stream_vk_community: String,
+    /// Consumer group of the community stream.
+    pub community_group: String,
     /// This process's consumer name; filled with `<host>-<pid>` at load when empty.
     pub consumer_name: String,
 }

@@ -415,7 +415,9 @@ impl Runner {
     ) -> EntryOutcome {
         // A campaign has one stage: its end is the job's, COMPLETED.
         let completed = match event {
-            IncomingEvent::SuggestPostCreated(_) => StatusUpdate::completed_final,
+            IncomingEvent::SuggestPostCreated(_) | IncomingEvent::CommunityTaskCreated(_) => {
+                StatusUpdate::completed_final
+            }
             _ => StatusUpdate::completed,
         };
         let status = completed(
@@ -434,7 +436,7 @@ impl Runner {
                 output.main_ids.clone(),
                 output.artifacts.clone(),
             )),
-            IncomingEvent::ReportCreated(_) | IncomingEvent::SuggestPostCreated(_) => None,
+            _ => None,
         };
         let graph = graph.and_then(|g| serde_json::to_string(&g).ok());
         let finished = self

@@ -27,7 +27,8 @@ pub struct StreamNames {
     /// This process in the group.
     pub consumer: String,
     /// Prefix of job keys: `stream.key_prefix`, then `:{tag}` when `redis.hash_tag` is set,
-    /// then `:post` for the poster (a campaign's job id may equal a report's).
+    /// then `:post` for the poster and `:community` for community tasks (a job id of one kind
+    /// may equal another kind's).
     pub key_prefix: String,
 }
 
@@ -40,14 +41,17 @@ impl StreamNames {
         let (input, group) = match kind {
             JobKind::Report => (&redis.stream_vk_parser, &redis.consumer_group),
             JobKind::Poster => (&redis.stream_vk_poster, &redis.poster_group),
+            JobKind::Community => (&redis.stream_vk_community, &redis.community_group),
         };
         let mut key_prefix = if redis.hash_tag.is_empty() {
             settings.stream.key_prefix.clone()
         } else {
             format!("{}:{{{}}}", settings.stream.key_prefix, redis.hash_tag)
         };
-        if kind == JobKind::Poster {
-            key_prefix.push_str(":post");
+        match kind {
+            JobKind::Report => {}
+            JobKind::Poster => key_prefix.push_str(":post"),
+            JobKind::Community => key_prefix.push_str(":community"),
         }
         StreamNames {
             input: input.clone(),

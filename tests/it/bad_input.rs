@@ -612,6 +612,15 @@ fn poster_catalogue() -> Vec<Case> {
             report("p12", "[1]"),
             Answer::Invalid("p12"),
         ),
+        // Issue 18's event, decoded but consumed nowhere yet: refused wherever it lands.
+        case(
+            "a community task on the campaign stream",
+            event(
+                "CommunityTaskCreated",
+                r#"{"taskId":"t-p14","jobId":"p14","userId":1,"kind":"POSTS","groups":[1]}"#,
+            ),
+            Answer::Invalid("p14"),
+        ),
     ]
 }
 

@@ -118,6 +118,33 @@ fn suggest_post_created_golden_decodes_and_encodes() {
     );
 }
 
+/// A community task (issue 18): decodes from its golden file and re-encodes to it.
+#[test]
+fn community_task_created_golden_decodes_and_encodes() {
+    use vk_parser::events::CommunityTaskCreated;
+    use vk_parser::ids::CommunityTaskKind;
+    let payload = fixture("CommunityTaskCreated");
+    let task = CommunityTaskCreated::decode(payload.to_string().as_bytes()).unwrap();
+    assert_eq!(task.task_id.as_str(), "task-2026-0003");
+    assert_eq!(task.kind, CommunityTaskKind::Members);
+    assert_eq!(task.groups.len(), 3);
+    assert_eq!(
+        task.options.since_snapshot.as_ref().map(|j| j.as_str()),
+        Some("job_90")
+    );
+    let event = vk_parser::events::IncomingEvent::decode(
+        Some(b"CommunityTaskCreated"),
+        Some(payload.to_string().as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(event.report_id().as_str(), "task-2026-0003");
+    assert_eq!(event.kind(), vk_parser::events::JobKind::Community);
+    assert_golden(
+        "CommunityTaskCreated",
+        &serde_json::to_value(&task).unwrap(),
+    );
+}
+
 /// The seed backend's `ReportCreatedEvent`: integer ids, no seeds (the author alone), options
 /// without `canAccessClosed` (on), a naive `isoformat()` timestamp.
 #[test]
@@ -652,6 +679,7 @@ fn docs_events_md_matches_the_golden_files() {
         "ReportCreatedEvent.seed",
         "Stage2CreatedEvent.seed",
         "SuggestPostCreated",
+        "CommunityTaskCreated",
         "StatusUpdate.in_progress",
         "StatusUpdate.stage1_completed",
         "StatusUpdate.campaign_completed",
