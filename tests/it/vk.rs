@@ -754,3 +754,76 @@ async fn executes_stay_in_flight_together_under_latency_and_never_break_the_rate
     assert_eq!(most(&overlapped), 4, "{overlapped}");
     assert_eq!(most(&sequential), 1, "{sequential}");
 }
+
+/// A sender session (a campaign's) never moves to a leased token: a rotation asked for by an
+/// error burst, empty lists or a retry pass does nothing, and its calls stay on the sender's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_session_never_leaves_the_senders_token() {
+    let sim = sim::start(|_| {}).await;
+    let orchestrator = sim::connect(&sim);
+    let sender = sim.named_communities().admin_user;
+    let mut session = orchestrator
+        .sender_session(&job("j-sender"), uid(sender))
+        .await
+        .unwrap();
+    assert!(!session.rotate_now("a test").await, "no rotation");
+    // Every execute carries a failed call (a closed profile's friends): the error bursts
+    // that move a report to a fresh token must leave a campaign where it is.
+    let private = sim.named().closed;
+    for _ in 0..6 {
+        let calls: Vec<Call> = (0..5)
+            .map(|_| methods::friends_get(uid(private), 0))
+            .chain([Call::new("users.get", json!({"user_ids": "1"}))])
+            .collect();
+        run_calls(&mut session, &calls).await.unwrap();
+    }
+    assert_eq!(session.leased_count(), 0, "no global token leased");
+    assert!(session.rotations().is_empty(), "{:?}", session.rotations());
+    session.finish(ReleaseReason::Completed).await;
+    assert_eq!(
+        stat(&sim.stats(), &["token_manager", "counters", "granted"]),
+        0
+    );
+}
+
+/// A name whose resolve call failed inside its execute (VK's error 10 on a third of the inner
+/// calls) is asked again on its own by the execute layer, never taken for a free name: every
+/// community name resolves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_resolve_call_is_retried_not_taken_for_a_free_name() {
+    use vk_parser::events::CommunityRef;
+    use vk_parser::ids::GroupId;
+    use vk_parser::vk::resolve::{Resolution, Resolver};
+    let sim = sim::start(|c| c.inner_fault_rate = 0.3).await;
+    let graph = sim.graph();
+    let named: Vec<(String, u32)> = (1..=40u32)
+        .filter_map(|gid| Some((graph.group(gid)?.screen_name.clone(), gid)))
+        .filter(|(name, gid)| *name != format!("club{gid}") && *name != format!("public{gid}"))
+        .collect();
+    let refs: Vec<CommunityRef> = named
+        .iter()
+        .map(|(name, _)| CommunityRef::ScreenName(name.clone()))
+        .collect();
+    assert!(refs.len() >= 10, "{} named communities", refs.len());
+    let orchestrator = sim::connect(&sim);
+    let mut session = orchestrator
+        .session(&job("j-resolve"), uid(sim.named().open))
+        .await
+        .unwrap();
+    let got = Resolver::new()
+        .resolve_communities(&mut session, &refs)
+        .await
+        .unwrap();
+    session.finish(ReleaseReason::Completed).await;
+    for ((name, gid), resolution) in named.iter().zip(&got) {
+        assert_eq!(
+            *resolution,
+            Resolution::Community(GroupId::new(i64::from(*gid)).unwrap()),
+            "{name}"
+        );
+    }
+    assert!(
+        stat(&sim.stats(), &["inner_faults"]) > 0,
+        "faults were drawn"
+    );
+}

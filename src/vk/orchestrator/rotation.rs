@@ -72,6 +72,11 @@ impl Session {
     /// (`rotated`); the author's token is left for the leased one. `false` when the pool has
     /// none to offer, and the job stays where it is.
     pub async fn rotate_now(&mut self, why: &'static str) -> bool {
+        // A sender session's work is the sender's own (a campaign's posts): never moved to a
+        // leased token, whatever asked for the rotation (an error burst, empty lists).
+        if self.sender_only {
+            return false;
+        }
         let fresh = match self.source.lease(&self.job).await {
             Ok(Some(token)) => token,
             Ok(None) => return false,
