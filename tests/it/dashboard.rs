@@ -41,6 +41,7 @@ fn exported() -> (BTreeSet<String>, BTreeSet<String>) {
     m.set_group_lag(1);
     m.set_pending(1);
     m.set_ready(true);
+    m.post_outcome("published");
     let rendered = m.render();
 
     let mut names = BTreeSet::new();
@@ -236,6 +237,7 @@ fn the_dashboard_names_only_exported_metrics() {
         "vkp_group_lag",
         "vkp_group_pending",
         "vkp_dead_lettered_total",
+        "vkp_posts_total",
     ] {
         assert!(used.contains(name), "the dashboard shows no {name}");
     }
