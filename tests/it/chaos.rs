@@ -640,12 +640,7 @@ async fn chaos_campaigns_post_each_community_once() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     std::fs::create_dir_all(data.join("uploads")).unwrap();
-    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
-    png.extend_from_slice(b"IHDR");
-    png.extend_from_slice(&640u32.to_be_bytes());
-    png.extend_from_slice(&480u32.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0]);
-    std::fs::write(data.join("uploads/banner.png"), &png).unwrap();
+    std::fs::write(data.join("uploads/banner.png"), sim::png(640, 480)).unwrap();
     let logs = std::env::temp_dir().join(format!("vk-parser-poster-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let scaled = |secs: f64| format!("{}ms", (secs * 1000.0 / sim::TIME_SCALE) as u64);
@@ -870,18 +865,9 @@ async fn chaos_campaigns_post_each_community_once() {
     let _ = std::fs::remove_dir_all(&logs);
 }
 
-async fn sim_posts_json(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/sim/truth/posts", sim.api_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Every post made through wall.post.
 async fn sim_posts(sim: &SimHandle) -> Vec<Value> {
-    sim_posts_json(sim).await["posts"]
+    sim::posts_truth(sim).await["posts"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -889,7 +875,7 @@ async fn sim_posts(sim: &SimHandle) -> Vec<Value> {
 
 /// wall.post calls answered from the guid window.
 async fn sim_posts_repeats(sim: &SimHandle) -> u64 {
-    sim_posts_json(sim).await["guid_repeats"]
+    sim::posts_truth(sim).await["guid_repeats"]
         .as_u64()
         .unwrap_or(0)
 }

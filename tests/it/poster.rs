@@ -49,17 +49,6 @@ fn streams_of(streams: Streams) -> Streams {
     streams.named(INPUT, STATUS, GROUP)
 }
 
-/// A PNG header the upload server reads as 800×600.
-fn png() -> Vec<u8> {
-    let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
-    v.extend_from_slice(b"IHDR");
-    v.extend_from_slice(&800u32.to_be_bytes());
-    v.extend_from_slice(&600u32.to_be_bytes());
-    v.extend_from_slice(&[8, 2, 0, 0, 0]);
-    v.extend_from_slice(&[0; 64]);
-    v
-}
-
 /// Puts `body` at `uploads/{name}` of the service's local storage, as the backend would.
 fn upload(files: &Path, name: &str, body: &[u8]) {
     let dir = files.join("uploads");
@@ -79,15 +68,6 @@ fn campaign(job: &str, sender: u32, groups: Vec<Value>, extra: Value) -> Value {
         p.extend(e);
     }
     payload
-}
-
-async fn posts_truth(sim: &SimHandle) -> Value {
-    reqwest::get(format!("{}/sim/truth/posts", sim.api_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// The `posts` rows of a finished campaign, by `screen_name` (as the event named it).
@@ -173,7 +153,7 @@ async fn a_campaign_reaches_every_kind_of_community_as_the_truth_says() {
     let sim = sim::start(|c| c.wall_post_captcha_rate = 0.0).await;
     let named = sim.named_communities();
     let svc = start(&sim, &[]).await;
-    upload(&svc.files, "banner.png", &png());
+    upload(&svc.files, "banner.png", &sim::png(800, 600));
     upload(
         &svc.files,
         "brief.pdf",
@@ -251,7 +231,7 @@ async fn a_campaign_reaches_every_kind_of_community_as_the_truth_says() {
     assert_eq!(rows["no_such_community_anywhere"]["group_id"], Value::Null);
 
     // The truth: exactly the four posts, each once, where the rows say, with both files.
-    let truth = posts_truth(&sim).await;
+    let truth = sim::posts_truth(&sim).await;
     let posts = truth["posts"].as_array().unwrap();
     assert_eq!(posts.len(), 4, "{truth}");
     assert_eq!(truth["guid_repeats"], 0);
@@ -319,7 +299,10 @@ async fn a_campaign_reaches_every_kind_of_community_as_the_truth_says() {
         (json!("access_denied"), json!(15))
     );
     assert_eq!(
-        posts_truth(&sim).await["posts"].as_array().unwrap().len(),
+        sim::posts_truth(&sim).await["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
         4
     );
     svc.stop.cancel();
@@ -361,7 +344,10 @@ async fn the_senders_daily_limit_defers_the_rest_and_the_campaign_completes() {
         .collect();
     assert_eq!(deferred, [json!("daily_limit"), json!("daily_limit")]);
     assert_eq!(
-        posts_truth(&sim).await["posts"].as_array().unwrap().len(),
+        sim::posts_truth(&sim).await["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
         2
     );
 
@@ -396,7 +382,10 @@ async fn a_dead_sender_token_on_the_first_request_fails_the_campaign() {
     assert_eq!(status["status"], "FAILED", "{status}");
     assert_eq!(status["failureReason"], "VK_RECONNECT_REQUIRED", "{status}");
     assert_eq!(
-        posts_truth(&sim).await["posts"].as_array().unwrap().len(),
+        sim::posts_truth(&sim).await["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
         0
     );
     svc.stop.cancel();

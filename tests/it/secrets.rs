@@ -66,7 +66,10 @@ async fn no_secret_leaves_a_whole_job() {
         .await
         .unwrap();
     let picture = ObjectKey::parse("uploads/sec/banner.png").unwrap();
-    storage.put(&picture, png().into()).await.unwrap();
+    storage
+        .put(&picture, sim::png(640, 480).into())
+        .await
+        .unwrap();
     let campaigns = service.streams().await.named(
         "stream:poster:vk",
         crate::support::backend::STATUS,
@@ -278,16 +281,6 @@ async fn no_secret_leaves_a_whole_job() {
 }
 
 /// Every token the simulator ever issued: user tokens (refreshed ones too), pool and special.
-/// A PNG header the simulator's upload server takes.
-fn png() -> Vec<u8> {
-    let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
-    v.extend_from_slice(b"IHDR");
-    v.extend_from_slice(&640u32.to_be_bytes());
-    v.extend_from_slice(&480u32.to_be_bytes());
-    v.extend_from_slice(&[8, 2, 0, 0, 0]);
-    v
-}
-
 /// The storage settings of the service under test (the S3 server's `reports` bucket).
 fn service_storage(sim: &vk_sim::SimHandle, s3: &S3Server) -> vk_parser::settings::StorageSettings {
     let vars = [

@@ -154,3 +154,24 @@ pub fn users_get(id: u32) -> Vec<(String, String)> {
 pub fn connect(sim: &SimHandle) -> vk_parser::vk::orchestrator::Orchestrator {
     vk_parser::vk::connect(&settings(sim, &[])).expect("the VK stack builds")
 }
+
+/// `/sim/truth/posts`: every post made through wall.post, the counts per community, the guid
+/// repeats and every upload.
+pub async fn posts_truth(sim: &SimHandle) -> Value {
+    reqwest::get(format!("{}/sim/truth/posts", sim.api_url()))
+        .await
+        .expect("sim posts truth")
+        .json()
+        .await
+        .expect("sim posts truth is JSON")
+}
+
+/// A PNG header the simulator's upload server reads as a `width`×`height` picture.
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    v.extend_from_slice(b"IHDR");
+    v.extend_from_slice(&width.to_be_bytes());
+    v.extend_from_slice(&height.to_be_bytes());
+    v.extend_from_slice(&[8, 2, 0, 0, 0]);
+    v
+}
