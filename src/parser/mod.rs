@@ -91,14 +91,7 @@ impl From<ParserError> for JobFailure {
     fn from(error: ParserError) -> JobFailure {
         let message = error.to_string();
         match error {
-            ParserError::Vk(vk) => {
-                let reason = vk.failure_reason();
-                JobFailure {
-                    reason,
-                    message,
-                    retryable: reason.is_transient(),
-                }
-            }
+            ParserError::Vk(vk) => JobFailure::for_reason(vk.failure_reason(), message),
             ParserError::Storage(StorageError::NotFound(_)) => {
                 JobFailure::permanent(FailureReason::Stage1NotFound, message)
             }

@@ -66,14 +66,7 @@ impl From<PosterError> for JobFailure {
     fn from(error: PosterError) -> JobFailure {
         let message = error.to_string();
         match error {
-            PosterError::Vk(vk) => {
-                let reason = vk.failure_reason();
-                JobFailure {
-                    reason,
-                    message,
-                    retryable: reason.is_transient(),
-                }
-            }
+            PosterError::Vk(vk) => JobFailure::for_reason(vk.failure_reason(), message),
             PosterError::Storage(_) => JobFailure::retryable(FailureReason::StorageError, message),
             PosterError::Ledger(_) => JobFailure::retryable(FailureReason::NetworkError, message),
             PosterError::Attachment(_) => {

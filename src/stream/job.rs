@@ -58,6 +58,16 @@ impl JobFailure {
         }
     }
 
+    /// A failure with `reason`, retryable exactly when the reason is transient
+    /// ([`FailureReason::is_transient`]): how a VK error ends an attempt of any job kind.
+    pub fn for_reason(reason: FailureReason, message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            reason,
+            message: message.into(),
+            retryable: reason.is_transient(),
+        }
+    }
+
     /// A failure another attempt may fix.
     pub fn retryable(reason: FailureReason, message: impl Into<String>) -> JobFailure {
         JobFailure {

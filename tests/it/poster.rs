@@ -38,6 +38,13 @@ async fn start(sim: &SimHandle, extra: &[(&str, &str)]) -> Service {
     Service::start(sim, &vars).await
 }
 
+/// Posts the simulator holds.
+async fn post_count(sim: &SimHandle) -> usize {
+    sim::posts_truth(sim).await["posts"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 /// Publishes a campaign and waits for its final status.
 async fn run(streams: &Streams, payload: Value) -> Value {
     let job = payload["jobId"].as_str().unwrap().to_owned();
@@ -298,13 +305,7 @@ async fn a_campaign_reaches_every_kind_of_community_as_the_truth_says() {
         coded(format!("club{}", named.deactivated)),
         (json!("access_denied"), json!(15))
     );
-    assert_eq!(
-        sim::posts_truth(&sim).await["posts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(post_count(&sim).await, 4);
     svc.stop.cancel();
 }
 
@@ -343,13 +344,7 @@ async fn the_senders_daily_limit_defers_the_rest_and_the_campaign_completes() {
         .map(|r| r["reason"].clone())
         .collect();
     assert_eq!(deferred, [json!("daily_limit"), json!("daily_limit")]);
-    assert_eq!(
-        sim::posts_truth(&sim).await["posts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(post_count(&sim).await, 2);
 
     // The service's own budget (poster.daily_posts) defers before VK has to say it.
     // Another sender (user 101, fresh quota) on open walls: one post allowed, one deferred.
@@ -381,13 +376,7 @@ async fn a_dead_sender_token_on_the_first_request_fails_the_campaign() {
     .await;
     assert_eq!(status["status"], "FAILED", "{status}");
     assert_eq!(status["failureReason"], "VK_RECONNECT_REQUIRED", "{status}");
-    assert_eq!(
-        sim::posts_truth(&sim).await["posts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(post_count(&sim).await, 0);
     svc.stop.cancel();
 }
 
