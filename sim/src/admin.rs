@@ -1,6 +1,7 @@
 //! Test controls under `/sim/` on the API listener (no key: the simulator is a test tool):
-//! stats, reset, the ground truth of the graph and of the posts and uploads, and runtime switches (revoke/ban/expire a token,
-//! fault rates, captcha rate).
+//! stats, reset, the ground truth of the graph, of the posts and uploads, of the generated walls
+//! and of each day's membership, the simulated day, and runtime switches (revoke/ban/expire a
+//! token, fault rates, captcha rate).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -149,13 +150,13 @@ pub(crate) async fn named(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "deactivated_groups": g.groups.iter().filter(|x| x.deactivated.is_some()).count(),
         "named_communities": g.named_communities,
         "named_communities_made": g.named_communities_made,
-        "communities": named_communities(g),
+        "communities": named_communities(&sim),
     }))
 }
 
 /// Each named community's settings, as `/sim/truth/named` reports them under `communities`.
-fn named_communities(g: &crate::graph::Graph) -> Value {
-    let n = g.named_communities;
+fn named_communities(sim: &Sim) -> Value {
+    let n = sim.graph.named_communities;
     let mut out = Map::new();
     for (name, gid) in [
         ("suggest", n.suggest),
@@ -166,14 +167,18 @@ fn named_communities(g: &crate::graph::Graph) -> Value {
         ("closed", n.closed),
         ("private", n.private),
         ("deactivated", n.deactivated),
+        ("busy", n.busy),
+        ("big", n.big),
     ] {
-        out.insert(name.to_string(), community_truth(g, gid));
+        out.insert(name.to_string(), community_truth(sim, gid));
     }
     Value::Object(out)
 }
 
-/// One community's settings: what groups.getById and wall.post act on.
-fn community_truth(g: &crate::graph::Graph, gid: u32) -> Value {
+/// One community's settings: what groups.getById and wall.post act on (`members_count` of
+/// the current simulated day).
+fn community_truth(sim: &Sim, gid: u32) -> Value {
+    let g = &*sim.graph;
     let grp = g.group(gid).expect("existing community");
     json!({
         "id": gid,
@@ -182,7 +187,7 @@ fn community_truth(g: &crate::graph::Graph, gid: u32) -> Value {
         "is_closed": grp.is_closed,
         "wall": grp.wall_mode().as_str(),
         "deactivated": grp.deactivated.map(|d| d.as_str()),
-        "members_count": grp.members_count,
+        "members_count": sim.members(gid).len(),
         "admins": g.admins.get(&gid).cloned().unwrap_or_default()
             .into_iter()
             .map(|(user, level)| json!({"user_id": user, "admin_level": level}))
@@ -205,9 +210,82 @@ pub(crate) async fn posts(State(sim): State<Arc<Sim>>, Query(q): Query<PostsQuer
     }
     let mut v = crate::wall::posts_truth(&sim, q.group_id);
     if let Some(gid) = q.group_id {
-        v["community"] = community_truth(&sim.graph, gid);
+        v["community"] = community_truth(&sim, gid);
     }
     reply(StatusCode::OK, v)
+}
+
+fn not_found(detail: impl Into<String>) -> Response {
+    reply(
+        StatusCode::NOT_FOUND,
+        json!({"error": "not_found", "detail": detail.into()}),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct MembersQuery {
+    group_id: u32,
+    day: Option<u64>,
+}
+
+/// `GET /sim/truth/members?group_id=G[&day=D]`: the members of a community on a simulated day
+/// (default: today), ascending, with what decides who may read them.
+pub(crate) async fn members(
+    State(sim): State<Arc<Sim>>,
+    Query(q): Query<MembersQuery>,
+) -> Response {
+    let Some(grp) = sim.graph.group(q.group_id) else {
+        return not_found(format!("unknown community id {}", q.group_id));
+    };
+    let day = q.day.unwrap_or_else(|| sim.current_day());
+    let items = sim.membership.members(&sim.graph, q.group_id, day);
+    reply(
+        StatusCode::OK,
+        json!({
+            "group_id": q.group_id,
+            "day": day,
+            "count": items.len(),
+            "items": &items[..],
+            "is_closed": grp.is_closed,
+            "deactivated": grp.deactivated.map(|d| d.as_str()),
+        }),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct WallQuery {
+    group_id: u32,
+}
+
+/// `GET /sim/truth/wall?group_id=G`: the community's generated wall, newest post first, with
+/// likes, reposts and comments.
+pub(crate) async fn wall(State(sim): State<Arc<Sim>>, Query(q): Query<WallQuery>) -> Response {
+    if sim.graph.group(q.group_id).is_none() {
+        return not_found(format!("unknown community id {}", q.group_id));
+    }
+    reply(StatusCode::OK, crate::content::wall_truth(&sim, q.group_id))
+}
+
+/// `GET /sim/day`: the current simulated day.
+pub(crate) async fn day_get(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({"day": sim.current_day()}))
+}
+
+/// `POST /sim/day` `{"advance": N}` (N ≥ 1): moves the simulated day forward N days (quotas
+/// reset, membership churns).
+pub(crate) async fn day_advance(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        advance: u64,
+    }
+    match serde_json::from_slice::<Body>(&body) {
+        Ok(b) if b.advance >= 1 => {
+            reply(StatusCode::OK, json!({"day": sim.advance_day(b.advance)}))
+        }
+        Ok(_) => bad_request("advance must be at least 1"),
+        Err(e) => bad_request(e.to_string()),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -184,6 +184,18 @@ pub struct SimConfig {
     #[arg(long, default_value_t = 0.02)]
     pub deactivated_groups_share: f64,
 
+    /// Members of the big community: when above 0, one open public page gets exactly this many
+    /// members drawn from the active users (at most their number; 0 leaves the graph as drawn
+    /// and names the open community with the most members)
+    #[arg(long, default_value_t = 0)]
+    pub big_community_members: u32,
+
+    /// Share of a community's members that leave per simulated day, with about as many active
+    /// non-members joining (unpublished by VK; 1% a day, see sim/README.md). Day 0 is the
+    /// generated graph; each later day is drawn against it
+    #[arg(long, default_value_t = 0.01)]
+    pub member_churn: f64,
+
     /// Probability that a wall.post (direct or inside execute) is answered with captcha error 14
     /// on top of --captcha-rate: VK asks for a captcha on posting far more often than on reads
     /// (unpublished; 1 in 50 by default, its own random stream, so the same seed gives the same
@@ -259,6 +271,9 @@ pub const DEFAULT_QUOTAS: &[&str] = &[
     "users.getSubscriptions=5000",
     "groups.getById=5000",
     "groups.getMembers=5000",
+    "wall.getComments=5000",
+    "wall.getReposts=5000",
+    "likes.getList=5000",
 ];
 
 impl Default for SimConfig {
@@ -418,7 +433,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn config_err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn config_err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         setting,
         reason: reason.into(),
@@ -530,10 +545,22 @@ impl SimConfig {
             ("deactivated_groups_share", self.deactivated_groups_share),
             ("latency_jitter", self.latency_jitter),
             ("wall_post_captcha_rate", self.wall_post_captcha_rate),
+            ("member_churn", self.member_churn),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(config_err(name, format!("{v} is outside 0..=1")));
             }
+        }
+        // The number of active users is known only once the graph is drawn: `spawn` checks
+        // that bound; the total is checked here.
+        if self.big_community_members > self.users {
+            return Err(config_err(
+                "big_community_members",
+                format!(
+                    "{} is more than the {} users",
+                    self.big_community_members, self.users
+                ),
+            ));
         }
         let mut quotas = HashMap::new();
         for q in &self.quotas {
@@ -686,6 +713,11 @@ mod tests {
             (vec!["--fault", "drop=2"], "fault"),
             (vec!["--method-fault", "users.get=0.1"], "method_fault"),
             (vec!["--time-scale", "0"], "time_scale"),
+            (vec!["--member-churn", "1.5"], "member_churn"),
+            (
+                vec!["--users", "100", "--big-community-members", "101"],
+                "big_community_members",
+            ),
         ] {
             let cfg = SimConfig::parse_from(std::iter::once("vk-sim").chain(args));
             assert_eq!(cfg.validate().unwrap_err().setting, setting);

@@ -73,6 +73,15 @@ pub struct NamedCommunities {
     pub private: u32,
     /// A deleted or banned community: groups.getById says `deactivated`, wall.post answers 15.
     pub deactivated: u32,
+    /// An open, active public page with a busy wall whatever the draw: its newest post has
+    /// more than 1,000 likes, more than 100 top-level comments, a thread of more than 10
+    /// replies and reposts; at least 25 posts. The named user `hub` is its administrator
+    /// (level 3) and the only one: its other managers are editors or moderators, so only hub's
+    /// token reads its reposts.
+    pub busy: u32,
+    /// The open community with the most members: with `--big-community-members N` an open
+    /// public page given exactly N members (paging groups.getMembers far matters).
+    pub big: u32,
 }
 
 /// How a community's wall takes a post from someone who is not one of its editors.
@@ -397,7 +406,7 @@ const GROUP_WORDS: &[&str] = &[
 ];
 
 /// A truncated Pareto draw: `xm * u^(-1/alpha)`, capped.
-fn pareto(rng: &mut ChaCha8Rng, xm: f64, alpha: f64, cap: f64) -> f64 {
+pub(crate) fn pareto(rng: &mut ChaCha8Rng, xm: f64, alpha: f64, cap: f64) -> f64 {
     let u: f64 = rng.random::<f64>().max(1e-12);
     (xm * u.powf(-1.0 / alpha)).min(cap)
 }
@@ -687,9 +696,18 @@ impl Graph {
             });
         }
         deactivate_groups(cfg, &mut groups);
+        let mut subscriptions = subscriptions;
+        let mut group_members = group_members;
+        let big = grow_big_community(
+            cfg,
+            &users,
+            &mut groups,
+            &mut subscriptions,
+            &mut group_members,
+        );
         let visible = hide_friendships(cfg, &named, &users, &friends);
         let (admins, named_communities, named_communities_made) =
-            manage_communities(cfg, &named, &mut groups, &group_members);
+            manage_communities(cfg, &named, &mut groups, &group_members, big);
 
         let mut screen_names = HashMap::new();
         for (i, u) in users.iter().enumerate() {
@@ -853,6 +871,7 @@ fn manage_communities(
     named: &NamedUsers,
     groups: &mut [Group],
     members: &Csr,
+    big: u32,
 ) -> (Managers, NamedCommunities, Vec<&'static str>) {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xad31_5eed_c0aa);
     let n = cfg.users;
@@ -942,11 +961,29 @@ fn manage_communities(
         |_, g| live(g) && g.is_closed == 2,
         make_closed(2),
     );
+    // Picked after the others (so they are what they were) and never the big community.
+    let busy = picker.pick(
+        "busy",
+        |gid, g| gid != big && live(g) && g.is_closed == 0 && g.kind == GroupKind::Page,
+        |_, g| {
+            g.deactivated = None;
+            g.kind = GroupKind::Page;
+            g.is_closed = 0;
+        },
+    );
     let made = picker.made;
     for managers in admins.values_mut() {
         managers.retain(|(u, _)| *u != admin_user);
     }
     admins.entry(admin).or_default().insert(0, (admin_user, 3));
+    // The hub administers busy alone: its other managers keep at most the editor's level, so
+    // no pool token (whoever owns it) reads busy's reposts.
+    let busy_managers = admins.entry(busy).or_default();
+    for m in busy_managers.iter_mut() {
+        m.1 = m.1.min(2);
+    }
+    busy_managers.retain(|(u, _)| *u != named.hub);
+    busy_managers.insert(0, (named.hub, 3));
     let named_communities = NamedCommunities {
         admin_user,
         suggest,
@@ -957,6 +994,8 @@ fn manage_communities(
         closed,
         private,
         deactivated,
+        busy,
+        big,
     };
     (admins, named_communities, made)
 }
@@ -1006,6 +1045,92 @@ impl Picker<'_> {
         self.used.push(gid);
         gid
     }
+}
+
+/// The big community: with `big_community_members` N > 0, the active open public page with the
+/// most members gets exactly N members, drawn from the active users (its own random stream,
+/// a partial Fisher-Yates shuffle), and both adjacencies are rebuilt so users.getSubscriptions,
+/// groups.getMembers and `members_count` agree. With N = 0 nothing changes and the big
+/// community is the active open community with the most members. N above the number of active
+/// users is refused by `spawn` (here it is clamped so generation cannot fail).
+fn grow_big_community(
+    cfg: &SimConfig,
+    users: &[User],
+    groups: &mut [Group],
+    subscriptions: &mut Csr,
+    members: &mut Csr,
+) -> u32 {
+    let wanted = cfg.big_community_members as usize;
+    let most_members = |page_only: bool| {
+        (1..=groups.len() as u32)
+            .filter(|&gid| {
+                let g = &groups[gid as usize - 1];
+                g.deactivated.is_none()
+                    && g.is_closed == 0
+                    && (!page_only || g.kind == GroupKind::Page)
+            })
+            .max_by_key(|&gid| (groups[gid as usize - 1].members_count, u32::MAX - gid))
+    };
+    if wanted == 0 {
+        return most_members(false).unwrap_or(1);
+    }
+    let big = most_members(true).unwrap_or_else(|| {
+        // No open page at all (a tiny graph): make the last community one.
+        let gid = groups.len() as u32;
+        let g = &mut groups[gid as usize - 1];
+        g.kind = GroupKind::Page;
+        g.is_closed = 0;
+        g.deactivated = None;
+        gid
+    });
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xb16c_0331_0e55);
+    let mut active: Vec<u32> = (1..=users.len() as u32)
+        .filter(|&id| users[id as usize - 1].deactivated.is_none())
+        .collect();
+    let k = wanted.min(active.len());
+    for i in 0..k {
+        let j = rng.random_range(i..active.len());
+        active.swap(i, j);
+    }
+    let mut chosen = active[..k].to_vec();
+    chosen.sort_unstable();
+    let n = users.len();
+    let mut pairs: Vec<u64> = Vec::with_capacity(subscriptions.total() + k);
+    for id in 1..=n as u32 {
+        for &gid in subscriptions.of(id) {
+            if gid != big {
+                pairs.push((u64::from(id - 1) << 32) | u64::from(gid));
+            }
+        }
+    }
+    pairs.extend(
+        chosen
+            .iter()
+            .map(|&u| (u64::from(u - 1) << 32) | u64::from(big)),
+    );
+    pairs.sort_unstable();
+    *subscriptions = Csr::from_sorted_pairs(
+        n,
+        pairs
+            .iter()
+            .map(|&e| ((e >> 32) as usize, (e & 0xffff_ffff) as u32)),
+    );
+    let mut by_group: Vec<u64> = pairs
+        .iter()
+        .map(|&e| ((e & 0xffff_ffff) - 1) << 32 | ((e >> 32) + 1))
+        .collect();
+    drop(pairs);
+    by_group.sort_unstable();
+    *members = Csr::from_sorted_pairs(
+        groups.len(),
+        by_group
+            .iter()
+            .map(|&e| ((e >> 32) as usize, (e & 0xffff_ffff) as u32)),
+    );
+    for (i, g) in groups.iter_mut().enumerate() {
+        g.members_count = members.of(i as u32 + 1).len() as u32;
+    }
+    big
 }
 
 /// Hidden friendships: `hidden_friends_share` of active users hide up to 30 of their friends
@@ -1192,11 +1317,21 @@ mod tests {
             for &(user, level) in managers {
                 assert!((1..=3).contains(&level));
                 assert!(
-                    user > g.named.loner || (user == n.admin_user && gid == n.admin),
-                    "named users manage nothing but the admin community"
+                    user > g.named.loner
+                        || (user == n.admin_user && gid == n.admin)
+                        || (user == g.named.hub && gid == n.busy),
+                    "named users manage nothing but the admin and busy communities"
                 );
             }
         }
+        assert_eq!(grp(n.busy).kind, GroupKind::Page);
+        assert_eq!(grp(n.busy).is_closed, 0);
+        assert!(grp(n.busy).deactivated.is_none() && n.busy != n.big);
+        assert_eq!(g.admin_level(n.busy, g.named.hub), Some(3));
+        let level_3 = g.admins[&n.busy].iter().filter(|m| m.1 == 3).count();
+        assert_eq!(level_3, 1, "the hub is busy's only administrator");
+        assert_eq!(grp(n.big).is_closed, 0);
+        assert!(grp(n.big).deactivated.is_none());
         assert_eq!(
             g.resolve(&grp(n.screen_name).screen_name),
             Some(Resolved::Group(n.screen_name))
@@ -1227,5 +1362,37 @@ mod tests {
         });
         check_named_communities(&tiny);
         assert!(tiny.named_communities_made.contains(&"deactivated"));
+    }
+
+    #[test]
+    fn the_big_community_gets_exactly_its_members_in_both_adjacencies() {
+        let base = Graph::generate(&SimConfig::small());
+        let cfg = SimConfig {
+            big_community_members: 9_000,
+            ..SimConfig::small()
+        };
+        let g = Graph::generate(&cfg);
+        let big = g.named_communities.big;
+        assert_eq!(g.members.of(big).len(), 9_000);
+        assert_eq!(g.group(big).unwrap().members_count, 9_000);
+        assert_eq!(g.group(big).unwrap().kind, GroupKind::Page);
+        for &u in g.members.of(big) {
+            assert!(g.user(u).unwrap().deactivated.is_none());
+            assert!(g.subscriptions.of(u).binary_search(&big).is_ok());
+        }
+        let subscribed = (1..=g.n_users())
+            .filter(|&u| g.subscriptions.of(u).binary_search(&big).is_ok())
+            .count();
+        assert_eq!(subscribed, 9_000);
+        // Without the setting the big community is the most-followed open one, and nothing moves.
+        let most = (1..=base.groups.len() as u32)
+            .filter(|&id| {
+                let x = base.group(id).unwrap();
+                x.is_closed == 0 && x.deactivated.is_none()
+            })
+            .map(|id| base.members.of(id).len())
+            .max()
+            .unwrap();
+        assert_eq!(base.members.of(base.named_communities.big).len(), most);
     }
 }

@@ -16,7 +16,9 @@
 //!
 //! Code map: `config` (settings), `graph` (the synthetic VK), `tokens` (token records, leases),
 //! `state` (shared state: rate limiter, quotas, stats), `api` (the `/method` pipeline),
-//! `methods` (VK methods), `wall` (wall.post, wall.getById, posts), `media` (upload servers,
+//! `methods` (VK methods), `wall` (wall.post, wall.getById, posts), `content` (generated
+//! community walls: wall.get, wall.getComments, likes.getList, wall.getReposts), `membership`
+//! (members per simulated day), `media` (upload servers,
 //! saved photos and documents), `execute` (VKScript via the `vkscript` crate), `manager` (token
 //! manager), `proxy` (proxy listener), `admin` (`/sim` controls), `server` (accept loop).
 #![forbid(unsafe_code)]
@@ -24,11 +26,13 @@
 mod admin;
 mod api;
 pub mod config;
+mod content;
 mod error;
 mod execute;
 pub mod graph;
 mod manager;
 mod media;
+mod membership;
 mod methods;
 mod proxy;
 mod server;
@@ -176,6 +180,17 @@ impl SimHandle {
         admin::stats_json(&self.sim)
     }
 
+    /// Moves the simulated day forward `days` days (quotas reset, membership churns), as
+    /// `POST /sim/day` does; returns the new day.
+    pub fn advance_day(&self, days: u64) -> u64 {
+        self.sim.advance_day(days)
+    }
+
+    /// The current simulated day (`GET /sim/day`).
+    pub fn day(&self) -> u64 {
+        self.sim.current_day()
+    }
+
     /// A token that stops the simulator when cancelled.
     pub fn cancellation_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -227,6 +242,9 @@ fn api_router(sim: Arc<Sim>) -> Router {
         .route("/sim/truth/named", get(admin::named))
         .route("/sim/truth/path", get(admin::path))
         .route("/sim/truth/posts", get(admin::posts))
+        .route("/sim/truth/members", get(admin::members))
+        .route("/sim/truth/wall", get(admin::wall))
+        .route("/sim/day", get(admin::day_get).post(admin::day_advance))
         .route("/upload/{kind}/{ticket}", post(media::upload_handler))
         .route("/sim/tokens", get(admin::tokens))
         .route("/sim/tokens/revoke", post(admin::revoke))
@@ -279,6 +297,20 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SpawnError> {
         .await
         .map_err(|e| SpawnError::Generate(e.to_string()))?;
     let generation = started.elapsed();
+    let active = graph
+        .users
+        .iter()
+        .filter(|u| u.deactivated.is_none())
+        .count();
+    if config.big_community_members as usize > active {
+        return Err(SpawnError::Config(config::config_err(
+            "big_community_members",
+            format!(
+                "{} is more than the {active} active users",
+                config.big_community_members
+            ),
+        )));
+    }
     let graph = Arc::new(graph);
 
     let mut tokens = TokenRegistry::new(config.seed);

@@ -195,7 +195,7 @@ fn upload_group(sim: &Sim, c: &Caller, p: &Params) -> Result<Option<u32>, VkErro
     if grp.deactivated.is_some() {
         return Err(VkError::group_deactivated());
     }
-    if grp.is_closed != 0 && !g.is_member(gid, c.owner) && g.admin_level(gid, c.owner).is_none() {
+    if grp.is_closed != 0 && !sim.is_member(gid, c.owner) && g.admin_level(gid, c.owner).is_none() {
         return Err(VkError::wall_members_only());
     }
     Ok(Some(gid))

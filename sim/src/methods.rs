@@ -25,6 +25,10 @@ pub const METHODS: &[&str] = &[
     "utils.getServerTime",
     "wall.post",
     "wall.getById",
+    "wall.get",
+    "wall.getComments",
+    "wall.getReposts",
+    "likes.getList",
     "photos.getWallUploadServer",
     "photos.saveWallPhoto",
     "docs.getWallUploadServer",
@@ -89,7 +93,7 @@ impl Params {
     }
 
     /// `count`: default `default`, clamped to `max` as VK does; negative is an error.
-    fn count(&self, default: usize, max: usize) -> Result<usize, VkError> {
+    pub(crate) fn count(&self, default: usize, max: usize) -> Result<usize, VkError> {
         match self.int("count")? {
             None => Ok(default),
             Some(c) if c < 0 => Err(VkError::param("count should be positive")),
@@ -97,7 +101,7 @@ impl Params {
         }
     }
 
-    fn offset(&self) -> Result<usize, VkError> {
+    pub(crate) fn offset(&self) -> Result<usize, VkError> {
         match self.int("offset")? {
             None => Ok(0),
             Some(o) if o < 0 => Err(VkError::param("offset should be positive")),
@@ -157,13 +161,17 @@ fn answer_method(sim: &Sim, caller: &Caller, method: &str, p: &Params) -> Result
             }
             users_get(g, caller, p, sim.settings.cfg.bulk_counters)
         }
-        "users.getSubscriptions" => users_get_subscriptions(g, caller, p),
-        "groups.getById" => groups_get_by_id(g, caller, p),
-        "groups.getMembers" => groups_get_members(g, caller, p),
+        "users.getSubscriptions" => users_get_subscriptions(sim, caller, p),
+        "groups.getById" => groups_get_by_id(sim, caller, p),
+        "groups.getMembers" => groups_get_members(sim, caller, p),
         "utils.resolveScreenName" => resolve_screen_name(g, p),
         "utils.getServerTime" => Ok(json!(unix_now() as u64)),
         "wall.post" => crate::wall::wall_post(sim, caller, p),
         "wall.getById" => crate::wall::wall_get_by_id(sim, caller, p),
+        "wall.get" => crate::content::wall_get(sim, caller, p),
+        "wall.getComments" => crate::content::wall_get_comments(sim, caller, p),
+        "wall.getReposts" => crate::content::wall_get_reposts(sim, caller, p),
+        "likes.getList" => crate::content::likes_get_list(sim, caller, p),
         "photos.getWallUploadServer" => {
             crate::media::get_wall_upload_server(sim, caller, p, crate::media::MediaKind::Photo)
         }
@@ -358,7 +366,9 @@ pub(crate) fn user_object(g: &Graph, id: u32, fields: &HashSet<String>, viewer: 
 /// A community object as VK renders it for the caller. `can_post` / `can_suggest` say what
 /// wall.post does with the caller's post (see `wall`); `is_admin` (and `admin_level` for
 /// managers) come with a token that has the `groups` right, as dev.vk.com documents.
-pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, c: &Caller) -> Value {
+/// Membership (`members_count`, `is_member`, closed walls) is the current simulated day's.
+pub(crate) fn group_object(sim: &Sim, gid: u32, fields: &HashSet<String>, c: &Caller) -> Value {
+    let g = &*sim.graph;
     let viewer = c.owner;
     let grp = g.group(gid).expect("existing group");
     let mut o = Map::new();
@@ -387,13 +397,14 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, c: &Ca
     }
     // What wall.post would do: the wall must be visible (closed and private communities: to
     // members and managers), then the role and the wall's mode decide.
-    let sees_wall = grp.is_closed == 0 || g.is_member(gid, viewer) || level.is_some();
+    let member = sim.is_member(gid, viewer);
+    let sees_wall = grp.is_closed == 0 || member || level.is_some();
     let can_post = sees_wall
         && crate::wall::post_type_for(g, gid, viewer) == Some(crate::wall::PostType::Post);
     let can_suggest = sees_wall && grp.wall_mode() == WallMode::Suggestions;
     let has = |f: &str| fields.contains(f);
     if has("members_count") {
-        o.insert("members_count".into(), json!(grp.members_count));
+        o.insert("members_count".into(), json!(sim.members(gid).len()));
     }
     if has("can_post") {
         o.insert("can_post".into(), json!(can_post as u8));
@@ -420,7 +431,7 @@ pub(crate) fn group_object(g: &Graph, gid: u32, fields: &HashSet<String>, c: &Ca
         o.insert("verified".into(), json!(gid.is_multiple_of(97) as u8));
     }
     if has("is_member") {
-        o.insert("is_member".into(), json!(g.is_member(gid, viewer) as u8));
+        o.insert("is_member".into(), json!(member as u8));
     }
     Value::Object(o)
 }
@@ -559,11 +570,13 @@ fn users_get(g: &Graph, c: &Caller, p: &Params, bulk_counters: bool) -> Result<V
     ))
 }
 
-fn users_get_subscriptions(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
+fn users_get_subscriptions(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkError> {
+    let g = &*sim.graph;
     let id = user_id_param(g, p, "user_id", c.owner)?;
     check_visible(g, c.owner, id)?;
     let users = g.following.of(id);
-    let groups = g.subscriptions.of(id);
+    let groups = sim.membership.groups_of(g, id, sim.current_day());
+    let groups = &groups[..];
     if !p.flag("extended") {
         return Ok(json!({
             "users": {"count": users.len(), "items": users},
@@ -583,7 +596,7 @@ fn users_get_subscriptions(g: &Graph, c: &Caller, p: &Params) -> Result<Value, V
             let mut o = if is_user {
                 user_object(g, x, &f, c.owner)
             } else {
-                group_object(g, x, &f, c)
+                group_object(sim, x, &f, c)
             };
             if is_user {
                 o["type"] = json!("profile");
@@ -594,7 +607,8 @@ fn users_get_subscriptions(g: &Graph, c: &Caller, p: &Params) -> Result<Value, V
     Ok(json!({"count": users.len() + groups.len(), "items": items}))
 }
 
-fn groups_get_by_id(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
+fn groups_get_by_id(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkError> {
+    let g = &*sim.graph;
     let mut wanted = p.list("group_ids");
     if wanted.is_empty() {
         if let Some(one) = p.get("group_id") {
@@ -622,7 +636,7 @@ fn groups_get_by_id(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError>
     let f = fields(p);
     let groups: Vec<Value> = ids
         .into_iter()
-        .map(|id| group_object(g, id, &f, c))
+        .map(|id| group_object(sim, id, &f, c))
         .collect();
     if c.v_minor >= 199 {
         Ok(json!({"groups": groups, "profiles": []}))
@@ -631,7 +645,8 @@ fn groups_get_by_id(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError>
     }
 }
 
-fn groups_get_members(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkError> {
+fn groups_get_members(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkError> {
+    let g = &*sim.graph;
     let raw = p
         .get("group_id")
         .ok_or_else(|| VkError::param("group_id is undefined"))?;
@@ -643,7 +658,9 @@ fn groups_get_members(g: &Graph, c: &Caller, p: &Params) -> Result<Value, VkErro
             _ => return Err(VkError::invalid_group_id()),
         },
     };
-    let members = g.members.of(gid);
+    // The current simulated day's members (see `membership`).
+    let members = sim.members(gid);
+    let members = &members[..];
     let grp = g.group(gid).expect("resolved group");
     if grp.deactivated.is_some() {
         return Err(VkError::group_deactivated());

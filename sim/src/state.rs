@@ -1,8 +1,11 @@
 //! The shared state of one simulator: the immutable graph, the token registry, the per-token
 //! rate limiter and daily quotas, runtime-adjustable fault and captcha settings, and the
-//! counters `/sim/stats` reports. No globals: each `spawn` builds its own `Sim`.
+//! counters `/sim/stats` reports, the generated walls and the day-by-day membership. No
+//! globals: each `spawn` builds its own `Sim`. The simulated day (quotas, membership) is the
+//! quota day plus the days `/sim/day` moved it forward.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
@@ -144,6 +147,12 @@ pub(crate) struct Sim {
     method_captcha_rng: Mutex<ChaCha8Rng>,
     pub wall: Mutex<Wall>,
     pub media: Mutex<Media>,
+    /// The generated community walls (made on first use).
+    pub content: crate::content::Content,
+    /// Community membership per simulated day.
+    pub membership: crate::membership::Membership,
+    /// Days `/sim/day` moved the simulated day forward.
+    day_offset: AtomicU64,
     pub start: Instant,
     pub api_url: String,
     pub proxy_url: String,
@@ -170,6 +179,9 @@ impl Sim {
         };
         let seed = settings.cfg.seed;
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfa17_5eed);
+        let content = crate::content::Content::new(seed, crate::tokens::unix_now() as u64, &graph);
+        let membership =
+            crate::membership::Membership::new(seed, settings.cfg.member_churn, &graph);
         Sim {
             settings,
             graph,
@@ -184,6 +196,9 @@ impl Sim {
             method_captcha_rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0xca97_c4a0)),
             wall: Mutex::new(Wall::default()),
             media: Mutex::new(Media::new(seed)),
+            content,
+            membership,
+            day_offset: AtomicU64::new(0),
             start: Instant::now(),
             api_url,
             proxy_url,
@@ -269,9 +284,33 @@ impl Sim {
         Ok(())
     }
 
-    /// The current quota day (0 from start).
+    /// The current quota day (0 from start, plus the days `/sim/day` moved it forward).
     fn quota_day(&self) -> u64 {
         (self.start.elapsed().as_secs_f64() / self.settings.day.as_secs_f64()) as u64
+            + self.day_offset.load(Ordering::Relaxed)
+    }
+
+    /// The current simulated day: quotas reset and membership changes when it moves.
+    pub fn current_day(&self) -> u64 {
+        self.quota_day()
+    }
+
+    /// Moves the simulated day forward `days` days; returns the new day.
+    pub fn advance_day(&self, days: u64) -> u64 {
+        self.day_offset.fetch_add(days, Ordering::Relaxed);
+        self.current_day()
+    }
+
+    /// Whether `user` is a member of community `gid` today.
+    pub fn is_member(&self, gid: u32, user: u32) -> bool {
+        self.membership
+            .is_member(&self.graph, gid, user, self.current_day())
+    }
+
+    /// The members of community `gid` today, ascending.
+    pub fn members(&self, gid: u32) -> Arc<Vec<u32>> {
+        self.membership
+            .members(&self.graph, gid, self.current_day())
     }
 
     /// Calls each token made today of each method that has a quota.

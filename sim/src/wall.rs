@@ -227,11 +227,12 @@ fn existing_photo(g: &Graph, owner: i64, id: i64) -> bool {
 
 /// Whether `viewer` may see community `gid`'s wall: an open community, or a member or manager
 /// of a closed/private one.
-fn sees_group_wall(g: &Graph, gid: u32, viewer: u32) -> bool {
+fn sees_group_wall(sim: &Sim, gid: u32, viewer: u32) -> bool {
+    let g = &*sim.graph;
     g.group(gid).is_some_and(|grp| {
         grp.deactivated.is_none()
             && (grp.is_closed == 0
-                || g.is_member(gid, viewer)
+                || sim.is_member(gid, viewer)
                 || g.admin_level(gid, viewer).is_some())
     })
 }
@@ -280,7 +281,7 @@ pub(crate) fn wall_post(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkEr
         if grp.deactivated.is_some() {
             return Err(VkError::group_deactivated());
         }
-        if !sees_group_wall(g, gid, c.owner) {
+        if !sees_group_wall(sim, gid, c.owner) {
             return Err(VkError::wall_members_only());
         }
         if from_group && !is_editor(g, gid, c.owner) {
@@ -349,7 +350,8 @@ pub(crate) fn wall_post(sim: &Sim, c: &Caller, p: &Params) -> Result<Value, VkEr
 
 /// Whether `viewer` sees `post`: a published post wherever the wall is visible; a suggestion
 /// only by its author and the community's editors.
-fn sees_post(g: &Graph, post: &Post, viewer: u32) -> bool {
+fn sees_post(sim: &Sim, post: &Post, viewer: u32) -> bool {
+    let g = &*sim.graph;
     if post.owner_id > 0 {
         let owner = post.owner_id as u32;
         return g.user(owner).is_some_and(|u| {
@@ -358,7 +360,7 @@ fn sees_post(g: &Graph, post: &Post, viewer: u32) -> bool {
         });
     }
     let gid = (-post.owner_id) as u32;
-    if !sees_group_wall(g, gid, viewer) {
+    if !sees_group_wall(sim, gid, viewer) {
         return false;
     }
     post.post_type == PostType::Post || post.author == viewer || is_editor(g, gid, viewer)
@@ -435,7 +437,7 @@ pub(crate) fn wall_get_by_id(sim: &Sim, c: &Caller, p: &Params) -> Result<Value,
     let posts: Vec<&Post> = keys
         .iter()
         .filter_map(|k| wall.index.get(k).map(|&i| &wall.posts[i]))
-        .filter(|post| sees_post(g, post, c.owner))
+        .filter(|post| sees_post(sim, post, c.owner))
         .collect();
     let items: Vec<Value> = posts
         .iter()
@@ -470,7 +472,7 @@ pub(crate) fn wall_get_by_id(sim: &Sim, c: &Caller, p: &Params) -> Result<Value,
     Ok(json!({
         "items": items,
         "profiles": profiles.iter().map(|&u| user_object(g, u, &fields, c.owner)).collect::<Vec<_>>(),
-        "groups": groups.iter().map(|&gid| group_object(g, gid, &fields, c)).collect::<Vec<_>>(),
+        "groups": groups.iter().map(|&gid| group_object(sim, gid, &fields, c)).collect::<Vec<_>>(),
     }))
 }
 

@@ -2,6 +2,7 @@
 //! Each test starts its own simulator on free ports with a small graph.
 
 mod binary;
+mod content;
 mod execute;
 mod faults;
 mod limits;

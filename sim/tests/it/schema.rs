@@ -928,3 +928,90 @@ async fn posting_responses_and_errors_validate() {
     }
     assert_eq!(codes, vec![15, 15, 214, 100, 105, 100, 118, 121, 14]);
 }
+
+#[tokio::test]
+async fn wall_comments_likes_and_reposts_validate() {
+    let schema = Schema::load();
+    let sim = spawn_sim(small_config()).await;
+    let n = sim.named_communities();
+    let hub = Vk::new(&sim, &sim.user_token(sim.named().hub));
+    let owner = format!("-{}", n.busy);
+    let newest = hub
+        .ok("wall.get", &[("owner_id", &owner), ("count", "1")])
+        .await["items"][0]["id"]
+        .to_string();
+    let long_thread = {
+        let page = hub
+            .ok(
+                "wall.getComments",
+                &[("owner_id", &owner), ("post_id", &newest), ("count", "100")],
+            )
+            .await;
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["thread"]["count"].as_u64().unwrap() > 10)
+            .expect("a long thread")["id"]
+            .to_string()
+    };
+    let p = |extra: &[(&'static str, &str)]| {
+        let mut v = vec![("owner_id", owner.clone()), ("post_id", newest.clone())];
+        v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+        v
+    };
+    // (what, method, parameters)
+    type Case = (&'static str, String, Vec<(&'static str, String)>);
+    let mut cases: Vec<Case> = vec![
+        (
+            "wall.get",
+            "wall.get".into(),
+            vec![("owner_id", owner.clone()), ("count", "100".into())],
+        ),
+        (
+            "wall.getComments with threads and likes",
+            "wall.getComments".into(),
+            p(&[
+                ("thread_items_count", "10"),
+                ("need_likes", "1"),
+                ("count", "100"),
+            ]),
+        ),
+        (
+            "wall.getComments of one thread",
+            "wall.getComments".into(),
+            p(&[("comment_id", &long_thread), ("need_likes", "1")]),
+        ),
+        ("wall.getReposts", "wall.getReposts".into(), p(&[])),
+    ];
+    cases.push((
+        "likes.getList",
+        "likes.getList".into(),
+        vec![
+            ("type", "post".into()),
+            ("owner_id", owner.clone()),
+            ("item_id", newest.clone()),
+        ],
+    ));
+    for (what, method, params) in &cases {
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = hub.call(method, &params).await;
+        assert!(body.get("error").is_none(), "{what}: {body}");
+        let def = format!("{}_response", method.replace('.', "_"));
+        schema.check(what, &resp(&def), &body);
+    }
+    // The errors these methods send are VK's shapes too.
+    let pool = Vk::new(&sim, &sim.pool_tokens()[0]);
+    for (method, params) in [
+        ("wall.getReposts", p(&[])),
+        ("wall.getComments", p(&[("thread_items_count", "11")])),
+    ] {
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = pool.call(method, &params).await;
+        schema.check(
+            method,
+            "base/objects.json#/definitions/base_error",
+            &body["error"],
+        );
+    }
+}
