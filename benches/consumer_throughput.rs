@@ -36,6 +36,8 @@ impl JobHandler for Trivial {
             },
             main_ids: Vec::new(),
             message: String::new(),
+            metrics: None,
+            failed: None,
         })
     }
 }

@@ -61,12 +61,64 @@ pub struct PostRequest {
     pub no_check_rights: bool,
 }
 
-/// A published campaign.
+/// A community task as the operator gives it on the command line.
+#[derive(Debug, Clone)]
+pub struct CommunityRequest {
+    /// Whose token goes first.
+    pub user: i64,
+    /// `MEMBERS`, `POSTS` or `INTERACTIONS` (any case).
+    pub kind: String,
+    /// Communities: ids, `club1`, screen names, links.
+    pub groups: Vec<String>,
+    /// POSTS, INTERACTIONS: posts per community.
+    pub posts_per_group: Option<u32>,
+    /// POSTS: no comments.
+    pub no_comments: bool,
+    /// POSTS: thread replies too.
+    pub threads: bool,
+    /// MEMBERS: the snapshot to compare with (`COMMUNITY/MEMBERS/{jobId}_stage1/`).
+    pub since: Option<String>,
+}
+
+/// Publishes a community task on the community stream, checked by the service's decoder
+/// first; answers the entry and the task's job id (`community-{time}`).
+pub async fn community(
+    settings: &Settings,
+    request: &CommunityRequest,
+) -> Result<Posted, AdminError> {
+    let job = format!("community-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let mut options = serde_json::Map::new();
+    if let Some(n) = request.posts_per_group {
+        options.insert("postsPerGroup".into(), n.into());
+    }
+    if request.no_comments {
+        options.insert("withComments".into(), false.into());
+    }
+    if request.threads {
+        options.insert("withThreads".into(), true.into());
+    }
+    if let Some(since) = &request.since {
+        options.insert("sinceSnapshot".into(), since.clone().into());
+    }
+    let payload = serde_json::json!({
+        "taskId": job, "jobId": job, "userId": request.user,
+        "kind": request.kind.to_ascii_uppercase(), "groups": request.groups,
+        "options": options,
+    })
+    .to_string();
+    let event_type = crate::events::COMMUNITY_TASK_CREATED;
+    IncomingEvent::decode(Some(event_type.as_bytes()), Some(payload.as_bytes()))?;
+    let mut conn = redis(settings).await?;
+    let entry = add_event(&mut conn, settings, event_type, &payload).await?;
+    Ok(Posted { entry, job })
+}
+
+/// A published campaign or community task.
 #[derive(Debug, Clone)]
 pub struct Posted {
     /// The stream entry.
     pub entry: String,
-    /// Its campaign and job id (`post-{time}`).
+    /// Its campaign (task) and job id (`post-{time}`, `community-{time}`).
     pub job: String,
 }
 
@@ -212,6 +264,7 @@ pub async fn inspect(settings: &Settings, prefix: &str, rows: usize) -> Result<S
                     }
                     ColumnData::I8(v) => v[row].to_string(),
                     ColumnData::Bool(v) => v[row].to_string(),
+                    ColumnData::F64(v) => v[row].to_string(),
                     ColumnData::Str(v) => v[row].clone().unwrap_or_else(|| "null".to_owned()),
                 })
                 .collect();

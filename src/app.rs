@@ -3,7 +3,9 @@
 //!
 //! The wiring: storage and Redis are checked first (so a bad setting fails at start-up, not at
 //! the first job), then the VK stack, one consumer per job kind (the report parser on the report
-//! stream; the poster on the campaign stream, unless `poster.enabled` is off), and the ops port. Shutdown is passed in, never global, so tests can run several apps in one process.
+//! stream; the poster on the campaign stream, unless `poster.enabled` is off; the community
+//! collector on the community-task stream, unless `community.enabled` is off), and the ops
+//! port. Shutdown is passed in, never global, so tests can run several apps in one process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::community::CommunityCollector;
 use crate::events::JobKind;
 use crate::metrics::Metrics;
 use crate::ops::{OpsError, OpsServer, ReadinessCheck};
@@ -65,6 +68,7 @@ pub struct App {
     storage: Arc<dyn Storage>,
     consumer: Consumer,
     poster: Option<Consumer>,
+    community: Option<Consumer>,
     ops: OpsServer,
     parser: Arc<ReportParser>,
     journal: Option<Arc<LeaseJournal>>,
@@ -102,6 +106,24 @@ impl App {
                 "poster.interval is under 500ms: too fast for VK's flood control"
             );
         }
+        let community = if settings.community.enabled {
+            let handler = CommunityCollector::new(
+                orchestrator.clone(),
+                storage.clone(),
+                settings.community.clone(),
+            );
+            Some(
+                Consumer::connect(
+                    &settings,
+                    JobKind::Community,
+                    Arc::new(handler),
+                    metrics.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let poster = if settings.poster.enabled {
             let handler = Poster::new(orchestrator, storage.clone(), settings.poster.clone())
                 .with_metrics(metrics.clone());
@@ -119,6 +141,7 @@ impl App {
         };
         let groups: Vec<StreamNames> = std::iter::once(consumer.names().clone())
             .chain(poster.as_ref().map(|p| p.names().clone()))
+            .chain(community.as_ref().map(|c| c.names().clone()))
             .collect();
         let ops = OpsServer::bind(settings.ops.listen, metrics, readiness(redis, groups)).await?;
         tracing::info!(
@@ -133,6 +156,7 @@ impl App {
             storage,
             consumer,
             poster,
+            community,
             ops,
             parser,
             journal: vk.journal,
@@ -164,17 +188,12 @@ impl App {
             .journal
             .map(|j| tokio::spawn(j.run(self.heartbeat, ops_stop.clone())));
         let poster = self.poster.map(|p| tokio::spawn(p.run(shutdown.clone())));
+        let community = self
+            .community
+            .map(|c| tokio::spawn(c.run(shutdown.clone())));
         let served = self.consumer.run(shutdown).await;
-        let posted = match poster {
-            Some(task) => match task.await {
-                Ok(result) => result,
-                Err(e) => {
-                    tracing::warn!(error = %e, "poster consumer task failed");
-                    Ok(())
-                }
-            },
-            None => Ok(()),
-        };
+        let posted = joined(poster, "poster").await;
+        let collected = joined(community, "community").await;
         // The ops port outlives the drain so probes and scrapes see it through.
         ops_stop.cancel();
         if let Some(journal) = journal {
@@ -185,7 +204,24 @@ impl App {
             Err(e) => tracing::warn!(error = %e, "ops task failed"),
             Ok(Ok(())) => {}
         }
-        served.and(posted).map_err(AppError::from)
+        served.and(posted).and(collected).map_err(AppError::from)
+    }
+}
+
+/// The end of a consumer task; a task that panicked is logged, not the app's error.
+async fn joined(
+    task: Option<tokio::task::JoinHandle<Result<(), StreamError>>>,
+    kind: &str,
+) -> Result<(), StreamError> {
+    match task {
+        Some(task) => match task.await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::warn!(error = %e, kind, "consumer task failed");
+                Ok(())
+            }
+        },
+        None => Ok(()),
     }
 }
 

@@ -255,6 +255,8 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
         let kind = match c.data {
             ColumnData::I64(_) | ColumnData::OptI64(_) | ColumnData::I8(_) => AttrType::Long,
             ColumnData::Bool(_) => AttrType::Boolean,
+            // Report tables hold no floats; a ratio would be exported as its text.
+            ColumnData::F64(_) => AttrType::String,
             ColumnData::Str(_) => AttrType::String,
         };
         graph.attributes.push((c.name.clone(), kind));
@@ -286,6 +288,7 @@ fn user_graph(tables: &[Table], seeds: &BTreeSet<i64>) -> Result<Graph, ExportEr
             ColumnData::OptI64(v) => v[row].map(AttrValue::Long),
             ColumnData::I8(v) => Some(AttrValue::Long(v[row].into())),
             ColumnData::Bool(v) => Some(AttrValue::Boolean(v[row])),
+            ColumnData::F64(v) => Some(AttrValue::String(v[row].to_string())),
             ColumnData::Str(v) => v[row].clone().map(AttrValue::String),
         }));
         graph.nodes.push(Node { id, label, values });

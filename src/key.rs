@@ -134,6 +134,11 @@ pub fn community_prefix(kind: CommunityTaskKind, job: &JobId) -> KeyPrefix {
     KeyPrefix(format!("{COMMUNITY_ROOT}/{kind}/{job}_stage1/"))
 }
 
+/// Where every task of `kind` writes: `COMMUNITY/{kind}/` (listed to find earlier snapshots).
+pub fn community_kind_root(kind: CommunityTaskKind) -> KeyPrefix {
+    KeyPrefix(format!("{COMMUNITY_ROOT}/{kind}/"))
+}
+
 /// A MEMBERS snapshot's prefix given from outside (`sinceSnapshot`): exactly
 /// `COMMUNITY/MEMBERS/{jobId}_stage1/` (the trailing `/` optional); answers the snapshot's job.
 pub fn parse_members_snapshot(raw: &str) -> Result<JobId, KeyError> {

@@ -1,7 +1,9 @@
-//! vk-parser: collects VK social graphs for reports, and posts campaigns into communities.
+//! vk-parser: collects VK social graphs for reports, posts campaigns into communities, and
+//! collects communities' members, posts and audiences.
 //!
-//! The backend publishes `ReportCreated` / `Stage2Created` on a Redis stream, and
-//! `SuggestPostCreated` on the poster's; this service runs the job ([`parser`], [`poster`]),
+//! The backend publishes `ReportCreated` / `Stage2Created` on a Redis stream,
+//! `SuggestPostCreated` on the poster's and `CommunityTaskCreated` on the community stream; this
+//! service runs the job ([`parser`], [`poster`], [`community`]),
 //! writes parquet through [`storage`], and reports on the status stream. See
 //! `ARCHITECTURE.md` for the map; each module's header says what it owns.
 #![forbid(unsafe_code)]
@@ -9,6 +11,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod community;
 pub mod demo;
 pub mod events;
 pub mod export;

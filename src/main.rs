@@ -78,6 +78,31 @@ enum Command {
         #[arg(long)]
         no_check_rights: bool,
     },
+    /// Start a community task: publish a CommunityTaskCreated (checked).
+    Community {
+        /// Whose VK token goes first (leased global tokens after).
+        #[arg(long)]
+        user: i64,
+        /// members, posts or interactions.
+        #[arg(long)]
+        kind: String,
+        /// Communities, comma-separated: ids, club1, screen names, vk.com links.
+        #[arg(long, value_delimiter = ',', required = true)]
+        groups: Vec<String>,
+        /// posts, interactions: the latest posts per community (1-100; default 10).
+        #[arg(long)]
+        posts_per_group: Option<u32>,
+        /// posts: without comments.
+        #[arg(long)]
+        no_comments: bool,
+        /// posts: with the replies in comment threads.
+        #[arg(long)]
+        threads: bool,
+        /// members: the snapshot to compare with (`COMMUNITY/MEMBERS/{jobId}_stage1/`);
+        /// default: each community's latest good one.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Print a stage's manifest and the first rows of its tables.
     Inspect {
         /// The stage prefix, e.g. `DEFAULT/1_2_3/job42_stage2/`.
@@ -207,6 +232,30 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "campaign {} published as entry {}",
                 posted.job, posted.entry
+            );
+        }
+        Command::Community {
+            user,
+            kind,
+            groups,
+            posts_per_group,
+            no_comments,
+            threads,
+            since,
+        } => {
+            let request = admin::CommunityRequest {
+                user,
+                kind,
+                groups,
+                posts_per_group,
+                no_comments,
+                threads,
+                since,
+            };
+            let task = admin::community(&settings, &request).await?;
+            println!(
+                "community task {} published as entry {}",
+                task.job, task.entry
             );
         }
         Command::Inspect { prefix, rows } => {

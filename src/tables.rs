@@ -7,6 +7,7 @@
 //! version pitfalls stay in one file, and the stages are tested without it.
 //!
 //! Dtypes, as a pyarrow reader sees them: `I64` → `int64`, `I8` → `int8`, `Bool` → `bool`,
+//! `F64` → `double`,
 //! `Str` → `large_string` (see [`STRING_DTYPE`] for why large and not view). polars declares
 //! every parquet column optional; nulls only ever occur in strings, and [`from_parquet`] refuses
 //! nulls elsewhere.
@@ -29,9 +30,9 @@ use bytes::Bytes;
 use polars::io::parquet::write::KeyValueMetadata;
 use polars::prelude as pl;
 use polars::prelude::{
-    ArrowDataType, BooleanChunked, CompatLevel, DataFrame, DataType, Int64Chunked, Int8Chunked,
-    IntoColumn, NewChunkedArray, ParquetCompression, ParquetReader, ParquetWriter, PlSmallStr,
-    SchemaExt, SerReader, StringChunked,
+    ArrowDataType, BooleanChunked, CompatLevel, DataFrame, DataType, Float64Chunked, Int64Chunked,
+    Int8Chunked, IntoColumn, NewChunkedArray, ParquetCompression, ParquetReader, ParquetWriter,
+    PlSmallStr, SchemaExt, SerReader, StringChunked,
 };
 
 use polars_buffer::Buffer;
@@ -45,6 +46,8 @@ use crate::storage::Column as ManifestColumn;
 pub const INT64_DTYPE: &str = "int64";
 /// The manifest dtype of [`ColumnData::I8`].
 pub const INT8_DTYPE: &str = "int8";
+/// The manifest dtype of [`ColumnData::F64`].
+pub const FLOAT64_DTYPE: &str = "double";
 /// The manifest dtype of [`ColumnData::Bool`].
 pub const BOOL_DTYPE: &str = "bool";
 /// The manifest dtype of [`ColumnData::Str`]: the logical type, whatever its arrow width.
@@ -137,7 +140,7 @@ pub enum TableError {
 }
 
 /// One column's data. Strings are nullable; numbers and bools are not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
     /// 64-bit integers (VK ids, counts).
     I64(Vec<i64>),
@@ -147,6 +150,8 @@ pub enum ColumnData {
     I8(Vec<i8>),
     /// Flags.
     Bool(Vec<bool>),
+    /// Shares and ratios (never NaN in what the service writes).
+    F64(Vec<f64>),
     /// Text; `None` is a null.
     Str(Vec<Option<String>>),
 }
@@ -159,6 +164,7 @@ impl ColumnData {
             ColumnData::OptI64(v) => v.len(),
             ColumnData::I8(v) => v.len(),
             ColumnData::Bool(v) => v.len(),
+            ColumnData::F64(v) => v.len(),
             ColumnData::Str(v) => v.len(),
         }
     }
@@ -174,13 +180,14 @@ impl ColumnData {
             ColumnData::I64(_) | ColumnData::OptI64(_) => INT64_DTYPE,
             ColumnData::I8(_) => INT8_DTYPE,
             ColumnData::Bool(_) => BOOL_DTYPE,
+            ColumnData::F64(_) => FLOAT64_DTYPE,
             ColumnData::Str(_) => STRING_DTYPE,
         }
     }
 }
 
 /// A named column of a [`Table`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     /// Column name, as written to parquet.
     pub name: String,
@@ -192,7 +199,7 @@ pub struct Column {
 ///
 /// Equal length is checked when encoding, not when building, so the builder stays infallible;
 /// [`Table::check`] runs the same check on demand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// The table's name (the file stem in a stage, e.g. `edges`); used in error messages.
     pub name: String,
@@ -365,6 +372,7 @@ pub fn into_parquet(table: Table) -> Result<Encoded, TableError> {
                 }
                 ColumnData::I8(v) => Int8Chunked::from_vec(name, v).into_column(),
                 ColumnData::Bool(v) => BooleanChunked::from_slice(name, &v).into_column(),
+                ColumnData::F64(v) => Float64Chunked::from_vec(name, v).into_column(),
                 ColumnData::Str(v) => {
                     StringChunked::from_iter_options(name, v.into_iter()).into_column()
                 }
@@ -387,7 +395,7 @@ pub fn into_parquet(table: Table) -> Result<Encoded, TableError> {
 }
 
 /// Decodes parquet written by to_parquet (or any parquet whose columns are
-/// int64/int32/int8/bool/utf8) back into a Table named `name`.
+/// int64/int32/int8/bool/double/utf8) back into a Table named `name`.
 ///
 /// Column order is the file's. `int32` columns are widened to [`ColumnData::I64`]; any other
 /// type is [`TableError::UnsupportedType`], and nulls outside string columns are
@@ -490,6 +498,7 @@ fn column_data(table: &str, column: &pl::Column) -> Result<ColumnData, TableErro
         }
         DataType::Int8 => ColumnData::I8(numbers(series.i8()?)),
         DataType::Boolean => ColumnData::Bool(series.bool()?.no_null_iter().collect()),
+        DataType::Float64 => ColumnData::F64(series.f64()?.into_no_null_iter().collect()),
         DataType::String => ColumnData::Str(
             series
                 .str()?
@@ -717,9 +726,17 @@ mod tests {
     }
 
     #[test]
+    fn ratios_round_trip_as_doubles() {
+        let table = Table::new("t").with("ratio", ColumnData::F64(vec![0.95, 1.0]));
+        let encoded = to_parquet(&table).unwrap();
+        assert_eq!(encoded.columns[0].dtype, FLOAT64_DTYPE);
+        assert_eq!(from_parquet("t", &encoded.bytes).unwrap(), table);
+    }
+
+    #[test]
     fn foreign_types_and_numeric_nulls_are_errors() {
         let floats = raw_parquet(vec![
-            pl::Float64Chunked::from_slice("x".into(), &[1.5]).into_column()
+            pl::Float32Chunked::from_slice("x".into(), &[1.5]).into_column()
         ]);
         assert!(matches!(
             from_parquet("t", &floats),

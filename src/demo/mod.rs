@@ -7,8 +7,9 @@
 //! local storage in `./data`, publishes a ReportCreated for three seeds, follows the status
 //! stream with a progress bar, publishes Stage2Created, and prints a summary. Every child is
 //! killed when the demo ends, Ctrl-C included (`kill_on_drop`). `--job suggest` runs a small
-//! campaign instead (`suggest`).
+//! campaign instead (`suggest`), `--job community` community tasks (`community`).
 
+mod community;
 mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
@@ -110,6 +111,8 @@ pub enum DemoJob {
     Report,
     /// A campaign: one post with a picture into the simulator's named communities.
     Suggest,
+    /// Community tasks: MEMBERS twice across a simulated day, then POSTS.
+    Community,
 }
 
 /// What the demo runs.
@@ -175,8 +178,14 @@ async fn run_steps(
     let (sim_child, sim) = start_sim(&sim_binary, options.users).await?;
     children.push(sim_child);
     let redis_url = format!("redis+unix://{}", socket.display());
-    if options.job == DemoJob::Suggest {
-        return suggest::run(&options.data_dir, &redis_url, &sim, stop, started).await;
+    match options.job {
+        DemoJob::Suggest => {
+            return suggest::run(&options.data_dir, &redis_url, &sim, stop, started).await
+        }
+        DemoJob::Community => {
+            return community::run(&options.data_dir, &redis_url, &sim, stop, started).await
+        }
+        DemoJob::Report => {}
     }
     let seeds = pick_seeds(&sim.api, sim.open_user).await?;
     println!(

@@ -167,10 +167,15 @@ pub struct StatusUpdate {
     pub failure_reason: Option<FailureReason>,
     /// For people: what happened.
     pub message: String,
-    /// Set on STAGE1_COMPLETED and COMPLETED.
+    /// Set on STAGE1_COMPLETED and COMPLETED (and on the FAILED end of a community task whose
+    /// tables were written).
     pub artifacts: Option<Artifacts>,
     /// RFC 3339, UTC, milliseconds.
     pub timestamp: String,
+    /// The final status of a campaign or a community task: its counts (docs/events.md).
+    /// Absent from every report status, as the backend has always read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
 }
 
 impl StatusUpdate {
@@ -308,7 +313,20 @@ impl StatusUpdate {
             message,
             artifacts,
             timestamp: rfc3339(at),
+            metrics: None,
         }
+    }
+
+    /// This status with the job's counts.
+    pub fn with_metrics(mut self, metrics: Option<serde_json::Value>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// This (FAILED) status with the files the job wrote before it ended so.
+    pub fn with_artifacts(mut self, artifacts: Artifacts) -> Self {
+        self.artifacts = Some(artifacts);
+        self
     }
 
     /// The stream's `event_type` value.

@@ -169,6 +169,8 @@ pub async fn run(
         artifacts,
         main_ids,
         message,
+        metrics: None,
+        failed: None,
     })
 }
 

@@ -120,6 +120,8 @@ pub async fn run(
         } else {
             format!("stage 2 done: {summary}")
         },
+        metrics: None,
+        failed: None,
     })
 }
 

@@ -228,6 +228,8 @@ impl Campaign<'_> {
             artifacts,
             main_ids: Vec::new(),
             message: format!("{} communities: {}", rows.len(), shown.join(", ")),
+            metrics: Some(serde_json::json!({ "outcomes": counts })),
+            failed: None,
         })
     }
 

@@ -28,6 +28,7 @@ pub(super) fn settings(
     check_parser(&checker, &settings)?;
     check_stream(&checker, &settings)?;
     check_poster(&checker, &settings)?;
+    check_community(&checker, &settings)?;
     check_redis_names(&checker, &settings.redis)?;
     check_redis_topology(
         &settings.redis,
@@ -189,6 +190,20 @@ fn check_poster(c: &Checker, settings: &Settings) -> Result<(), SettingsError> {
     )
 }
 
+fn check_community(c: &Checker, settings: &Settings) -> Result<(), SettingsError> {
+    let community = &settings.community;
+    c.check(
+        "community.min_members_ratio",
+        community.min_members_ratio > 0.0 && community.min_members_ratio <= 1.0,
+        "expected a share in (0, 1], e.g. 0.95",
+    )?;
+    c.check(
+        "community.retry_interval",
+        !community.retry_interval.is_zero(),
+        "expected a positive pause between the sequential retries",
+    )
+}
+
 fn check_redis_names(c: &Checker, redis: &RedisSettings) -> Result<(), SettingsError> {
     for (key, value) in [
         ("redis.stream_vk_parser", &redis.stream_vk_parser),
@@ -273,6 +288,7 @@ fn check_redis_topology(
         ("redis.stream_status_change", &redis.stream_status_change),
         ("redis.stream_graph_worker", &redis.stream_graph_worker),
         ("redis.stream_vk_poster", &redis.stream_vk_poster),
+        ("redis.stream_vk_community", &redis.stream_vk_community),
     ] {
         if key_hash_tag(name) != Some(tag) {
             return Err(invalid(

@@ -133,6 +133,8 @@ pub struct Settings {
     pub vk: VkSettings,
     /// How suggested-post campaigns are posted.
     pub poster: PosterSettings,
+    /// How community tasks collect.
+    pub community: CommunitySettings,
     /// Where stage files are written.
     pub storage: StorageSettings,
     /// Logging.
@@ -265,6 +267,22 @@ pub struct PosterSettings {
     /// Pause after flood control (9) before the same post is tried again, once.
     #[serde(with = "humantime_serde")]
     pub flood_pause: Duration,
+}
+
+/// `[community]`: the community-task job kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunitySettings {
+    /// Whether this process consumes the community-task stream at all.
+    pub enabled: bool,
+    /// Least share of a community's `count` a members scan must fetch; below it the community
+    /// fails (`below_threshold`) and no `left` list is written for it.
+    pub min_members_ratio: f64,
+    /// Pause between the calls of the sequential retry that follows the packed scan.
+    #[serde(with = "humantime_serde")]
+    pub retry_interval: Duration,
+    /// How often a list whose `count` moved during its scan is read again from the start.
+    pub max_rescans: u32,
 }
 
 /// `[ops]`.
@@ -573,9 +591,10 @@ mod tests {
         }
     }
 
-    const TAGGED: [(&str, &str); 4] = [
+    const TAGGED: [(&str, &str); 5] = [
         ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
         ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
+        ("STREAM_VK_COMMUNITY", "stream:{vkp}:community:vk"),
         ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
         ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
     ];
@@ -617,7 +636,7 @@ mod tests {
             ("VKP_REDIS__CLUSTER", "true"),
             ("VKP_REDIS__HASH_TAG", "vkp"),
         ];
-        untagged.extend(&TAGGED[..3]);
+        untagged.extend(&TAGGED[..4]);
         assert_eq!(refused_key(&untagged), "redis.stream_graph_worker");
         let mut other_tag = untagged.clone();
         other_tag.push(("STREAM_GRAPH_WORKER", "stream:{other}:graph-worker"));

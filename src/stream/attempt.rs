@@ -420,14 +420,34 @@ impl Runner {
             }
             _ => StatusUpdate::completed,
         };
-        let status = completed(
-            &event.report_id(),
-            event.job_id(),
-            event.stage(),
-            output.artifacts.clone(),
-            output.message.clone(),
-            Utc::now(),
-        );
+        // A job whose files are written may still end FAILED (a community task with a
+        // community it could not collect): the status then carries its reason and its files.
+        let (status, state) = match &output.failed {
+            None => (
+                completed(
+                    &event.report_id(),
+                    event.job_id(),
+                    event.stage(),
+                    output.artifacts.clone(),
+                    output.message.clone(),
+                    Utc::now(),
+                ),
+                State::Completed,
+            ),
+            Some(failure) => (
+                StatusUpdate::failed(
+                    &event.report_id(),
+                    event.job_id(),
+                    event.stage(),
+                    failure.reason,
+                    failure.message.clone(),
+                    Utc::now(),
+                )
+                .with_artifacts(output.artifacts.clone()),
+                State::Failed,
+            ),
+        };
+        let status = status.with_metrics(output.metrics.clone());
         let graph = match event {
             IncomingEvent::Stage2Created(e) => Some(GraphReady::new(
                 &e.report_id,
@@ -442,7 +462,7 @@ impl Runner {
         let finished = self
             .finish(
                 at,
-                State::Completed,
+                state,
                 &output.artifacts.prefix,
                 &status,
                 graph.as_deref(),
@@ -450,10 +470,21 @@ impl Runner {
             )
             .await;
         match finished {
-            Ok(Finished::Published) => {
-                tracing::info!(prefix = %output.artifacts.prefix, "job completed");
-                EntryOutcome::Completed
-            }
+            Ok(Finished::Published) => match output.failed {
+                None => {
+                    tracing::info!(prefix = %output.artifacts.prefix, "job completed");
+                    EntryOutcome::Completed
+                }
+                Some(failure) => {
+                    tracing::warn!(
+                        prefix = %output.artifacts.prefix,
+                        reason = %failure.reason,
+                        error = %failure.message,
+                        "job failed with its files written"
+                    );
+                    EntryOutcome::Failed(failure.reason)
+                }
+            },
             Ok(Finished::AlreadyFinished) => EntryOutcome::AlreadyDone,
             Ok(Finished::OwnershipLost) => EntryOutcome::LostOwnership,
             Err(e) => EntryOutcome::RedisError(e.to_string()),
@@ -629,6 +660,8 @@ mod tests {
             },
             main_ids: Vec::new(),
             message: "done".into(),
+            metrics: None,
+            failed: None,
         }
     }
 

@@ -34,6 +34,12 @@ pub struct JobOutput {
     pub main_ids: Vec<VkUserId>,
     /// For people: what was done.
     pub message: String,
+    /// Counts the final status carries (community tasks: per community and in total).
+    pub metrics: Option<serde_json::Value>,
+    /// Set when the files are written but the job still ends `FAILED`, for this reason (a
+    /// community task some of whose communities could not be collected): the status carries
+    /// the artifacts, so the communities that were collected are not lost.
+    pub failed: Option<JobFailure>,
 }
 
 /// A stage that did not finish, and whether trying again could help.

@@ -137,6 +137,7 @@ mod tests {
             ("VKP_REDIS__HASH_TAG", "vkp"),
             ("STREAM_VK_PARSER", "stream:{vkp}:parser:vk"),
             ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
+            ("STREAM_VK_COMMUNITY", "stream:{vkp}:community:vk"),
             ("STREAM_STATUS_CHANGE", "stream:{vkp}:report:status-change"),
             ("STREAM_GRAPH_WORKER", "stream:{vkp}:graph-worker"),
         ]);

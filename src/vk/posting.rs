@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::error::VkError;
 use super::execute::Call;
-use super::methods::{decode, groups_get_by_id, GROUPS_PER_CALL};
+use super::methods::{decode, known_groups};
 use super::orchestrator::Session;
 use crate::ids::GroupId;
 
@@ -46,42 +46,15 @@ pub struct Rights {
     pub can_suggest: u8,
 }
 
-/// The rights of each community asked about; one VK does not know is absent. Batches of 500;
-/// a batch VK refuses with 100 (it refuses the whole batch when one id is unknown) is split
-/// in halves until the unknown ids stand alone.
+/// The rights of each community asked about; one VK does not know is absent (see
+/// [`super::methods::known_groups`]).
 pub async fn rights(
     session: &mut Session,
     ids: &[GroupId],
 ) -> Result<HashMap<GroupId, Rights>, VkError> {
     let mut out = HashMap::with_capacity(ids.len());
-    let mut batches: Vec<Vec<i64>> = ids
-        .chunks(GROUPS_PER_CALL)
-        .map(|c| c.iter().map(|g| g.get()).collect())
-        .collect();
-    while let Some(batch) = batches.pop() {
-        let call = groups_get_by_id(&batch, RIGHTS_FIELDS);
-        match session.call(call.method, &call.form()).await {
-            Ok(answer) => {
-                // From API 5.199 `{groups, profiles}`, before a bare array.
-                let list = match answer.response {
-                    Value::Object(mut o) => o.remove("groups").unwrap_or(Value::Array(Vec::new())),
-                    other => other,
-                };
-                for r in decode::<Vec<Rights>>("groups.getById", list)? {
-                    if let Ok(id) = GroupId::new(r.id) {
-                        out.insert(id, r);
-                    }
-                }
-            }
-            Err(e) if e.code() == Some(100) && batch.len() > 1 => {
-                let (a, b) = batch.split_at(batch.len() / 2);
-                batches.push(a.to_vec());
-                batches.push(b.to_vec());
-            }
-            // One unknown id: VK knows no such community.
-            Err(e) if e.code() == Some(100) => {}
-            Err(e) => return Err(e),
-        }
+    for (id, value) in known_groups(session, ids, RIGHTS_FIELDS).await? {
+        out.insert(id, decode::<Rights>("groups.getById", value)?);
     }
     Ok(out)
 }

@@ -30,6 +30,7 @@ fn cluster_settings(
             ("STREAM_STATUS_CHANGE", STATUS),
             ("STREAM_GRAPH_WORKER", GRAPH),
             ("STREAM_VK_POSTER", "stream:{vkp}:poster:vk"),
+            ("STREAM_VK_COMMUNITY", "stream:{vkp}:community:vk"),
             // The shared limiter runs its script on the cluster too.
             ("VKP_VK__RATE_LIMITER", "redis"),
             ("STORAGE_URL", files.to_str().unwrap()),

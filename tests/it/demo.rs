@@ -215,6 +215,52 @@ fn the_campaign_demo_prints_one_outcome_per_community() {
     assert!(data.join(&prefixes[0]).join("posts.parquet").exists());
 }
 
+/// `demo --job community`: MEMBERS twice across a simulated day (joined and left printed beside
+/// the simulator's own change), then POSTS; three task prefixes under `COMMUNITY/`.
+#[test]
+fn the_community_demo_prints_the_days_change_and_the_posts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = demo(&data, 3000)
+        .args(["--job", "community"])
+        .output()
+        .expect("the demo runs");
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
+    for line in [
+        "a simulated day passes",
+        "joined",
+        "truth joined/left",
+        "thread replies",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    // Every row's joined/left equals the truth's, printed after it.
+    for row in stdout.lines().filter(|l| l.starts_with("club")) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(format!("{}/{}", cells[2], cells[3]), cells[4], "{row}");
+    }
+    let prefixes: Vec<String> = walk_manifests(&data.join("COMMUNITY"));
+    assert_eq!(prefixes.len(), 3, "{prefixes:?}");
+}
+
+/// The folders under `root` (any depth) that hold a manifest.json.
+fn walk_manifests(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "manifest.json") {
+                out.push(dir.display().to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Process ids of `pid`'s children (Linux /proc).
 fn children_of(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();

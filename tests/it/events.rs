@@ -401,6 +401,7 @@ fn status_updates_golden_encode() {
                 at(),
             ),
         ),
+        ("StatusUpdate.community_failed", community_failed()),
         (
             "StatusUpdate.failed",
             StatusUpdate::failed(
@@ -419,6 +420,33 @@ fn status_updates_golden_encode() {
         let back: StatusUpdate = serde_json::from_value(value).unwrap();
         assert_eq!(back, update);
     }
+}
+
+/// A community task's final status with one community private: FAILED with its files and the
+/// metrics, built by the service's own metrics builder.
+fn community_failed() -> StatusUpdate {
+    use vk_parser::community::output::{metrics, CommunityResult, ListCount};
+    let mut open = CommunityResult::new(Some(1), "apiclub");
+    open.lists
+        .insert("members".into(), ListCount::new(1520, 1520));
+    open.joined = Some(14);
+    open.left = Some(9);
+    let mut private = CommunityResult::new(Some(12), "club12");
+    private.lists.insert("members".into(), ListCount::new(0, 0));
+    private.fail("private", Some(15));
+    StatusUpdate::failed(
+        &vk_parser::ids::ReportId::parse("task-2026-0003").unwrap(),
+        &vk_parser::ids::JobId::parse("job_91").unwrap(),
+        Stage::One,
+        FailureReason::VkAccessDenied,
+        "1 of 2 communities failed: club12 private (15)",
+        at(),
+    )
+    .with_artifacts(Artifacts {
+        prefix: "COMMUNITY/MEMBERS/job_91_stage1/".into(),
+        manifest: "COMMUNITY/MEMBERS/job_91_stage1/manifest.json".into(),
+    })
+    .with_metrics(Some(metrics(&[open, private])))
 }
 
 #[test]
@@ -683,6 +711,7 @@ fn docs_events_md_matches_the_golden_files() {
         "StatusUpdate.in_progress",
         "StatusUpdate.stage1_completed",
         "StatusUpdate.campaign_completed",
+        "StatusUpdate.community_failed",
         "StatusUpdate.failed",
         "GraphReady",
     ];

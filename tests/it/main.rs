@@ -32,6 +32,7 @@ mod app;
 mod bad_input;
 mod chaos;
 mod cluster;
+mod community;
 mod contract;
 mod dashboard;
 mod demo;

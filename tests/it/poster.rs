@@ -11,7 +11,7 @@ use vk_sim::SimHandle;
 
 use crate::support::backend::{Streams, STATUS};
 use crate::support::s3_server::S3Server;
-use crate::support::service::Service;
+use crate::support::service::{table_rows, Service};
 use crate::support::sim::{self, TIME_SCALE};
 
 /// The campaign stream and group.
@@ -94,28 +94,6 @@ fn rows_of(svc: &Service, status: &Value) -> BTreeMap<String, BTreeMap<String, V
     out
 }
 
-fn table_rows(table: &vk_parser::tables::Table) -> Vec<BTreeMap<String, Value>> {
-    use vk_parser::tables::ColumnData;
-    (0..table.rows())
-        .map(|i| {
-            table
-                .columns
-                .iter()
-                .map(|c| {
-                    let v = match &c.data {
-                        ColumnData::I64(v) => json!(v[i]),
-                        ColumnData::OptI64(v) => json!(v[i]),
-                        ColumnData::I8(v) => json!(v[i]),
-                        ColumnData::Bool(v) => json!(v[i]),
-                        ColumnData::Str(v) => json!(v[i]),
-                    };
-                    (c.name.clone(), v)
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// The `posts` columns docs/data.md's "Campaigns" section lists: (name, dtype).
 fn documented_columns() -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/data.md");
@@ -124,6 +102,7 @@ fn documented_columns() -> Vec<(String, String)> {
         .split("## Campaigns")
         .nth(1)
         .expect("a Campaigns section");
+    let section = section.split("\n## ").next().unwrap();
     section
         .lines()
         .filter(|l| l.starts_with("| `"))

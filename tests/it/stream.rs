@@ -95,6 +95,8 @@ impl JobHandler for TestHandler {
             },
             main_ids: vec![VkUserId::new(1).unwrap()],
             message: "done".into(),
+            metrics: None,
+            failed: None,
         })
     }
 }

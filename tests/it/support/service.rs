@@ -169,3 +169,28 @@ impl Service {
         self.task.await.unwrap();
     }
 }
+
+/// A table's rows as JSON values by column name (nulls as `null`).
+pub fn table_rows(table: &Table) -> Vec<std::collections::BTreeMap<String, Value>> {
+    use serde_json::json;
+    use vk_parser::tables::ColumnData;
+    (0..table.rows())
+        .map(|i| {
+            table
+                .columns
+                .iter()
+                .map(|c| {
+                    let v = match &c.data {
+                        ColumnData::I64(v) => json!(v[i]),
+                        ColumnData::OptI64(v) => json!(v[i]),
+                        ColumnData::I8(v) => json!(v[i]),
+                        ColumnData::Bool(v) => json!(v[i]),
+                        ColumnData::F64(v) => json!(v[i]),
+                        ColumnData::Str(v) => json!(v[i]),
+                    };
+                    (c.name.clone(), v)
+                })
+                .collect()
+        })
+        .collect()
+}
