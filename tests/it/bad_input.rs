@@ -20,6 +20,8 @@ use crate::support::backend::{is_final, Streams, DEAD, GRAPH, STATUS};
 /// The campaign stream and its dead letters.
 const POSTER_INPUT: &str = "stream:poster:vk";
 const POSTER_DEAD: &str = "stream:poster:vk:dead";
+const COMMUNITY_INPUT: &str = "stream:community:vk";
+const COMMUNITY_DEAD: &str = "stream:community:vk:dead";
 use crate::support::service::Service;
 use crate::support::sim::{self, pick_seeds};
 use crate::support::wait::within;
@@ -674,6 +676,149 @@ async fn every_bad_campaign_gets_its_documented_answer() {
         collect_files(&service.files, &service.files, &mut files);
     }
     assert!(files.is_empty(), "{files:?}");
+    service.stop().await;
+}
+
+fn community_task(job: &str, kind: &str, groups: &str, options: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    event(
+        "CommunityTaskCreated",
+        format!(
+            r#"{{"taskId":"t-{job}","jobId":"{job}","userId":6,"kind":"{kind}","groups":{groups},"options":{options}}}"#
+        ),
+    )
+}
+
+/// The community stream's cases (docs/events.md, "Bad input").
+fn community_catalogue() -> Vec<Case> {
+    let case = |name, fields, answer| Case {
+        name,
+        fields,
+        answer,
+    };
+    let many = format!(
+        "[{}]",
+        (1..=501)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let members =
+        |job, groups: &str, options: &str| community_task(job, "MEMBERS", groups, options);
+    let posts = |job, options: &str| community_task(job, "POSTS", "[1]", options);
+    vec![
+        case(
+            "no groups",
+            members("c1", "[]", "{}"),
+            Answer::Invalid("c1"),
+        ),
+        case(
+            "501 groups",
+            members("c2", &many, "{}"),
+            Answer::Invalid("c2"),
+        ),
+        case(
+            "an unknown kind",
+            community_task("c3", "FRIENDS", "[1]", "{}"),
+            Answer::Invalid("c3"),
+        ),
+        case(
+            "postsPerGroup 0",
+            posts("c4", r#"{"postsPerGroup":0}"#),
+            Answer::Invalid("c4"),
+        ),
+        case(
+            "postsPerGroup 101",
+            posts("c5", r#"{"postsPerGroup":101}"#),
+            Answer::Invalid("c5"),
+        ),
+        case(
+            "threads without comments",
+            posts("c6", r#"{"withComments":false,"withThreads":true}"#),
+            Answer::Invalid("c6"),
+        ),
+        case(
+            "sinceSnapshot on POSTS",
+            posts("c7", r#"{"sinceSnapshot":"COMMUNITY/MEMBERS/old_stage1/"}"#),
+            Answer::Invalid("c7"),
+        ),
+        case(
+            "sinceSnapshot outside COMMUNITY/MEMBERS/",
+            members("c8", "[1]", r#"{"sinceSnapshot":"DEFAULT/1/old_stage1/"}"#),
+            Answer::Invalid("c8"),
+        ),
+        case(
+            "sinceSnapshot of the task's own job",
+            members(
+                "c9",
+                "[1]",
+                r#"{"sinceSnapshot":"COMMUNITY/MEMBERS/c9_stage1/"}"#,
+            ),
+            Answer::Invalid("c9"),
+        ),
+        case(
+            "sinceSnapshot of a job that wrote none",
+            members(
+                "c10",
+                "[1]",
+                r#"{"sinceSnapshot":"COMMUNITY/MEMBERS/never_stage1/"}"#,
+            ),
+            Answer::Failed("c10", 1, "STAGE1_NOT_FOUND"),
+        ),
+        case(
+            "a group link to another site",
+            members("c11", r#"["https://example.com/apiclub"]"#, "{}"),
+            Answer::Invalid("c11"),
+        ),
+        case(
+            "only names no community has",
+            members("c12", r#"["no_such_community_anywhere"]"#, "{}"),
+            Answer::Failed("c12", 1, "VK_ACCESS_DENIED"),
+        ),
+        case(
+            "a jobId with path characters",
+            members("../c13", "[1]", "{}"),
+            Answer::Dead,
+        ),
+        case(
+            "options not an object",
+            members("c14", "[1]", "[]"),
+            Answer::Invalid("c14"),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_community_task_gets_its_documented_answer() {
+    let sim = sim::start(|_| {}).await;
+    let service = Service::start(&sim, &[]).await;
+    let cases = community_catalogue();
+    let streams = service
+        .streams()
+        .await
+        .named(COMMUNITY_INPUT, STATUS, "cg_vk_community");
+    let mut entry_ids = Vec::new();
+    for case in &cases {
+        entry_ids.push(streams.publish_raw(&case.fields).await);
+    }
+    let mut problems = Vec::new();
+    within(Duration::from_secs(60), async || {
+        problems = unanswered(&streams, COMMUNITY_DEAD, &cases, &entry_ids).await;
+        problems.is_empty().then_some(())
+    })
+    .await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(streams.pending().await, 0, "nothing left pending");
+    // Only the task that ran (all its names unknown) wrote files, under its own prefix.
+    let mut files = Vec::new();
+    if service.files.exists() {
+        collect_files(&service.files, &service.files, &mut files);
+    }
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with("COMMUNITY/MEMBERS/c12_stage1/")),
+        "{files:?}"
+    );
     service.stop().await;
 }
 

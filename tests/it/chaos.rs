@@ -16,7 +16,7 @@
 //! `CHAOS_KILLS=50 cargo test --workspace chaos:: -- --nocapture` (figures in BENCHMARKS.md).
 //! `CHAOS_SEED` picks another random schedule; `CHAOS_KIND_SIM=1` runs on `SimConfig::kind()`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -878,4 +878,271 @@ async fn sim_posts_repeats(sim: &SimHandle) -> u64 {
     sim::posts_truth(sim).await["guid_repeats"]
         .as_u64()
         .unwrap_or(0)
+}
+
+/// Community tasks under kills (issue 18): three `vk-parser run` processes, a mixed stream of
+/// MEMBERS, POSTS and INTERACTIONS tasks (with a simulated day passing halfway, so later
+/// MEMBERS tasks have joined and left users) while processes are SIGKILLed at random. At the
+/// end: one final status per task, COMPLETED; its files all there; members equal the truth of
+/// the day the task read; every post's likes equal the truth; nothing pending in the group.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_community_tasks_end_once_and_complete() {
+    let kills_target = env_number("CHAOS_COMMUNITY_KILLS", 20);
+    let seed = env_number("CHAOS_SEED", 7);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sim = sim::start(|_| {}).await;
+    let named = sim.named_communities();
+    let redis = RedisServer::start_durable();
+    let url = redis.url();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let logs =
+        std::env::temp_dir().join(format!("vk-parser-community-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut env = sim::env(&sim);
+    for (k, v) in [
+        ("REDIS_URL", url.clone()),
+        ("STORAGE_URL", data.to_str().unwrap().to_owned()),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
+        ("VKP_SERVICE__ENVIRONMENT", "production".to_owned()),
+        ("MAX_RETRIES", "50".to_owned()),
+        ("VKP_STREAM__BLOCK", "100ms".to_owned()),
+        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms".to_owned()),
+        ("VKP_STREAM__LEASE_TTL", "1s".to_owned()),
+        ("VKP_STREAM__MIN_IDLE", "1s".to_owned()),
+        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms".to_owned()),
+        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms".to_owned()),
+        ("VKP_COMMUNITY__RETRY_INTERVAL", "50ms".to_owned()),
+    ] {
+        env.insert(k.to_owned(), v);
+    }
+    let mut fleet = Fleet {
+        env,
+        logs: logs.clone(),
+        procs: Vec::new(),
+        started: 0,
+    };
+    for _ in 0..3 {
+        fleet.spawn();
+    }
+    let communities = [named.big, named.busy, named.open_wall, named.suggest];
+    let hub = sim.named().hub;
+    let kinds = ["MEMBERS", "POSTS", "INTERACTIONS"];
+    let task = |n: usize| {
+        let groups: Vec<Value> = communities
+            .iter()
+            .map(|g| json!(format!("club{g}")))
+            .collect();
+        json!({"taskId": format!("t-com{n}"), "jobId": format!("com{n}"), "userId": hub,
+               "kind": kinds[n % 3], "groups": groups,
+               "options": if n % 3 == 1 { json!({"withThreads": true}) } else { json!({}) }})
+    };
+    let publish_task = async |n: usize| {
+        let streams = Streams::try_open(&url).await.ok()?;
+        let streams = streams.named(
+            "stream:community:vk",
+            crate::support::backend::STATUS,
+            "cg_vk_community",
+        );
+        streams
+            .try_publish("CommunityTaskCreated", &task(n))
+            .await
+            .ok()
+    };
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    within(Duration::from_secs(30), async || {
+        let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("stream:community:vk")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.groups
+            .iter()
+            .any(|g| g.name == "cg_vk_community")
+            .then_some(())
+    })
+    .await
+    .expect("the community group exists");
+    let started = Instant::now();
+    // The day each MEMBERS task read (tasks follow one another, so it is the day at publish).
+    let mut days: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut tasks = 0usize;
+    let mut kills = 0u64;
+    let mut mid_task = 0u64;
+    while kills < kills_target {
+        if tasks == 6 {
+            sim.advance_day(1);
+        }
+        if publish_task(tasks).await.is_none() {
+            continue;
+        }
+        days.insert(tasks, sim.day());
+        let current = format!("com{tasks}");
+        tasks += 1;
+        let final_of = async |job: &str| {
+            statuses(&url)
+                .await
+                .is_some_and(|s| finals(&s).contains_key(&(job.to_owned(), 1)))
+        };
+        // Most tasks lose every process a moment after they started.
+        let _ = within(Duration::from_secs(10), async || {
+            let s = statuses(&url).await?;
+            s.iter().any(|s| s["jobId"] == current).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
+        if rng.random_bool(0.6) && !final_of(&current).await {
+            fleet.kill_all().await;
+            mid_task += 1;
+            kills += 1;
+        }
+        let _ = within(Duration::from_secs(120), async || {
+            final_of(&current).await.then_some(())
+        })
+        .await;
+        fleet.kill_one(&mut rng).await;
+        kills += 1;
+    }
+    let ended = within(
+        Duration::from_secs(env_number("CHAOS_CALM_SECS", 300)),
+        async || {
+            let finals = statuses(&url).await.map(|s| finals(&s))?;
+            (0..tasks)
+                .all(|n| finals.contains_key(&(format!("com{n}"), 1)))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        ended.is_some(),
+        "tasks still open; logs in {}",
+        logs.display()
+    );
+    fleet.stop().await;
+
+    let statuses = statuses(&url).await.unwrap();
+    let finals = finals(&statuses);
+    let mut problems = Vec::new();
+    let mut rows = 0usize;
+    for n in 0..tasks {
+        let job = format!("com{n}");
+        let got = &finals[&(job.clone(), 1)];
+        if got.len() != 1 || got[0]["status"] != "COMPLETED" {
+            problems.push(format!("{job}: finals {got:?}"));
+            continue;
+        }
+        let prefix = got[0]["artifacts"]["prefix"].as_str().unwrap_or("");
+        check_stage_files(&data, prefix, &mut problems);
+        let read = |name: &str| {
+            let bytes = std::fs::read(data.join(prefix).join(format!("{name}.parquet"))).unwrap();
+            vk_parser::tables::from_parquet(name, &bytes).unwrap()
+        };
+        match kinds[n % 3] {
+            "MEMBERS" => {
+                let t = read("members");
+                rows += t.rows();
+                let (g, u) = (t.i64s("group_id").unwrap(), t.i64s("user_id").unwrap());
+                for &c in &communities {
+                    let got: BTreeSet<i64> = g
+                        .iter()
+                        .zip(u)
+                        .filter(|(x, _)| **x == i64::from(c))
+                        .map(|(_, u)| *u)
+                        .collect();
+                    let truth = members_on(&sim, c, days[&n]).await;
+                    if got != truth {
+                        problems.push(format!(
+                            "{job} club{c}: {} members, truth {}",
+                            got.len(),
+                            truth.len()
+                        ));
+                    }
+                }
+            }
+            "INTERACTIONS" => {
+                let t = read("likes");
+                rows += t.rows();
+                let (o, p) = (t.i64s("owner_id").unwrap(), t.i64s("post_id").unwrap());
+                let mut per: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+                for (o, p) in o.iter().zip(p) {
+                    *per.entry((*o, *p)).or_default() += 1;
+                }
+                let posts = read("posts");
+                let (po, pi, likes) = (
+                    posts.i64s("owner_id").unwrap(),
+                    posts.i64s("post_id").unwrap(),
+                    posts.i64s("likes").unwrap(),
+                );
+                for i in 0..posts.rows() {
+                    let got = per.get(&(po[i], pi[i])).copied().unwrap_or(0) as i64;
+                    if got != likes[i] {
+                        problems.push(format!(
+                            "{job} post {}_{}: {got} likes, VK counts {}",
+                            po[i], pi[i], likes[i]
+                        ));
+                    }
+                }
+            }
+            _ => rows += read("comments").rows(),
+        }
+    }
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg("stream:community:vk")
+        .arg("cg_vk_community")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if pending.count() != 0 {
+        problems.push(format!("{} entries still pending", pending.count()));
+    }
+    assert!(tasks >= 6, "only {tasks} tasks ran");
+    // A task whose first step was published twice ran again after a kill.
+    let rerun = (0..tasks)
+        .filter(|n| {
+            statuses
+                .iter()
+                .filter(|s| s["jobId"] == format!("com{n}") && s["progress"] == 5)
+                .count()
+                > 1
+        })
+        .count();
+    println!(
+        "community chaos (seed {seed}): {kills} kills ({mid_task} of every process mid-task), \
+         {tasks} tasks ({} communities each), {rerun} run again after a kill, {rows} rows checked against the truth; {:.0}s",
+        communities.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(rerun >= 1, "no task was interrupted");
+    assert!(
+        problems.is_empty(),
+        "{} problems (logs in {}):\n{}",
+        problems.len(),
+        logs.display(),
+        problems.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+/// The truth's members of `group` on `day`.
+async fn members_on(sim: &SimHandle, group: u32, day: u64) -> BTreeSet<i64> {
+    let t: Value = reqwest::get(format!(
+        "{}/sim/truth/members?group_id={group}&day={day}",
+        sim.api_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect()
 }
