@@ -44,14 +44,19 @@ pub async fn collect(
         .enumerate()
         .filter_map(|(i, t)| t.readable().map(|g| (i, g.get())))
         .collect();
+    // groups.getById's `members_count` lets every page go out in the first round.
     let lists: Vec<List> = readable
         .iter()
-        .map(|&(_, g)| {
-            List::new(
+        .map(|&(i, g)| {
+            let list = List::new(
                 "groups.getMembers",
                 json!({"group_id": g, "sort": "id_asc"}),
                 MEMBERS_PAGE,
-            )
+            );
+            match targets[i].members_count {
+                Some(n) => list.expecting(n),
+                None => list,
+            }
         })
         .collect();
     let mut scanned = scan(session, &lists, persistence).await?;

@@ -3,7 +3,8 @@
 //! [`scan`], so "no gaps" is decided in one place:
 //!
 //! 1. the first page of every list, packed 25 calls per `execute` (the fast scan: most lists
-//!    end there);
+//!    end there), and with it every page of a list whose length another answer gave already
+//!    (`List::expecting`: groups.getById's `members_count`);
 //! 2. the later pages their `count` calls for (the deep scan), again packed; lists without a
 //!    `count` (wall.getReposts) page on until a short page;
 //! 3. pages whose call failed for a reason another try can fix go round again in up to
@@ -41,6 +42,9 @@ pub struct List {
     pub limit: Option<u64>,
     /// Where the page's `count` is: `count`, or `current_level_count` for comments.
     pub count_field: &'static str,
+    /// The length another answer gave (groups.getById's `members_count`): its pages are asked
+    /// with the first, saving the round that waits for the first page's `count`.
+    pub expecting: Option<u64>,
 }
 
 impl List {
@@ -56,7 +60,20 @@ impl List {
             page,
             limit: None,
             count_field: "count",
+            expecting: None,
         }
+    }
+
+    /// Pages as far as `count` are asked at once, before the first page says its `count`.
+    pub fn expecting(mut self, count: u64) -> List {
+        self.expecting = Some(count.min(crate::vk::methods::MAX_LIST_LEN));
+        self
+    }
+
+    /// The offsets asked in the first round: the first page, and those `expecting` calls for.
+    fn first_offsets(&self) -> Vec<u64> {
+        let end = self.end(self.expecting.unwrap_or(0)).max(1);
+        (0..end).step_by(self.page.max(1) as usize).collect()
     }
 
     /// Only the first `limit` items.
@@ -188,7 +205,12 @@ pub async fn scan(
     let mut first_count: Vec<Option<u64>> = vec![None; lists.len()];
     let mut moved = vec![false; lists.len()];
     let mut asks: Vec<Ask> = (0..lists.len())
-        .map(|list| Ask { list, offset: 0 })
+        .flat_map(|list| {
+            lists[list]
+                .first_offsets()
+                .into_iter()
+                .map(move |offset| Ask { list, offset })
+        })
         .collect();
     loop {
         let mut failed = Vec::new();
@@ -224,6 +246,7 @@ pub async fn scan(
             .filter(|&i| out[i].ending == Ending::Complete)
             .map(|list| Ask { list, offset: 0 })
             .collect();
+
         if asks.is_empty() {
             return Ok(out);
         }
@@ -297,17 +320,24 @@ fn file(
             match first_count[at.list] {
                 None if at.offset == 0 => {
                     first_count[at.list] = Some(count);
-                    // An empty first page: VK shows nothing more whatever `count` says.
+                    // An empty first page: VK shows nothing more whatever `count` says. Pages
+                    // the first round asked already (`expecting`) are not asked again.
                     if got > 0 {
                         let end = list.end(count);
-                        round
-                            .next
-                            .extend((got..end).step_by(list.page.max(1) as usize).map(|offset| {
-                                Ask {
+                        let from = match list.expecting {
+                            Some(_) if scanned.rescans == 0 => {
+                                list.first_offsets().last().map_or(got, |o| o + list.page)
+                            }
+                            _ => got,
+                        };
+                        round.next.extend(
+                            (from.max(got)..end)
+                                .step_by(list.page.max(1) as usize)
+                                .map(|offset| Ask {
                                     list: at.list,
                                     offset,
-                                }
-                            }));
+                                }),
+                        );
                     }
                 }
                 Some(first) if count > first => moved[at.list] = true,
@@ -407,6 +437,24 @@ mod tests {
         assert_eq!(whole.call(2000).params["count"], 1000);
         assert_eq!(whole.end(5), 5);
         assert_eq!(list.end(500), 30);
+    }
+
+    #[test]
+    fn an_expected_length_is_asked_at_once_and_not_again() {
+        let list = List::new("groups.getMembers", json!({}), 1000).expecting(2500);
+        assert_eq!(list.first_offsets(), [0, 1000, 2000]);
+        assert_eq!(List::new("x", json!({}), 1000).first_offsets(), [0]);
+        let lists = [list];
+        let mut out = vec![Scanned::new()];
+        let (mut first, mut moved, mut round) = (vec![None], vec![false], Round::default());
+        let page = Ok(json!({"count": 4200, "items": vec![1; 1000]}));
+        let at = Ask { list: 0, offset: 0 };
+        file(
+            &lists, at, page, &mut out, &mut first, &mut moved, &mut round,
+        )
+        .unwrap();
+        let planned: Vec<u64> = round.next.iter().map(|a| a.offset).collect();
+        assert_eq!(planned, [3000, 4000]);
     }
 
     #[test]
