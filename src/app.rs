@@ -111,7 +111,8 @@ impl App {
                 orchestrator.clone(),
                 storage.clone(),
                 settings.community.clone(),
-            );
+            )
+            .with_metrics(metrics.clone());
             Some(
                 Consumer::connect(
                     &settings,

@@ -286,6 +286,32 @@ impl CommunityPosted<'_> {
     }
 }
 
+/// A community of a finished community task: complete, or failed with its reason.
+#[derive(Debug, Clone, Copy)]
+pub struct CommunityCollected<'a> {
+    /// `MEMBERS`, `POSTS` or `INTERACTIONS`.
+    pub kind: &'a str,
+    /// The community, when the name resolved to one.
+    pub group: Option<i64>,
+    /// `complete` or `failed`.
+    pub status: &'a str,
+    /// Why it failed.
+    pub reason: Option<&'a str>,
+}
+
+impl CommunityCollected<'_> {
+    /// Logs (warn when failed) and counts `vkp_communities_total{kind,status,reason}`.
+    pub fn emit(&self, metrics: &Metrics) {
+        let reason = self.reason.unwrap_or("");
+        if self.status == "complete" {
+            tracing::info!(kind = self.kind, group = ?self.group, status = self.status, "community collected");
+        } else {
+            tracing::warn!(kind = self.kind, group = ?self.group, status = self.status, reason, "community not collected");
+        }
+        metrics.community_outcome(self.kind, self.status, reason);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +364,13 @@ mod tests {
             reason: Some("wall_closed"),
         }
         .emit(&metrics);
+        CommunityCollected {
+            kind: "MEMBERS",
+            group: Some(9),
+            status: "failed",
+            reason: Some("below_threshold"),
+        }
+        .emit(&metrics);
         let text = metrics.render();
         for expected in [
             r#"vkp_vk_requests_total{method="friends.get",outcome="error_6"} 1"#,
@@ -346,6 +379,7 @@ mod tests {
             r#"vkp_vk_quota_exhausted_total{method="users.get"} 1"#,
             r#"vkp_vk_tokens_benched{method="users.get"} 1"#,
             r#"vkp_posts_total{outcome="skipped"} 1"#,
+            r#"vkp_communities_total{kind="MEMBERS",status="failed",reason="below_threshold"} 1"#,
         ] {
             assert!(text.contains(expected), "{expected} in\n{text}");
         }

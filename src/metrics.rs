@@ -81,6 +81,7 @@ pub struct Metrics {
     rate_limiter_errors: Counter,
     quota_calls: Capped<MethodLabels, Counter>,
     posts: Capped<OutcomeLabels, Counter>,
+    communities: Capped<CommunityLabels, Counter>,
     quota_exhausted: Capped<MethodLabels, Counter>,
     tokens_benched: Capped<MethodLabels, Gauge>,
     /// Per method: token id → when its bench ends. Read into `tokens_benched` on render.
@@ -165,6 +166,12 @@ impl Metrics {
             "Communities of finished campaigns, by outcome (published, suggested, skipped, deferred, unknown)",
             posts.family.clone(),
         );
+        let communities = Capped::new(Family::default());
+        registry.register(
+            "vkp_communities",
+            "Communities of finished community tasks, by task kind, status (complete, failed) and reason",
+            communities.family.clone(),
+        );
         let quota_calls = Capped::new(Family::default());
         registry.register(
             "vkp_vk_quota_calls",
@@ -220,6 +227,7 @@ impl Metrics {
             rate_limiter_errors,
             quota_calls,
             posts,
+            communities,
             quota_exhausted,
             tokens_benched,
             benches: Mutex::new(HashMap::new()),
@@ -306,6 +314,19 @@ impl Metrics {
             .with(OutcomeLabels::new(outcome), &self.label_sets_folded, |c| {
                 c.inc()
             });
+    }
+
+    /// Counts one community of a finished community task under its kind, status and reason.
+    pub fn community_outcome(&self, kind: &str, status: &str, reason: &str) {
+        self.communities.with(
+            CommunityLabels {
+                kind: label_value(kind),
+                status: label_value(status),
+                reason: label_value(reason),
+            },
+            &self.label_sets_folded,
+            |c| c.inc(),
+        );
     }
 
     /// Counts `calls` calls of `method` sent on some token, against its daily quota.
@@ -515,6 +536,24 @@ impl Foldable for OutcomeLabels {
     fn folded() -> Self {
         OutcomeLabels {
             outcome: OVERFLOW_LABEL_VALUE.to_owned(),
+        }
+    }
+}
+
+/// What became of a community task's community.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommunityLabels {
+    kind: String,
+    status: String,
+    reason: String,
+}
+
+impl Foldable for CommunityLabels {
+    fn folded() -> Self {
+        CommunityLabels {
+            kind: OVERFLOW_LABEL_VALUE.to_owned(),
+            status: OVERFLOW_LABEL_VALUE.to_owned(),
+            reason: OVERFLOW_LABEL_VALUE.to_owned(),
         }
     }
 }

@@ -90,6 +90,7 @@ pub async fn collect(
                 Ending::Failed { pages, .. } => *pages,
                 _ => 0,
             },
+            rescans: u64::from(list.rescans),
             ..ListCount::new(expected, ids.len() as u64)
         };
         let share = count.ratio;

@@ -100,6 +100,7 @@ pub struct CommunityCollector {
     storage: Arc<dyn Storage>,
     resolver: Resolver,
     settings: CommunitySettings,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl CommunityCollector {
@@ -114,7 +115,14 @@ impl CommunityCollector {
             storage,
             resolver: Resolver::new(),
             settings,
+            metrics: None,
         }
+    }
+
+    /// Also counts communities by status in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> CommunityCollector {
+        self.metrics = Some(metrics);
+        self
     }
 
     async fn collect(
@@ -158,6 +166,17 @@ impl CommunityCollector {
             }
         };
         ctx.progress.report(95, "writing the tables").await;
+        if let Some(m) = &self.metrics {
+            for r in &results {
+                crate::internal_events::CommunityCollected {
+                    kind: task.kind.as_str(),
+                    group: r.group_id,
+                    status: r.status.as_str(),
+                    reason: r.reason.as_deref(),
+                }
+                .emit(m);
+            }
+        }
         let metrics = output::metrics(&results);
         let failed = verdict(&results);
         let message = summary(&results);

@@ -216,6 +216,9 @@ pub struct ListCount {
     /// Pages that stayed unanswered.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_pages: u64,
+    /// Times a list was read again from the start because its `count` moved mid-scan.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rescans: u64,
     /// Why this kind was not read (e.g. `no_admin_token` for reposts): a documented skip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
@@ -233,6 +236,7 @@ impl ListCount {
             fetched,
             ratio: ratio(expected, fetched),
             failed_pages: 0,
+            rescans: 0,
             skipped: None,
         }
     }

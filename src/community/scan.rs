@@ -12,9 +12,12 @@
 //!    once on its own);
 //! 4. what is still failed is asked once more, one direct call at a time, `retry_interval`
 //!    apart (the sibling service's slower sequential retry), before it is declared missing;
-//! 5. a list whose `count` grew while it was paged (members joined mid-scan, and every page
-//!    after the change shifted) is read again from the start, at most `max_rescans` times, and
-//!    the reads are merged: VK clients re-page from the start when the count grows.
+//! 5. a list whose `count` moved while it was paged (members joined or left mid-scan, and every
+//!    page after the change shifted, so a member could fall between two pages) is read again
+//!    from the start, at most `max_rescans` times, and the reads are merged: VK clients re-page
+//!    from the start when the count grows, and a shrinking count shifts pages as much. A member
+//!    who left mid-scan may stay in the merged list (reported left next time); none who stayed
+//!    is missed, so the change never holds a false "left".
 //!
 //! A first page VK refuses for the target (closed, private, deleted) is a documented skip of
 //! that list, never retried; an answer no retry changes (100: a post deleted meanwhile) is a
@@ -340,7 +343,7 @@ fn file(
                         );
                     }
                 }
-                Some(first) if count > first => moved[at.list] = true,
+                Some(first) if count != first => moved[at.list] = true,
                 _ => {}
             }
         }

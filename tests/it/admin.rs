@@ -138,6 +138,66 @@ async fn inspect_prints_a_stage() {
     assert!(text.contains("2 | 3 | 1"), "{text}");
 }
 
+/// `community` publishes a checked community task on the community stream; a bad one (posts
+/// per group on MEMBERS) publishes nothing.
+#[test]
+fn community_publishes_a_checked_task() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let vars = [("REDIS_URL", url.as_str())];
+    let bad = vk_parser(
+        &[
+            "community",
+            "--user",
+            "6",
+            "--kind",
+            "members",
+            "--groups",
+            "club1",
+            "--posts-per-group",
+            "5",
+        ],
+        &vars,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("postsPerGroup"));
+    assert_eq!(xlen(&redis, "stream:community:vk"), 0);
+    let good = vk_parser(
+        &[
+            "community",
+            "--user",
+            "6",
+            "--kind",
+            "posts",
+            "--groups",
+            "club1,apiclub",
+            "--threads",
+        ],
+        &vars,
+    );
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).starts_with("community task community-"));
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("stream:community:vk")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1[0].1, "CommunityTaskCreated");
+    let payload: serde_json::Value = serde_json::from_str(&entries[0].1[1].1).unwrap();
+    assert_eq!(payload["kind"], "POSTS");
+    assert_eq!(payload["options"]["withThreads"], true);
+}
+
 /// `post` stores the files under `uploads/{job}/`, then publishes a checked campaign on the
 /// campaign stream; a bad campaign publishes nothing and stores nothing.
 #[test]

@@ -402,8 +402,9 @@ fn named_hub(sim: &SimHandle) -> u32 {
     sim.named().hub
 }
 
-/// A 105,000-member community paged through whole; then, with a fifth of every token's member
-/// pages refused, the community fails with the threshold reason and writes no left list.
+/// A 105,000-member community paged through whole; read again while a simulated day passes
+/// mid-scan (the count moves: read again from the start); then, with a fifth of every token's
+/// member pages refused, the community fails with the threshold reason and writes no left list.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_big_community_is_read_whole_and_a_lossy_scan_fails_the_threshold() {
     let sim = sim::start(|c| {
@@ -428,6 +429,46 @@ async fn a_big_community_is_read_whole_and_a_lossy_scan_fails_the_threshold() {
         members[&i64::from(named.big)],
         members_truth(&sim, named.big, 0).await
     );
+
+    // A day passes in the middle of a scan (one call per request, so it is long): every page
+    // after it counts another length, and the list is read again from the start. The merged
+    // list holds every member of the new day, and nobody who was a member on neither day.
+    let slow = Service::start(&sim, &[("VK_CALLS_PER_EXECUTE", "1")]).await;
+    let slow_streams = streams_of(&slow).await;
+    let job = "b-drift";
+    slow_streams
+        .publish(
+            "CommunityTaskCreated",
+            &task(job, named.admin_user, "MEMBERS", refs.clone(), json!({})),
+        )
+        .await;
+    crate::support::wait::within(std::time::Duration::from_secs(60), async || {
+        let seen = slow_streams.statuses().await;
+        seen.iter().any(|s| s["jobId"] == job).then_some(())
+    })
+    .await
+    .expect("the slow scan started");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let day = sim.advance_day(1);
+    let drift = slow_streams.final_status(job, 1).await;
+    assert_eq!(drift["status"], "COMPLETED", "{drift}");
+    let read = &by_group(&slow, &drift, "members")[&i64::from(named.big)];
+    let (before, after) = (
+        members_truth(&sim, named.big, day - 1).await,
+        members_truth(&sim, named.big, day).await,
+    );
+    assert!(
+        after.is_subset(read),
+        "{} of the new day's members missing",
+        after.difference(read).count()
+    );
+    assert!(read.iter().all(|u| before.contains(u) || after.contains(u)));
+    let m = manifest(&slow, &drift);
+    assert!(
+        m["communities"][0]["lists"]["members"]["rescans"].as_u64() >= Some(1),
+        "{m}"
+    );
+    slow.stop().await;
 
     for token in sim::tokens(&sim).await {
         sim::control(

@@ -42,6 +42,7 @@ fn exported() -> (BTreeSet<String>, BTreeSet<String>) {
     m.set_pending(1);
     m.set_ready(true);
     m.post_outcome("published");
+    m.community_outcome("MEMBERS", "complete", "");
     let rendered = m.render();
 
     let mut names = BTreeSet::new();
@@ -238,6 +239,7 @@ fn the_dashboard_names_only_exported_metrics() {
         "vkp_group_pending",
         "vkp_dead_lettered_total",
         "vkp_posts_total",
+        "vkp_communities_total",
     ] {
         assert!(used.contains(name), "the dashboard shows no {name}");
     }
