@@ -501,3 +501,77 @@ async fn a_big_community_is_read_whole_and_a_lossy_scan_fails_the_threshold() {
     assert!(rows(&svc, &second, "members").is_empty());
     svc.stop().await;
 }
+
+/// wall.get's daily quota (15 here, for 40 walls) spent on one token after another: the task
+/// moves its walls on to fresh tokens and reads them; each token hears VK's 29 in one execute.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_wall_get_quota_moves_the_walls_to_other_tokens() {
+    let sim = sim::start(|c| c.quotas.push("wall.get=15".to_owned())).await;
+    let named = sim.named_communities();
+    let svc = Service::start(&sim, &[]).await;
+    let streams = streams_of(&svc).await;
+    let groups: Vec<Value> = (1..=40).map(|g| json!(format!("club{g}"))).collect();
+    let status = run(
+        &streams,
+        task(
+            "q1",
+            named.admin_user,
+            "POSTS",
+            groups,
+            json!({"withComments": false}),
+        ),
+    )
+    .await;
+    // Closed and private communities among the 40 fail on their own; none fails for the quota.
+    let reasons: Vec<&Value> = status["metrics"]["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.get("reason"))
+        .collect();
+    assert!(reasons.iter().all(|r| *r != "incomplete"), "{status}");
+    let stats: Value = get(&sim, "/sim/stats").await;
+    let refused = stats["errors_by_code"]["29"].as_u64().unwrap_or(0)
+        + stats["inner_errors_by_code"]["29"].as_u64().unwrap_or(0);
+    let tokens = sim::tokens(&sim).await.len() as u64;
+    assert!(refused > 0, "the quota was reached: {stats}");
+    // A token that heard 29 is benched for wall.get: VK refuses at most the rest of the one
+    // execute (25 calls) that crossed its quota, never a token asked again and again.
+    assert!(
+        refused <= 25 * tokens,
+        "{refused} refusals over {tokens} tokens"
+    );
+    let posts = rows(&svc, &status, "posts");
+    let complete = status["metrics"]["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "complete")
+        .count();
+    assert!(complete >= 30, "{status}");
+    assert!(!posts.is_empty());
+    svc.stop().await;
+}
+
+/// A closed community shows its members to its members: with a member's token first, the task
+/// reads it whole (the same community fails `closed` for a stranger's token, above).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_members_token_reads_a_closed_community() {
+    let sim = sim::start(|_| {}).await;
+    let named = sim.named_communities();
+    let svc = Service::start(&sim, &[]).await;
+    let streams = streams_of(&svc).await;
+    let truth = members_truth(&sim, named.closed, 0).await;
+    let member = *truth
+        .iter()
+        .next()
+        .expect("the closed community has members") as u32;
+    let refs = vec![json!(format!("club{}", named.closed))];
+    let status = run(&streams, task("cm1", member, "MEMBERS", refs, json!({}))).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(
+        by_group(&svc, &status, "members")[&i64::from(named.closed)],
+        truth
+    );
+    svc.stop().await;
+}
