@@ -89,6 +89,27 @@ async fn no_secret_leaves_a_whole_job() {
     let posted = campaigns.final_status("sec-post", 1).await;
     assert_eq!(posted["status"], "COMPLETED", "{posted}");
 
+    // 1c. A community task (INTERACTIONS: walls, likes, comments, reposts) on the same
+    //     IP-bound token, with a closed community that fails on its own.
+    let tasks = service.streams().await.named(
+        "stream:community:vk",
+        crate::support::backend::STATUS,
+        "cg_vk_community",
+    );
+    tasks
+        .publish(
+            "CommunityTaskCreated",
+            &json!({"taskId": "sec-com", "jobId": "sec-com", "userId": named.open,
+                    "kind": "INTERACTIONS",
+                    "groups": [communities.busy, communities.open_wall, communities.closed]}),
+        )
+        .await;
+    let collected = tasks.final_status("sec-com", 1).await;
+    assert_eq!(
+        collected["failureReason"], "VK_ACCESS_DENIED",
+        "{collected}"
+    );
+
     // 2. The same on leased pool tokens: every request on the author's token meets a captcha,
     //    so both stages move to the global pool.
     let captcha_author = authors[0];
