@@ -394,6 +394,23 @@ pub fn into_parquet(table: Table) -> Result<Encoded, TableError> {
     })
 }
 
+/// Encodes each table as `{name}.parquet`, ready for [`crate::storage::put_files`]: the one
+/// place a job's tables become files (synchronous; async callers use `spawn_blocking`).
+pub fn into_files(tables: Vec<Table>) -> Result<Vec<crate::storage::StageFile>, TableError> {
+    tables
+        .into_iter()
+        .map(|table| {
+            let name = format!("{}.parquet", table.name);
+            into_parquet(table).map(|e| crate::storage::StageFile {
+                name,
+                rows: e.rows,
+                columns: e.columns,
+                body: e.bytes,
+            })
+        })
+        .collect()
+}
+
 /// Decodes parquet written by to_parquet (or any parquet whose columns are
 /// int64/int32/int8/bool/double/utf8) back into a Table named `name`.
 ///

@@ -20,7 +20,7 @@ use super::posts::{posts_table, read_walls};
 use super::scan::{scan, Ending, List, Persistence, Scanned};
 use super::targets::Target;
 use super::wall::{comments, decoded, Post};
-use super::{results_for, CommunityError};
+use super::{results_for, Collected, CommunityError};
 use crate::events::CommunityTaskCreated;
 use crate::tables::{ColumnData, Table};
 use crate::vk::orchestrator::Session;
@@ -30,14 +30,6 @@ pub const REACTIONS_PAGE: u64 = 1000;
 
 /// The manager level that may read a post's reposts.
 pub const REPOSTS_ADMIN_LEVEL: u8 = 3;
-
-/// What INTERACTIONS collected.
-pub struct Collected {
-    /// `posts`, `likes`, `reposts`, `commenters`, `active_audience`.
-    pub tables: Vec<Table>,
-    /// One per community.
-    pub results: Vec<CommunityResult>,
-}
 
 /// A repost as wall.getReposts lists it: a post on the reposter's wall.
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,7 @@ use super::output::{change, member_counts, members, CommunityResult, ListCount};
 use super::scan::{scan, Ending, List, Persistence, Scanned};
 use super::snapshot::{baselines, diff};
 use super::targets::Target;
-use super::{fail_list, results_for, CommunityError};
+use super::{fail_list, results_for, Collected, CommunityError};
 use crate::events::CommunityTaskCreated;
 use crate::storage::Storage;
 use crate::tables::{ColumnData, Table};
@@ -21,14 +21,6 @@ use crate::vk::orchestrator::Session;
 
 /// Members per groups.getMembers (VK's maximum).
 pub const MEMBERS_PAGE: u64 = 1000;
-
-/// What MEMBERS collected.
-pub struct Collected {
-    /// `members`, `joined`, `left`, `member_counts`.
-    pub tables: Vec<Table>,
-    /// One per community.
-    pub results: Vec<CommunityResult>,
-}
 
 /// Reads the members of every readable target and compares them with their baselines.
 pub async fn collect(

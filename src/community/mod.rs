@@ -47,6 +47,15 @@ use output::{CommunityResult, Status};
 use scan::Persistence;
 use targets::Target;
 
+/// What a kind collected: its tables (in the order they are written) and one result per
+/// community.
+pub struct Collected {
+    /// The kind's tables (docs/data.md).
+    pub tables: Vec<crate::tables::Table>,
+    /// One per community, in the event's order.
+    pub results: Vec<CommunityResult>,
+}
+
 /// Why a community task attempt did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum CommunityError {
@@ -143,9 +152,9 @@ impl CommunityCollector {
             .filter(|t| t.skip != Some("duplicate"))
             .collect();
         ctx.progress.report(10, "reading the communities").await;
-        let (tables, results) = match task.kind {
+        let Collected { tables, results } = match task.kind {
             CommunityTaskKind::Members => {
-                let c = members::collect(
+                members::collect(
                     task,
                     session,
                     self.storage.as_ref(),
@@ -153,16 +162,13 @@ impl CommunityCollector {
                     persistence,
                     self.settings.min_members_ratio,
                 )
-                .await?;
-                (c.tables, c.results)
+                .await?
             }
             CommunityTaskKind::Posts => {
-                let c = posts::collect(task, session, &targets, persistence).await?;
-                (c.tables, c.results)
+                posts::collect(task, session, &targets, persistence).await?
             }
             CommunityTaskKind::Interactions => {
-                let c = interactions::collect(task, session, &targets, persistence).await?;
-                (c.tables, c.results)
+                interactions::collect(task, session, &targets, persistence).await?
             }
         };
         ctx.progress.report(95, "writing the tables").await;

@@ -15,8 +15,8 @@ use super::CommunityError;
 use crate::events::Artifacts;
 use crate::ids::{CommunityTaskKind, JobId, TaskId, VkUserId};
 use crate::key::community_prefix;
-use crate::storage::{put_files, put_manifest, ManifestFile, StageFile, Storage};
-use crate::tables::{into_parquet, Table};
+use crate::storage::{put_files, put_manifest, ManifestFile, Storage};
+use crate::tables::{into_files, Table};
 
 /// Version of the community file layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -393,22 +393,9 @@ pub async fn write(
     communities: Vec<CommunityResult>,
 ) -> Result<Artifacts, CommunityError> {
     let prefix = community_prefix(task.kind, &task.job_id);
-    let encoded = tokio::task::spawn_blocking(move || {
-        tables
-            .into_iter()
-            .map(|table| {
-                let name = format!("{}.parquet", table.name);
-                into_parquet(table).map(|e| StageFile {
-                    name,
-                    rows: e.rows,
-                    columns: e.columns,
-                    body: e.bytes,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| CommunityError::Internal(format!("the encoding task failed: {e}")))??;
+    let encoded = tokio::task::spawn_blocking(move || into_files(tables))
+        .await
+        .map_err(|e| CommunityError::Internal(format!("the encoding task failed: {e}")))??;
     let files = put_files(storage, &prefix, encoded).await?;
     let manifest = CommunityManifest {
         schema_version: SCHEMA_VERSION,

@@ -12,7 +12,7 @@ use super::output::{
 use super::scan::{Ending, Persistence};
 use super::targets::Target;
 use super::wall::{comments, walls, Post};
-use super::{fail_list, results_for, CommunityError};
+use super::{fail_list, results_for, Collected, CommunityError};
 use crate::events::CommunityTaskCreated;
 use crate::tables::{ColumnData, Table};
 use crate::vk::methods::profiles;
@@ -20,14 +20,6 @@ use crate::vk::orchestrator::Session;
 
 /// users.get fields of `authors`.
 const AUTHOR_FIELDS: &str = "screen_name";
-
-/// What POSTS collected.
-pub struct Collected {
-    /// `posts`, `comments`, `authors`.
-    pub tables: Vec<Table>,
-    /// One per community.
-    pub results: Vec<CommunityResult>,
-}
 
 /// Reads the posts (and comments) of every readable target.
 pub async fn collect(

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{follow, publish_on, service_settings, DemoError, SimInfo};
+use super::{follow, publish_on, requests_between, service_settings, DemoError, SimInfo};
 use crate::app::App;
 use crate::key::ObjectKey;
 use crate::storage::local::LocalStorage;
@@ -69,7 +69,8 @@ pub(super) async fn run(
             let status = follow(&mut conn, &job, 1, "").await?;
             let after = get(&sim.api, "/sim/stats").await?;
             println!("  {}", status["message"].as_str().unwrap_or(""));
-            println!("  VK requests: {}", requests(&before, &after));
+            let (total, by_method) = requests_between(&before, &after);
+            println!("  VK requests: {total} ({by_method})");
             Ok::<Value, DemoError>(status)
         };
         println!("MEMBERS of {} communities", groups.len());
@@ -142,23 +143,6 @@ pub(super) async fn run(
     result?;
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Requests between two `/sim/stats`, in total and by method.
-fn requests(before: &Value, after: &Value) -> String {
-    let total = after["requests"].as_u64().unwrap_or(0) - before["requests"].as_u64().unwrap_or(0);
-    let by_method: Vec<String> = after["by_method"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(method, n)| {
-                    let n = n.as_u64()? - before["by_method"][method].as_u64().unwrap_or(0);
-                    (n > 0).then(|| format!("{method} {n}"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    format!("{total} ({})", by_method.join(", "))
 }
 
 /// The truth's (joined, left) between two member lists.

@@ -512,6 +512,26 @@ async fn publish_on(
     Ok(())
 }
 
+/// The VK requests between two `/sim/stats`: their number, and `method n` by method.
+fn requests_between(before: &Value, after: &Value) -> (u64, String) {
+    let total = after["requests"].as_u64().unwrap_or(0);
+    let by_method: Vec<String> = after["by_method"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(method, n)| {
+                    let n = n.as_u64()? - before["by_method"][method].as_u64().unwrap_or(0);
+                    (n > 0).then(|| format!("{method} {n}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        total.saturating_sub(before["requests"].as_u64().unwrap_or(0)),
+        by_method.join(", "),
+    )
+}
+
 /// Follows the status stream for one stage with a progress bar; returns its final status.
 async fn follow(
     conn: &mut redis::aio::MultiplexedConnection,

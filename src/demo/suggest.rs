@@ -11,7 +11,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{follow, publish_on, service_settings, DemoError, SimInfo, TIME_SCALE};
+use super::{
+    follow, publish_on, requests_between, service_settings, DemoError, SimInfo, TIME_SCALE,
+};
 use crate::app::App;
 use crate::key::ObjectKey;
 use crate::storage::local::LocalStorage;
@@ -135,18 +137,7 @@ pub(super) async fn run(
         );
     }
     let after = get(&sim.api, "/sim/stats").await?;
-    let requests = |stats: &Value| stats["requests"].as_u64().unwrap_or(0);
-    let by_method: Vec<String> = after["by_method"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(method, n)| {
-                    let n = n.as_u64()? - before["by_method"][method].as_u64().unwrap_or(0);
-                    (n > 0).then(|| format!("{method} {n}"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let (requests, by_method) = requests_between(&before, &after);
     let truth = get(&sim.api, "/sim/truth/posts").await?;
     println!();
     println!(
@@ -158,11 +149,7 @@ pub(super) async fn run(
             .unwrap_or(0),
         started.elapsed().as_secs_f64()
     );
-    println!(
-        "  VK requests          {} ({})",
-        requests(&after) - requests(&before),
-        by_method.join(", ")
-    );
+    println!("  VK requests          {requests} ({by_method})");
     println!("  parquet              {}", data_dir.join(prefix).display());
     Ok(())
 }

@@ -10,8 +10,8 @@ use crate::events::Artifacts;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::ids::{ReportId, VkUserId};
-use crate::storage::{write_stage, Completeness, StageFile, StageMeta, StagePrefix, Storage};
-use crate::tables::{into_parquet, ColumnData, Table};
+use crate::storage::{write_stage, Completeness, StageMeta, StagePrefix, Storage};
+use crate::tables::{into_files, ColumnData, Table};
 use crate::vk::methods::{Counters, Profile};
 
 /// Fails with EMPTY_RESULT (naming the table) when `table` has no rows.
@@ -62,30 +62,12 @@ pub async fn write(
     completeness: Completeness,
 ) -> Result<Artifacts, ParserError> {
     // polars is CPU work that may block: keep it off the async worker threads.
-    let encoded = tokio::task::spawn_blocking(move || {
-        // into_parquet moves the columns into polars instead of copying them.
-        tables
-            .into_iter()
-            .map(|table| {
-                let name = format!("{}.parquet", table.name);
-                into_parquet(table).map(|e| (name, e))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|source| ParserError::Task {
-        what: "encoding",
-        source,
-    })??;
-    let files = encoded
-        .into_iter()
-        .map(|(name, e)| StageFile {
-            name,
-            rows: e.rows,
-            columns: e.columns,
-            body: e.bytes,
-        })
-        .collect();
+    let files = tokio::task::spawn_blocking(move || into_files(tables))
+        .await
+        .map_err(|source| ParserError::Task {
+            what: "encoding",
+            source,
+        })??;
     let meta = StageMeta {
         report_id: report_id.clone(),
         main_ids: main_ids.to_vec(),

@@ -11,8 +11,8 @@ use super::PosterError;
 use crate::events::Artifacts;
 use crate::ids::{CampaignId, JobId, VkUserId};
 use crate::key::campaign_prefix;
-use crate::storage::{put_files, put_manifest, ManifestFile, StageFile, Storage};
-use crate::tables::{into_parquet, ColumnData, Table};
+use crate::storage::{put_files, put_manifest, ManifestFile, Storage};
+use crate::tables::{into_files, ColumnData, Table};
 
 /// Version of the campaign file layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -185,15 +185,9 @@ pub async fn write(
     let prefix = campaign_prefix(sender, job);
     let outcomes = counts(rows);
     let table = table(rows);
-    let encoded = tokio::task::spawn_blocking(move || into_parquet(table))
+    let files = tokio::task::spawn_blocking(move || into_files(vec![table]))
         .await
         .map_err(|e| PosterError::Internal(format!("the encoding task failed: {e}")))??;
-    let files = vec![StageFile {
-        name: format!("{}.parquet", posts::TABLE),
-        rows: encoded.rows,
-        columns: encoded.columns,
-        body: encoded.bytes,
-    }];
     let listed = put_files(storage, &prefix, files).await?;
     let manifest = CampaignManifest {
         schema_version: SCHEMA_VERSION,

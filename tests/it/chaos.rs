@@ -644,27 +644,18 @@ async fn chaos_campaigns_post_each_community_once() {
     let logs = std::env::temp_dir().join(format!("vk-parser-poster-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let scaled = |secs: f64| format!("{}ms", (secs * 1000.0 / sim::TIME_SCALE) as u64);
-    let mut env = sim::env(&sim);
-    for (k, v) in [
-        ("REDIS_URL", url.clone()),
-        ("STORAGE_URL", data.to_str().unwrap().to_owned()),
-        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
-        ("VKP_SERVICE__ENVIRONMENT", "production".to_owned()),
-        ("MAX_RETRIES", "50".to_owned()),
-        ("VKP_STREAM__BLOCK", "100ms".to_owned()),
-        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms".to_owned()),
-        ("VKP_STREAM__LEASE_TTL", "1s".to_owned()),
-        ("VKP_STREAM__MIN_IDLE", "1s".to_owned()),
-        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms".to_owned()),
-        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms".to_owned()),
-        // VK's pace and guid window on the simulator's clock (20 times faster).
-        ("VKP_POSTER__INTERVAL", scaled(0.5)),
-        ("VKP_POSTER__JITTER", scaled(1.0)),
-        ("VKP_POSTER__GUID_WINDOW", scaled(3000.0)),
-        ("VKP_POSTER__DAILY_POSTS", "5000".to_owned()),
-    ] {
-        env.insert(k.to_owned(), v);
-    }
+    // VK's pace and guid window on the simulator's clock (20 times faster).
+    let env = fleet_env(
+        &sim,
+        &url,
+        &data,
+        &[
+            ("VKP_POSTER__INTERVAL", scaled(0.5)),
+            ("VKP_POSTER__JITTER", scaled(1.0)),
+            ("VKP_POSTER__GUID_WINDOW", scaled(3000.0)),
+            ("VKP_POSTER__DAILY_POSTS", "5000".to_owned()),
+        ],
+    );
     let mut fleet = Fleet {
         env,
         logs: logs.clone(),
@@ -693,26 +684,7 @@ async fn chaos_campaigns_post_each_community_once() {
             .await
             .ok()
     };
-    // The group reads from `$` when it is created: publish only once it exists.
-    let mut groups_conn = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    within(Duration::from_secs(30), async || {
-        let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg("stream:poster:vk")
-            .query_async(&mut groups_conn)
-            .await
-            .ok()?;
-        info.groups
-            .iter()
-            .any(|g| g.name == "cg_vk_poster")
-            .then_some(())
-    })
-    .await
-    .expect("the campaign group exists");
+    wait_for_group(&url, "stream:poster:vk", "cg_vk_poster").await;
     let mut campaigns = 0usize;
     publish_campaign(campaigns).await.expect("published");
     campaigns += 1;
@@ -865,6 +837,57 @@ async fn chaos_campaigns_post_each_community_once() {
     let _ = std::fs::remove_dir_all(&logs);
 }
 
+/// A fleet's environment: the simulator's, Redis and storage, and the stream timings every
+/// chaos run uses (short leases, fast reclaim), then `extra` on top.
+fn fleet_env(
+    sim: &SimHandle,
+    url: &str,
+    data: &Path,
+    extra: &[(&str, String)],
+) -> HashMap<String, String> {
+    let mut env = sim::env(sim);
+    for (k, v) in [
+        ("REDIS_URL", url),
+        ("STORAGE_URL", data.to_str().unwrap()),
+        ("VKP_OPS__LISTEN", "127.0.0.1:0"),
+        ("VKP_SERVICE__ENVIRONMENT", "production"),
+        ("MAX_RETRIES", "50"),
+        ("VKP_STREAM__BLOCK", "100ms"),
+        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms"),
+        ("VKP_STREAM__LEASE_TTL", "1s"),
+        ("VKP_STREAM__MIN_IDLE", "1s"),
+        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms"),
+        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms"),
+    ] {
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), v.clone());
+    }
+    env
+}
+
+/// Waits until the fleet created `group` on `stream`: a group reads from `$`, so an event
+/// published before it exists is never delivered.
+async fn wait_for_group(url: &str, stream: &str, group: &str) {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    within(Duration::from_secs(30), async || {
+        let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.groups.iter().any(|g| g.name == group).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the group {group} exists on {stream}"));
+}
+
 /// Every post made through wall.post.
 async fn sim_posts(sim: &SimHandle) -> Vec<Value> {
     sim::posts_truth(sim).await["posts"]
@@ -899,23 +922,12 @@ async fn chaos_community_tasks_end_once_and_complete() {
     let logs =
         std::env::temp_dir().join(format!("vk-parser-community-chaos-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
-    let mut env = sim::env(&sim);
-    for (k, v) in [
-        ("REDIS_URL", url.clone()),
-        ("STORAGE_URL", data.to_str().unwrap().to_owned()),
-        ("VKP_OPS__LISTEN", "127.0.0.1:0".to_owned()),
-        ("VKP_SERVICE__ENVIRONMENT", "production".to_owned()),
-        ("MAX_RETRIES", "50".to_owned()),
-        ("VKP_STREAM__BLOCK", "100ms".to_owned()),
-        ("VKP_STREAM__HEARTBEAT_INTERVAL", "200ms".to_owned()),
-        ("VKP_STREAM__LEASE_TTL", "1s".to_owned()),
-        ("VKP_STREAM__MIN_IDLE", "1s".to_owned()),
-        ("VKP_STREAM__RECLAIM_INTERVAL", "250ms".to_owned()),
-        ("VKP_STREAM__PROGRESS_INTERVAL", "300ms".to_owned()),
-        ("VKP_COMMUNITY__RETRY_INTERVAL", "50ms".to_owned()),
-    ] {
-        env.insert(k.to_owned(), v);
-    }
+    let env = fleet_env(
+        &sim,
+        &url,
+        &data,
+        &[("VKP_COMMUNITY__RETRY_INTERVAL", "50ms".to_owned())],
+    );
     let mut fleet = Fleet {
         env,
         logs: logs.clone(),
@@ -949,25 +961,12 @@ async fn chaos_community_tasks_end_once_and_complete() {
             .await
             .ok()
     };
+    wait_for_group(&url, "stream:community:vk", "cg_vk_community").await;
     let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    within(Duration::from_secs(30), async || {
-        let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg("stream:community:vk")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        info.groups
-            .iter()
-            .any(|g| g.name == "cg_vk_community")
-            .then_some(())
-    })
-    .await
-    .expect("the community group exists");
     let started = Instant::now();
     // The day each MEMBERS task read (tasks follow one another, so it is the day at publish).
     let mut days: BTreeMap<usize, u64> = BTreeMap::new();
@@ -1054,7 +1053,7 @@ async fn chaos_community_tasks_end_once_and_complete() {
                         .filter(|(x, _)| **x == i64::from(c))
                         .map(|(_, u)| *u)
                         .collect();
-                    let truth = members_on(&sim, c, days[&n]).await;
+                    let truth = sim::members_truth(&sim, c, days[&n]).await;
                     if got != truth {
                         problems.push(format!(
                             "{job} club{c}: {} members, truth {}",
@@ -1126,23 +1125,4 @@ async fn chaos_community_tasks_end_once_and_complete() {
         problems.join("\n")
     );
     let _ = std::fs::remove_dir_all(&logs);
-}
-
-/// The truth's members of `group` on `day`.
-async fn members_on(sim: &SimHandle, group: u32, day: u64) -> BTreeSet<i64> {
-    let t: Value = reqwest::get(format!(
-        "{}/sim/truth/members?group_id={group}&day={day}",
-        sim.api_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    t["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_i64)
-        .collect()
 }

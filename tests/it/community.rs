@@ -9,7 +9,7 @@ use vk_sim::SimHandle;
 
 use crate::support::backend::{Streams, STATUS};
 use crate::support::service::{table_rows, Service};
-use crate::support::sim;
+use crate::support::sim::{self, members_truth};
 
 const INPUT: &str = "stream:community:vk";
 const GROUP: &str = "cg_vk_community";
@@ -42,16 +42,6 @@ async fn get(sim: &SimHandle, path: &str) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-/// The truth's members of `group` on `day`.
-async fn members_truth(sim: &SimHandle, group: u32, day: u64) -> BTreeSet<i64> {
-    let t = get(
-        sim,
-        &format!("/sim/truth/members?group_id={group}&day={day}"),
-    )
-    .await;
-    ids(&t["items"])
 }
 
 fn ids(v: &Value) -> BTreeSet<i64> {

@@ -166,6 +166,27 @@ pub async fn posts_truth(sim: &SimHandle) -> Value {
         .expect("sim posts truth is JSON")
 }
 
+/// The truth's members of community `group` on simulated day `day`, ascending.
+pub async fn members_truth(
+    sim: &SimHandle,
+    group: u32,
+    day: u64,
+) -> std::collections::BTreeSet<i64> {
+    let t: Value = reqwest::get(format!(
+        "{}/sim/truth/members?group_id={group}&day={day}",
+        sim.api_url()
+    ))
+    .await
+    .expect("sim members truth")
+    .json()
+    .await
+    .expect("sim members truth is JSON");
+    t["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
 /// A PNG header the simulator's upload server reads as a `width`×`height` picture.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
     let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
