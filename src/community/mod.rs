@@ -151,7 +151,13 @@ impl CommunityCollector {
             .into_iter()
             .filter(|t| t.skip != Some("duplicate"))
             .collect();
-        ctx.progress.report(10, "reading the communities").await;
+        let readable = targets.iter().filter(|t| t.readable().is_some()).count();
+        ctx.progress
+            .report(
+                10,
+                &format!("reading {readable} of {} communities", targets.len()),
+            )
+            .await;
         let Collected { tables, results } = match task.kind {
             CommunityTaskKind::Members => {
                 members::collect(
@@ -171,7 +177,16 @@ impl CommunityCollector {
                 interactions::collect(task, session, &targets, persistence).await?
             }
         };
-        ctx.progress.report(95, "writing the tables").await;
+        let failed = results.iter().filter(|r| !r.complete()).count();
+        ctx.progress
+            .report(
+                95,
+                &format!(
+                    "writing the tables: {} communities read whole, {failed} failed",
+                    results.len() - failed
+                ),
+            )
+            .await;
         if let Some(m) = &self.metrics {
             for r in &results {
                 crate::internal_events::CommunityCollected {
