@@ -45,9 +45,17 @@ struct Cost {
     calls: u64,
     busiest_quota: u64,
     status: String,
+    /// Wall time on VK's clock (real seconds × the time scale).
+    seconds: f64,
 }
 
-async fn run_task(sim: &SimHandle, kind: &str, groups: &[u32], options: Value) -> Cost {
+async fn run_task(
+    sim: &SimHandle,
+    kind: &str,
+    groups: &[u32],
+    options: Value,
+    extra: &[(&str, &str)],
+) -> Cost {
     reqwest::Client::new()
         .post(format!("{}/sim/reset", sim.api_url()))
         .send()
@@ -70,6 +78,7 @@ async fn run_task(sim: &SimHandle, kind: &str, groups: &[u32], options: Value) -
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     .collect();
     let app = App::build(Settings::load(None, &vars).unwrap())
         .await
@@ -95,6 +104,7 @@ async fn run_task(sim: &SimHandle, kind: &str, groups: &[u32], options: Value) -
     .await
     .expect("the community group exists");
     let before = sim.stats();
+    let started = std::time::Instant::now();
     let job = kind.to_ascii_lowercase();
     let groups: Vec<Value> = groups.iter().map(|g| json!(format!("club{g}"))).collect();
     streams
@@ -105,6 +115,7 @@ async fn run_task(sim: &SimHandle, kind: &str, groups: &[u32], options: Value) -
         )
         .await;
     let status = streams.final_status_within(&job, 1, TASK_DEADLINE).await;
+    let seconds = started.elapsed().as_secs_f64() * TIME_SCALE;
     let after = sim.stats();
     stop.cancel();
     task.await.unwrap().unwrap();
@@ -127,6 +138,7 @@ async fn run_task(sim: &SimHandle, kind: &str, groups: &[u32], options: Value) -
             status["status"].as_str().unwrap_or(""),
             status["message"].as_str().unwrap_or("")
         ),
+        seconds,
     }
 }
 
@@ -139,13 +151,14 @@ fn token_days(requests: u64, quota_calls: u64) -> f64 {
 
 fn row(label: &str, c: &Cost) {
     println!(
-        "| {label} | {} | {} ({:.1}x) | {} | {:.2e} | {:.2e} | {} |",
+        "| {label} | {} | {} ({:.1}x) | {} | {:.2e} | {:.2e} | {:.1} | {} |",
         c.requests,
         c.calls,
         c.calls as f64 / c.requests.max(1) as f64,
         c.calls.div_ceil(25),
         token_days(c.requests, c.busiest_quota),
         token_days(c.calls, c.busiest_quota),
+        c.seconds,
         c.status
     );
 }
@@ -156,8 +169,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        println!("| task | requests | sequential (one call each) | lower bound | token-days | sequential token-days | status |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("| task | requests | sequential (one call each) | lower bound | token-days | sequential token-days | VK seconds | status |");
+        println!("|---|---|---|---|---|---|---|---|");
         let big = vk_sim::spawn(SimConfig {
             time_scale: TIME_SCALE,
             users: 110_000,
@@ -167,8 +180,22 @@ fn main() {
         })
         .await
         .unwrap();
-        let c = run_task(&big, "MEMBERS", &[big.named_communities().big], json!({})).await;
+        let one = [big.named_communities().big];
+        let c = run_task(&big, "MEMBERS", &one, json!({}), &[]).await;
         row("MEMBERS, 1 community of 105,000", &c);
+        let wide = [("VKP_COMMUNITY__PARALLEL_TOKENS", "3")];
+        let c = run_task(&big, "MEMBERS", &one, json!({}), &wide).await;
+        row("the same, `community.parallel_tokens = 3`", &c);
+        // Pace-bound: one call per request, so the pages take 106 requests on VK's spacing.
+        let narrow = [("VK_CALLS_PER_EXECUTE", "1")];
+        let c = run_task(&big, "MEMBERS", &one, json!({}), &narrow).await;
+        row("the same, one call per request, 1 token", &c);
+        let narrow_wide = [
+            ("VK_CALLS_PER_EXECUTE", "1"),
+            ("VKP_COMMUNITY__PARALLEL_TOKENS", "3"),
+        ];
+        let c = run_task(&big, "MEMBERS", &one, json!({}), &narrow_wide).await;
+        row("the same, one call per request, 3 tokens", &c);
         big.shutdown().await;
 
         let sim = vk_sim::spawn(SimConfig {
@@ -197,17 +224,25 @@ fn main() {
                 groups.push(g);
             }
         }
-        let c = run_task(&sim, "MEMBERS", &groups, json!({})).await;
+        let c = run_task(&sim, "MEMBERS", &groups, json!({}), &[]).await;
         row("MEMBERS, 10 communities", &c);
         let c = run_task(
             &sim,
             "POSTS",
             &groups,
             json!({"postsPerGroup": 10, "withThreads": true}),
+            &[],
         )
         .await;
         row("POSTS, 10 communities x 10 posts, comments and threads", &c);
-        let c = run_task(&sim, "INTERACTIONS", &groups, json!({"postsPerGroup": 10})).await;
+        let c = run_task(
+            &sim,
+            "INTERACTIONS",
+            &groups,
+            json!({"postsPerGroup": 10}),
+            &[],
+        )
+        .await;
         row("INTERACTIONS, 10 communities x 10 posts", &c);
         sim.shutdown().await;
     });

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use super::output::{change, member_counts, members, CommunityResult, ListCount};
-use super::scan::{scan, Ending, List, Persistence, Scanned};
+use super::scan::{scan, scan_with, Ending, List, Persistence, Scanned};
 use super::snapshot::{baselines, diff};
 use super::targets::Target;
 use super::{fail_list, results_for, Collected, CommunityError};
@@ -26,6 +26,7 @@ pub const MEMBERS_PAGE: u64 = 1000;
 pub async fn collect(
     task: &CommunityTaskCreated,
     session: &mut Session,
+    helpers: &mut [Session],
     storage: &dyn Storage,
     targets: &[Target],
     persistence: Persistence,
@@ -51,7 +52,7 @@ pub async fn collect(
             }
         })
         .collect();
-    let mut scanned = scan(session, &lists, persistence).await?;
+    let mut scanned = scan_with(session, helpers, &lists, persistence).await?;
     // A closed community shows its members to members: what a leased token was refused, the
     // author's token (a member, perhaps) is asked.
     let refused: Vec<usize> = (0..scanned.len())

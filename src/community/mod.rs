@@ -134,6 +134,24 @@ impl CommunityCollector {
         self
     }
 
+    /// Sessions on `community.parallel_tokens - 1` leased global tokens besides the job's own
+    /// (fewer when the pool has fewer to lend), for pages read at once.
+    async fn helpers(&self, task: &CommunityTaskCreated) -> Vec<crate::vk::orchestrator::Session> {
+        let mut helpers = Vec::new();
+        for _ in 1..self.settings.parallel_tokens {
+            let Ok(mut helper) = self.orchestrator.session(&task.job_id, task.user_id).await else {
+                break;
+            };
+            // A fresh session starts on the author's token, which the job's own session holds.
+            if !helper.rotate_now("parallel pages").await {
+                helper.finish(ReleaseReason::Completed).await;
+                break;
+            }
+            helpers.push(helper);
+        }
+        helpers
+    }
+
     async fn collect(
         &self,
         task: &CommunityTaskCreated,
@@ -160,15 +178,21 @@ impl CommunityCollector {
             .await;
         let Collected { tables, results } = match task.kind {
             CommunityTaskKind::Members => {
-                members::collect(
+                let mut helpers = self.helpers(task).await;
+                let collected = members::collect(
                     task,
                     session,
+                    &mut helpers,
                     self.storage.as_ref(),
                     &targets,
                     persistence,
                     self.settings.min_members_ratio,
                 )
-                .await?
+                .await;
+                for helper in helpers {
+                    helper.finish(ReleaseReason::Completed).await;
+                }
+                collected?
             }
             CommunityTaskKind::Posts => {
                 posts::collect(task, session, &targets, persistence).await?

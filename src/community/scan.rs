@@ -203,6 +203,18 @@ pub async fn scan(
     lists: &[List],
     persistence: Persistence,
 ) -> Result<Vec<Scanned>, VkError> {
+    scan_with(session, &mut [], lists, persistence).await
+}
+
+/// [`scan`], the pages of each round shared out between `session` and `helpers` (sessions
+/// on other leased tokens), which read their parts at the same time; the retries stay on
+/// `session`.
+pub async fn scan_with(
+    session: &mut Session,
+    helpers: &mut [Session],
+    lists: &[List],
+    persistence: Persistence,
+) -> Result<Vec<Scanned>, VkError> {
     let mut out: Vec<Scanned> = lists.iter().map(|_| Scanned::new()).collect();
     // The count each list's first page gave: later pages that disagree mean it moved.
     let mut first_count: Vec<Option<u64>> = vec![None; lists.len()];
@@ -218,15 +230,20 @@ pub async fn scan(
     loop {
         let mut failed = Vec::new();
         while !asks.is_empty() {
-            let round = ask(
-                session,
-                lists,
-                &asks,
-                &mut out,
-                &mut first_count,
-                &mut moved,
-            )
-            .await?;
+            let calls: Vec<Call> = asks.iter().map(|a| lists[a.list].call(a.offset)).collect();
+            let results = spread(session, helpers, &calls).await?;
+            let mut round = Round::default();
+            for (&at, result) in asks.iter().zip(results) {
+                file(
+                    lists,
+                    at,
+                    result,
+                    &mut out,
+                    &mut first_count,
+                    &mut moved,
+                    &mut round,
+                )?;
+            }
             failed.extend(round.failed);
             asks = round.next;
         }
@@ -264,6 +281,45 @@ pub async fn scan(
             first_count[a.list] = None;
         }
     }
+}
+
+/// Runs `calls` packed into executes, cut into one contiguous part per session (whole
+/// executes each) that the sessions send at the same time; one result per call, in order. A
+/// part whose helper failed (its token died, the pool ran dry) is sent again on `session`.
+async fn spread(
+    session: &mut Session,
+    helpers: &mut [Session],
+    calls: &[Call],
+) -> Result<Vec<CallResult>, VkError> {
+    let per_execute = session.settings().calls_per_execute.clamp(1, 25);
+    let executes = calls.len().div_ceil(per_execute);
+    let crew = (1 + helpers.len()).min(executes);
+    if crew <= 1 {
+        return run_calls(session, calls).await;
+    }
+    let part = executes.div_ceil(crew) * per_execute;
+    let parts: Vec<&[Call]> = calls.chunks(part).collect();
+    let (first, rest) = parts.split_first().expect("at least two parts");
+    let (main, others) = tokio::join!(
+        run_calls(session, first),
+        futures_util::future::join_all(
+            helpers
+                .iter_mut()
+                .zip(rest)
+                .map(|(helper, part)| run_calls(helper, part))
+        )
+    );
+    let mut out = main?;
+    for (part, result) in rest.iter().zip(others) {
+        match result {
+            Ok(results) => out.extend(results),
+            Err(error) => {
+                tracing::warn!(error = %error, "a helper token failed: its pages go to the job's own");
+                out.extend(run_calls(session, part).await?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Asks `asks` packed into executes and files the answers.

@@ -201,6 +201,11 @@ fn check_community(c: &Checker, settings: &Settings) -> Result<(), SettingsError
         "community.retry_interval",
         !community.retry_interval.is_zero(),
         "expected a positive pause between the sequential retries",
+    )?;
+    c.check(
+        "community.parallel_tokens",
+        (1..=16).contains(&community.parallel_tokens),
+        "expected 1 to 16 tokens",
     )
 }
 

@@ -283,6 +283,9 @@ pub struct CommunitySettings {
     pub retry_interval: Duration,
     /// How often a list whose `count` moved during its scan is read again from the start.
     pub max_rescans: u32,
+    /// Tokens a MEMBERS task reads its pages on at once: the job's own and up to this many
+    /// minus one leased global tokens more (1: the job's own only).
+    pub parallel_tokens: u32,
 }
 
 /// `[ops]`.

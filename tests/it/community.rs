@@ -420,6 +420,44 @@ async fn a_big_community_is_read_whole_and_a_lossy_scan_fails_the_threshold() {
         members_truth(&sim, named.big, 0).await
     );
 
+    // The same on three tokens at once: the pages are shared out, the list is the same.
+    let wide = Service::start(&sim, &[("VKP_COMMUNITY__PARALLEL_TOKENS", "3")]).await;
+    let wide_streams = streams_of(&wide).await;
+    let before = sim.stats();
+    let status = run(
+        &wide_streams,
+        task(
+            "b-wide",
+            named.admin_user,
+            "MEMBERS",
+            refs.clone(),
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(
+        by_group(&wide, &status, "members")[&i64::from(named.big)],
+        members_truth(&sim, named.big, sim.day()).await
+    );
+    let after = sim.stats();
+    let readers = after["per_token"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(token, t)| {
+            let was = before["per_token"][token.as_str()]["inner_by_method"]["groups.getMembers"]
+                .as_u64()
+                .unwrap_or(0);
+            t["inner_by_method"]["groups.getMembers"]
+                .as_u64()
+                .unwrap_or(0)
+                > was
+        })
+        .count();
+    assert_eq!(readers, 3, "three tokens read pages");
+    wide.stop().await;
+
     // A day passes in the middle of a scan (one call per request, so it is long): every page
     // after it counts another length, and the list is read again from the start. The merged
     // list holds every member of the new day, and nobody who was a member on neither day.
