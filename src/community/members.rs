@@ -58,11 +58,16 @@ pub async fn collect(
     let refused: Vec<usize> = (0..scanned.len())
         .filter(|&i| matches!(&scanned[i].ending, Ending::Skipped(e) if e.error_code == 15))
         .collect();
+    // With helpers the refusal may have come from a helper's leased token: the job's own
+    // session (on the author's token, or moved there) asks again.
     if !refused.is_empty() {
-        if let Some(previous) = session.to_author("groups.getMembers").await {
+        let previous = session.to_author("groups.getMembers").await;
+        if previous.is_some() || !helpers.is_empty() {
             let again: Vec<List> = refused.iter().map(|&i| lists[i].clone()).collect();
             let read = scan(session, &again, persistence).await;
-            session.restore(previous);
+            if let Some(previous) = previous {
+                session.restore(previous);
+            }
             for (&i, list) in refused.iter().zip(read?) {
                 scanned[i] = list;
             }
@@ -119,11 +124,8 @@ pub async fn collect(
     let mut all = Pairs::default();
     let mut joined = Pairs::default();
     let mut left = Pairs::default();
-    for (&(i, g), ids) in readable
-        .iter()
-        .zip(readable.iter().map(|(i, _)| &fetched[*i]))
-    {
-        let Some(ids) = ids else { continue };
+    for &(i, g) in &readable {
+        let Some(ids) = &fetched[i] else { continue };
         all.extend(g, ids);
         if let Some(base) = before.get(&g) {
             let (j, l) = diff(ids, &base.members);

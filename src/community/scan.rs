@@ -418,8 +418,12 @@ fn file(
     Ok(())
 }
 
-/// Counts one page of `scanned` as lost for good.
+/// Counts one page of `scanned` as lost for good; a list refused whole (its first page) stays
+/// refused whatever its other pages, asked in the same round, answered.
 fn lose(scanned: &mut Scanned, error: ApiError) {
+    if matches!(scanned.ending, Ending::Skipped(_)) {
+        return;
+    }
     scanned.ending = match std::mem::replace(&mut scanned.ending, Ending::Complete) {
         Ending::Failed { pages, .. } => Ending::Failed {
             pages: pages + 1,
@@ -514,6 +518,38 @@ mod tests {
         .unwrap();
         let planned: Vec<u64> = round.next.iter().map(|a| a.offset).collect();
         assert_eq!(planned, [3000, 4000]);
+    }
+
+    #[test]
+    fn a_list_refused_whole_stays_refused_whatever_its_other_pages_say() {
+        let lists = [List::new("groups.getMembers", json!({}), 1000).expecting(3000)];
+        let mut out = vec![Scanned::new()];
+        let (mut first, mut moved, mut round) = (vec![None], vec![false], Round::default());
+        let refused = || {
+            Err(ApiError {
+                error_code: 15,
+                error_msg: "Access denied".into(),
+                error_subcode: None,
+            })
+        };
+        for offset in [0, 1000, 2000] {
+            let at = Ask { list: 0, offset };
+            file(
+                &lists,
+                at,
+                refused(),
+                &mut out,
+                &mut first,
+                &mut moved,
+                &mut round,
+            )
+            .unwrap();
+        }
+        assert!(
+            matches!(out[0].ending, Ending::Skipped(_)),
+            "{:?}",
+            out[0].ending
+        );
     }
 
     #[test]

@@ -582,7 +582,8 @@ async fn a_spent_wall_get_quota_moves_the_walls_to_other_tokens() {
 }
 
 /// A closed community shows its members to its members: with a member's token first, the task
-/// reads it whole (the same community fails `closed` for a stranger's token, above).
+/// reads it whole (the same community fails `closed` for a stranger's token, above), also when
+/// its pages went to a leased token first.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_members_token_reads_a_closed_community() {
     let sim = sim::start(|_| {}).await;
@@ -602,4 +603,28 @@ async fn a_members_token_reads_a_closed_community() {
         truth
     );
     svc.stop().await;
+
+    // With pages shared out over leased tokens (one call per request, so four lists make four
+    // requests and the closed community's lands on a leased token, which VK refuses): the
+    // job's own token, the member's, asks again.
+    let wide = Service::start(
+        &sim,
+        &[
+            ("VKP_COMMUNITY__PARALLEL_TOKENS", "3"),
+            ("VK_CALLS_PER_EXECUTE", "1"),
+        ],
+    )
+    .await;
+    let streams = streams_of(&wide).await;
+    let refs: Vec<Value> = [named.open_wall, named.suggest, named.busy, named.closed]
+        .iter()
+        .map(|g| json!(format!("club{g}")))
+        .collect();
+    let status = run(&streams, task("cm2", member, "MEMBERS", refs, json!({}))).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(
+        by_group(&wide, &status, "members")[&i64::from(named.closed)],
+        truth
+    );
+    wide.stop().await;
 }
