@@ -626,5 +626,16 @@ async fn a_members_token_reads_a_closed_community() {
         by_group(&wide, &status, "members")[&i64::from(named.closed)],
         truth
     );
+    // Its wall too: the member's POSTS task reads the latest posts the truth has.
+    let refs = vec![json!(format!("club{}", named.closed))];
+    let status = run(
+        &streams,
+        task("cm3", member, "POSTS", refs, json!({"withComments": false})),
+    )
+    .await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    let wall = get(&sim, &format!("/sim/truth/wall?group_id={}", named.closed)).await;
+    let want = wall["posts"].as_array().unwrap().len().min(10);
+    assert_eq!(rows(&wide, &status, "posts").len(), want);
     wide.stop().await;
 }
