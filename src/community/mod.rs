@@ -329,12 +329,7 @@ impl JobHandler for CommunityCollector {
             result = self.collect(&task, &mut session, &ctx) => result,
             _ = ctx.cancel.cancelled() => Err(CommunityError::Cancelled),
         };
-        let reason = if result.is_ok() {
-            ReleaseReason::Completed
-        } else {
-            ReleaseReason::JobFailed
-        };
-        session.finish(reason).await;
+        session.finish_after(&result).await;
         result.map_err(JobFailure::from)
     }
 }

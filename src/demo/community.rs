@@ -10,25 +10,14 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{follow, publish_on, requests_between, service_settings, DemoError, SimInfo};
+use super::{
+    follow, publish_on, requests_between, service_settings, sim_get as get, DemoError, SimInfo,
+};
 use crate::app::App;
 use crate::key::ObjectKey;
 use crate::storage::local::LocalStorage;
 use crate::storage::Storage;
 use crate::tables::{from_parquet, ColumnData, Table};
-
-async fn get(api: &str, path: &str) -> Result<Value, DemoError> {
-    let sim = |source| DemoError::Sim {
-        what: "truth",
-        source,
-    };
-    reqwest::get(format!("{api}{path}"))
-        .await
-        .map_err(sim)?
-        .json()
-        .await
-        .map_err(sim)
-}
 
 /// Runs the three tasks and prints what they found.
 pub(super) async fn run(
@@ -81,11 +70,11 @@ pub(super) async fn run(
             .send()
             .await
             .map_err(|source| DemoError::Sim {
-                what: "/sim/day",
+                what: "/sim/day".to_owned(),
                 source,
             })?;
         let _ = day.error_for_status().map_err(|source| DemoError::Sim {
-            what: "/sim/day",
+            what: "/sim/day".to_owned(),
             source,
         })?;
         println!("a simulated day passes; MEMBERS again");

@@ -52,7 +52,7 @@ pub enum DemoError {
     #[error("vk-sim {what}: {source}")]
     Sim {
         /// Which endpoint.
-        what: &'static str,
+        what: String,
         /// The HTTP error.
         #[source]
         source: reqwest::Error,
@@ -311,11 +311,7 @@ impl Report<'_> {
 }
 
 async fn sim_stats(api: &str) -> Result<Value, DemoError> {
-    let get = async { reqwest::get(format!("{api}/sim/stats")).await?.json().await };
-    get.await.map_err(|source| DemoError::Sim {
-        what: "stats",
-        source,
-    })
+    sim_get(api, "/sim/stats").await
 }
 
 /// The vk-sim binary built beside this one (`cargo build` puts both in one folder).
@@ -462,13 +458,13 @@ async fn pick_seeds(api: &str, around: i64) -> Result<Vec<i64>, DemoError> {
         .send()
         .await
         .map_err(|source| DemoError::Sim {
-            what: "truth",
+            what: "/sim/truth".to_owned(),
             source,
         })?
         .json()
         .await
         .map_err(|source| DemoError::Sim {
-            what: "truth",
+            what: "/sim/truth".to_owned(),
             source,
         })?;
     let seeds: Vec<i64> = ids
@@ -510,6 +506,20 @@ async fn publish_on(
         .query_async(conn)
         .await?;
     Ok(())
+}
+
+/// `GET {api}{path}` of one of vk-sim's own endpoints (stats, truth), as JSON.
+async fn sim_get(api: &str, path: &str) -> Result<Value, DemoError> {
+    let sim = |source| DemoError::Sim {
+        what: path.to_owned(),
+        source,
+    };
+    reqwest::get(format!("{api}{path}"))
+        .await
+        .map_err(sim)?
+        .json()
+        .await
+        .map_err(sim)
 }
 
 /// The VK requests between two `/sim/stats`: their number, and `method n` by method.

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    follow, publish_on, requests_between, service_settings, DemoError, SimInfo, TIME_SCALE,
+    follow, publish_on, requests_between, service_settings, sim_get as get, DemoError, SimInfo,
+    TIME_SCALE,
 };
 use crate::app::App;
 use crate::key::ObjectKey;
@@ -28,16 +29,6 @@ fn picture() -> Vec<u8> {
     v.extend_from_slice(&600u32.to_be_bytes());
     v.extend_from_slice(&[8, 2, 0, 0, 0]);
     v
-}
-
-async fn get(api: &str, path: &'static str) -> Result<Value, DemoError> {
-    let sim = |source| DemoError::Sim { what: path, source };
-    reqwest::get(format!("{api}{path}"))
-        .await
-        .map_err(sim)?
-        .json()
-        .await
-        .map_err(sim)
 }
 
 /// Runs the campaign and prints its outcomes.

@@ -40,7 +40,6 @@ use crate::stream::{JobContext, JobFailure, JobHandler, JobOutput};
 use crate::tables::TableError;
 use crate::vk::orchestrator::Orchestrator;
 use crate::vk::resolve::Resolver;
-use crate::vk::tokens::ReleaseReason;
 use crate::vk::VkError;
 
 /// Why a stage failed, before it is told to the consumer as a [`JobFailure`].
@@ -189,12 +188,7 @@ impl JobHandler for ReportParser {
             } => result,
             _ = ctx.cancel.cancelled() => Err(ParserError::Cancelled),
         };
-        let reason = if result.is_ok() {
-            ReleaseReason::Completed
-        } else {
-            ReleaseReason::JobFailed
-        };
-        session.finish(reason).await;
+        session.finish_after(&result).await;
         result.map_err(JobFailure::from)
     }
 }

@@ -30,7 +30,6 @@ use crate::stream::{JobContext, JobFailure, JobHandler, JobOutput, LedgerError};
 use crate::tables::TableError;
 use crate::vk::orchestrator::Orchestrator;
 use crate::vk::resolve::Resolver;
-use crate::vk::tokens::ReleaseReason;
 use crate::vk::VkError;
 
 pub use output::Outcome;
@@ -138,12 +137,7 @@ impl JobHandler for Poster {
             result = work.run(&mut session) => result,
             _ = ctx.cancel.cancelled() => Err(PosterError::Cancelled),
         };
-        let reason = if result.is_ok() {
-            ReleaseReason::Completed
-        } else {
-            ReleaseReason::JobFailed
-        };
-        session.finish(reason).await;
+        session.finish_after(&result).await;
         result.map_err(JobFailure::from)
     }
 }

@@ -526,6 +526,17 @@ impl Session {
         self.leased.retain(|t| t.key != token.key);
     }
 
+    /// Ends the session after a job's work: its tokens go back `Completed` when `result` is
+    /// `Ok`, else `JobFailed`.
+    pub async fn finish_after<T, E>(self, result: &Result<T, E>) {
+        let reason = if result.is_ok() {
+            ReleaseReason::Completed
+        } else {
+            ReleaseReason::JobFailed
+        };
+        self.finish(reason).await;
+    }
+
     /// Ends the session, releasing every token still leased with `reason`.
     pub async fn finish(mut self, reason: ReleaseReason) {
         // One at a time, each forgotten after its release: if the job is aborted here (it lost
