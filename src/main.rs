@@ -125,8 +125,11 @@ enum Command {
     /// The dead-letter stream: list entries, or replay them onto the input stream.
     Dlq {
         /// The campaign stream's dead letters instead of the report stream's.
-        #[arg(long, global = true)]
+        #[arg(long, global = true, conflicts_with = "community")]
         poster: bool,
+        /// The community-task stream's dead letters instead of the report stream's.
+        #[arg(long, global = true)]
+        community: bool,
         #[command(subcommand)]
         action: DlqAction,
     },
@@ -171,12 +174,12 @@ async fn main() -> anyhow::Result<()> {
     run(command, settings).await
 }
 
-/// The job kind whose streams a `--poster` flag names.
-fn kind(poster: bool) -> JobKind {
-    if poster {
-        JobKind::Poster
-    } else {
-        JobKind::Report
+/// The job kind whose streams a `--poster` or `--community` flag names.
+fn kind(poster: bool, community: bool) -> JobKind {
+    match (poster, community) {
+        (true, _) => JobKind::Poster,
+        (_, true) => JobKind::Community,
+        _ => JobKind::Report,
     }
 }
 
@@ -278,9 +281,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Dlq {
             poster,
+            community,
             action: DlqAction::List { count },
         } => {
-            for (id, fields) in admin::dlq_list(&settings, kind(poster), count).await? {
+            for (id, fields) in admin::dlq_list(&settings, kind(poster, community), count).await? {
                 let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("-");
                 println!(
                     "{id}  {}  entry {}  deliveries {}  {}",
@@ -293,10 +297,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Dlq {
             poster,
+            community,
             action: DlqAction::Replay { ids },
         } => println!(
             "replayed {}",
-            admin::dlq_replay(&settings, kind(poster), &ids).await?
+            admin::dlq_replay(&settings, kind(poster, community), &ids).await?
         ),
     }
     Ok(())

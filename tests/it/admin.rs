@@ -305,4 +305,24 @@ fn campaign_dead_letters_are_listed_and_replayed_onto_their_stream() {
     assert_eq!(xlen(&redis, "stream:poster:vk"), 1);
     assert_eq!(xlen(&redis, "stream:poster:vk:dead"), 0);
     assert_eq!(xlen(&redis, "stream:parser:vk"), 0);
+
+    // The community stream's likewise, with `--community`.
+    let task = r#"{"taskId":"t","jobId":"j","userId":1,"kind":"MEMBERS","groups":[1]}"#;
+    let _: String = redis::cmd("XADD")
+        .arg("stream:community:vk:dead")
+        .arg("*")
+        .arg("dead_error")
+        .arg("storage was away")
+        .arg("event_type")
+        .arg("CommunityTaskCreated")
+        .arg("payload")
+        .arg(task)
+        .query(&mut conn)
+        .unwrap();
+    let list = vk_parser(&["dlq", "--community", "list"], &vars);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("storage was away"));
+    let replay = vk_parser(&["dlq", "--community", "replay"], &vars);
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("replayed 1"));
+    assert_eq!(xlen(&redis, "stream:community:vk"), 1);
+    assert_eq!(xlen(&redis, "stream:community:vk:dead"), 0);
 }
