@@ -733,21 +733,8 @@ async fn chaos_campaigns_post_each_community_once() {
         random_kills += 1;
         kills += 1;
     }
-    let ended = within(
-        Duration::from_secs(env_number("CHAOS_CALM_SECS", 300)),
-        async || {
-            let finals = statuses(&url).await.map(|s| finals(&s))?;
-            (0..campaigns)
-                .all(|n| finals.contains_key(&(format!("post{n}"), 1)))
-                .then_some(())
-        },
-    )
-    .await;
-    assert!(
-        ended.is_some(),
-        "campaigns still open; logs in {}",
-        logs.display()
-    );
+    let jobs: Vec<String> = (0..campaigns).map(|n| format!("post{n}")).collect();
+    wait_all_final(&url, &jobs, &logs).await;
     fleet.stop().await;
 
     let statuses = statuses(&url).await.unwrap();
@@ -865,6 +852,26 @@ fn fleet_env(
         env.insert((*k).to_owned(), v.clone());
     }
     env
+}
+
+/// Waits (`CHAOS_CALM_SECS`, default 300) until every job in `jobs` has a final status of
+/// stage 1; fails naming the logs otherwise.
+async fn wait_all_final(url: &str, jobs: &[String], logs: &Path) {
+    let ended = within(
+        Duration::from_secs(env_number("CHAOS_CALM_SECS", 300)),
+        async || {
+            let finals = statuses(url).await.map(|s| finals(&s))?;
+            jobs.iter()
+                .all(|job| finals.contains_key(&(job.clone(), 1)))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        ended.is_some(),
+        "jobs still open; logs in {}",
+        logs.display()
+    );
 }
 
 /// Waits until the fleet created `group` on `stream`: a group reads from `$`, so an event
@@ -1007,21 +1014,8 @@ async fn chaos_community_tasks_end_once_and_complete() {
         fleet.kill_one(&mut rng).await;
         kills += 1;
     }
-    let ended = within(
-        Duration::from_secs(env_number("CHAOS_CALM_SECS", 300)),
-        async || {
-            let finals = statuses(&url).await.map(|s| finals(&s))?;
-            (0..tasks)
-                .all(|n| finals.contains_key(&(format!("com{n}"), 1)))
-                .then_some(())
-        },
-    )
-    .await;
-    assert!(
-        ended.is_some(),
-        "tasks still open; logs in {}",
-        logs.display()
-    );
+    let jobs: Vec<String> = (0..tasks).map(|n| format!("com{n}")).collect();
+    wait_all_final(&url, &jobs, &logs).await;
     fleet.stop().await;
 
     let statuses = statuses(&url).await.unwrap();

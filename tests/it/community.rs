@@ -14,6 +14,11 @@ use crate::support::sim::{self, members_truth};
 const INPUT: &str = "stream:community:vk";
 const GROUP: &str = "cg_vk_community";
 
+/// `club{id}` references of `ids`.
+fn clubs(ids: &[u32]) -> Vec<Value> {
+    ids.iter().map(|g| json!(format!("club{g}"))).collect()
+}
+
 fn task(job: &str, author: u32, kind: &str, groups: Vec<Value>, options: Value) -> Value {
     json!({
         "taskId": format!("task-{job}"),
@@ -80,7 +85,7 @@ async fn members_twice_across_a_day_give_the_truths_joined_and_left() {
     let svc = Service::start(&sim, &[]).await;
     let streams = streams_of(&svc).await;
     let groups = [named.busy, named.open_wall, named.suggest];
-    let refs: Vec<Value> = groups.iter().map(|g| json!(format!("club{g}"))).collect();
+    let refs: Vec<Value> = clubs(&groups);
 
     let first = run(
         &streams,
@@ -212,7 +217,7 @@ async fn posts_with_every_comment_and_thread_reply_equal_the_truth() {
     let svc = Service::start(&sim, &[]).await;
     let streams = streams_of(&svc).await;
     let groups = [named.busy, named.open_wall];
-    let refs: Vec<Value> = groups.iter().map(|g| json!(format!("club{g}"))).collect();
+    let refs: Vec<Value> = clubs(&groups);
     let options = json!({"postsPerGroup": 12, "withComments": true, "withThreads": true});
     // The hub administers `busy`: its token sees who published each post there.
     let status = run(
@@ -304,7 +309,7 @@ async fn interactions_equal_the_truth_and_reposts_need_an_administrator() {
     let svc = Service::start(&sim, &[]).await;
     let streams = streams_of(&svc).await;
     let groups = [named.busy, named.open_wall];
-    let refs: Vec<Value> = groups.iter().map(|g| json!(format!("club{g}"))).collect();
+    let refs: Vec<Value> = clubs(&groups);
     let status = run(
         &streams,
         task(
@@ -616,10 +621,7 @@ async fn a_members_token_reads_a_closed_community() {
     )
     .await;
     let streams = streams_of(&wide).await;
-    let refs: Vec<Value> = [named.open_wall, named.suggest, named.busy, named.closed]
-        .iter()
-        .map(|g| json!(format!("club{g}")))
-        .collect();
+    let refs = clubs(&[named.open_wall, named.suggest, named.busy, named.closed]);
     let status = run(&streams, task("cm2", member, "MEMBERS", refs, json!({}))).await;
     assert_eq!(status["status"], "COMPLETED", "{status}");
     assert_eq!(
